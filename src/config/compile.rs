@@ -1,0 +1,241 @@
+//! Compiling the parsed model into runtime settings: `[server]` and
+//! `[[upstreams]]` here, `[[routes]]` in `routes`.
+//!
+//! Owns: defaults, required keys, bounds and cross-key rules (duplicate
+//! names, listen versus admin_listen), each error attached to its key path.
+//! Must never: stop at the first error, or produce a `Compiled` when any
+//! error was recorded.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::load::{Doc, FileModel};
+use super::model::{self, ServerFile, UpstreamFile};
+use super::{routes, validate, Compiled, IoMode, ServerSettings, UpstreamSpec};
+
+/// Builds the runtime configuration, or `None` when `doc` holds errors.
+pub fn compile(doc: &mut Doc<'_>, m: FileModel) -> Option<Compiled> {
+    let server = server(doc, m.server);
+    let names: Vec<Option<String>> = m.upstreams.iter().map(|u| u.name.clone()).collect();
+    let upstreams: Vec<UpstreamSpec> = m
+        .upstreams
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, u)| upstream(doc, i, u, &names))
+        .collect();
+    let router = routes::compile(doc, &m.routes, &names);
+    match (server, doc.ok()) {
+        (Some(server), true) => Some(Compiled {
+            server,
+            upstreams,
+            router,
+        }),
+        _ => None,
+    }
+}
+
+/// Records `r`'s error at `key` and turns it into an `Option`.
+pub fn check<T>(doc: &mut Doc<'_>, key: &str, r: Result<T, String>) -> Option<T> {
+    r.map_err(|e| doc.err(key, e)).ok()
+}
+
+/// A required key: reports it missing unless it is written (and already reported as bad).
+pub fn required<'v, T>(
+    doc: &mut Doc<'_>,
+    key: &str,
+    v: &'v Option<T>,
+    hint: &str,
+) -> Option<&'v T> {
+    if v.is_none() && !doc.present(key) {
+        doc.err(key, format!("missing required key ({hint})"));
+    }
+    v.as_ref()
+}
+
+/// A bounded integer with a default; out of range is an error (and yields the default).
+fn num(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u64, lo: u64, hi: u64) -> u64 {
+    match v {
+        None => default,
+        Some(v) => check(doc, key, validate::bounded(v, lo, hi)).unwrap_or(default),
+    }
+}
+
+fn size(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u64, lo: u64, hi: u64) -> usize {
+    let hi = hi.min(usize::MAX as u64);
+    // Within `hi`, so the conversion cannot fail; the fallback is never used.
+    usize::try_from(num(doc, key, v, default, lo, hi)).unwrap_or(usize::MAX)
+}
+
+fn timeout(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u64) -> Duration {
+    let ms = v.unwrap_or(default);
+    check(doc, key, validate::timeout_ms(ms)).unwrap_or(Duration::from_millis(default))
+}
+
+fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
+    let Some(s) = s else {
+        doc.err(
+            "server",
+            "missing [server] table (it needs at least `listen = \"127.0.0.1:8080\"`)",
+        );
+        return None;
+    };
+    let listen = required(
+        doc,
+        "server.listen",
+        &s.listen,
+        "for example \"127.0.0.1:8080\"",
+    )
+    .and_then(|l| check(doc, "server.listen", validate::socket_addr(l, true)));
+    let admin_listen = match &s.admin_listen {
+        None => None,
+        Some(a) => check(doc, "server.admin_listen", validate::socket_addr(a, true)),
+    };
+    if let (Some(l), Some(a)) = (listen, admin_listen) {
+        if l == a && l.port() != 0 {
+            doc.err(
+                "server.admin_listen",
+                format!("{a} is also server.listen; use another port"),
+            );
+        }
+    }
+    let io = match s.io.as_deref() {
+        None | Some("auto") => IoMode::Auto,
+        Some("io_uring") => IoMode::IoUring,
+        Some("epoll") => IoMode::Epoll,
+        Some(other) => {
+            doc.err(
+                "server.io",
+                format!("unknown io mode {other:?}: use \"auto\", \"io_uring\" or \"epoll\""),
+            );
+            IoMode::Auto
+        }
+    };
+    let cpus = match s.cpus {
+        Some(list) if list.is_empty() => {
+            doc.err(
+                "server.cpus",
+                "empty list: omit the key to use one core per shard",
+            );
+            None
+        }
+        Some(list) => Some(
+            list.into_iter()
+                .map(|c| usize::try_from(c).unwrap_or(usize::MAX))
+                .collect(),
+        ),
+        None => None,
+    };
+    // Every key is checked even when `listen` is missing; the placeholder never escapes.
+    let settings = ServerSettings {
+        listen: listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        workers: size(doc, "server.workers", s.workers, model::WORKERS, 0, 1024),
+        cpus,
+        io,
+        max_connections: size(
+            doc,
+            "server.max_connections",
+            s.max_connections,
+            model::MAX_CONNECTIONS,
+            1,
+            u64::MAX,
+        ),
+        max_header_bytes: size(
+            doc,
+            "server.max_header_bytes",
+            s.max_header_bytes,
+            model::MAX_HEADER_BYTES,
+            1024,
+            1024 * 1024,
+        ),
+        max_body_bytes: s.max_body_bytes.unwrap_or(model::MAX_BODY_BYTES),
+        header_timeout: timeout(
+            doc,
+            "server.header_timeout_ms",
+            s.header_timeout_ms,
+            model::HEADER_TIMEOUT_MS,
+        ),
+        idle_timeout: timeout(
+            doc,
+            "server.idle_timeout_ms",
+            s.idle_timeout_ms,
+            model::IDLE_TIMEOUT_MS,
+        ),
+        shutdown_grace: timeout(
+            doc,
+            "server.shutdown_grace_ms",
+            s.shutdown_grace_ms,
+            model::SHUTDOWN_GRACE_MS,
+        ),
+        admin_listen,
+    };
+    listen.map(|_| settings)
+}
+
+fn upstream(
+    doc: &mut Doc<'_>,
+    i: usize,
+    u: UpstreamFile,
+    names: &[Option<String>],
+) -> Option<UpstreamSpec> {
+    let p = format!("upstreams[{i}]");
+    let key = |k: &str| format!("{p}.{k}");
+    let name = required(doc, &key("name"), &u.name, "the name routes refer to").cloned();
+    if let Some(n) = &name {
+        check(doc, &key("name"), validate::name(n));
+        if let Some(first) = names[..i].iter().position(|o| o.as_ref() == Some(n)) {
+            doc.err(
+                &key("name"),
+                format!("duplicate upstream name {n:?} (also upstreams[{first}])"),
+            );
+        }
+    }
+    let mut targets = Vec::new();
+    if let Some(list) = required(doc, &key("targets"), &u.targets, "a list of \"host:port\"") {
+        if list.is_empty() {
+            doc.err(
+                &key("targets"),
+                "empty list: an upstream needs at least one target",
+            );
+        }
+        for (j, t) in list.iter().enumerate() {
+            if let Some(a) = check(
+                doc,
+                &format!("{p}.targets[{j}]"),
+                validate::socket_addr(t, false),
+            ) {
+                targets.push(a);
+            }
+        }
+    }
+    let spec = UpstreamSpec {
+        name: name.clone().unwrap_or_default().into_boxed_str(),
+        targets: targets.into_boxed_slice(),
+        connect_timeout: timeout(
+            doc,
+            &key("connect_timeout_ms"),
+            u.connect_timeout_ms,
+            model::CONNECT_TIMEOUT_MS,
+        ),
+        response_timeout: timeout(
+            doc,
+            &key("response_timeout_ms"),
+            u.response_timeout_ms,
+            model::RESPONSE_TIMEOUT_MS,
+        ),
+        max_idle_per_shard: size(
+            doc,
+            &key("max_idle_per_shard"),
+            u.max_idle_per_shard,
+            model::MAX_IDLE_PER_SHARD,
+            0,
+            u64::MAX,
+        ),
+        idle_timeout: timeout(
+            doc,
+            &key("idle_timeout_ms"),
+            u.idle_timeout_ms,
+            model::UPSTREAM_IDLE_TIMEOUT_MS,
+        ),
+    };
+    name.map(|_| spec)
+}

@@ -1,0 +1,114 @@
+//! Configuration: the control plane's view of the TOML file.
+//!
+//! `load_file`/`load_str` parse the file once into serde structs (`model`),
+//! report every problem with its key path and line (`load`, `validate`,
+//! `compile`, `routes`), and compile the result into `Compiled`: plain
+//! settings plus the `route::Router`, shared read-only by every shard.
+//! Must never: be touched per request; the shards read only `Compiled`.
+
+mod compile;
+mod load;
+mod model;
+mod routes;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub use load::{ConfigError, ConfigErrors};
+
+/// Reads and compiles a configuration file; a read error is one `ConfigError` without a line.
+pub fn load_file(path: &Path) -> Result<Compiled, ConfigErrors> {
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(src) => load_str(&src, &origin),
+        Err(e) => Err(ConfigErrors(vec![ConfigError {
+            origin,
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the configuration: {e}"),
+        }])),
+    }
+}
+
+/// Parses, validates and compiles `src`; `origin` names the file in errors.
+pub fn load_str(src: &str, origin: &str) -> Result<Compiled, ConfigErrors> {
+    let (mut doc, model) = load::parse(src, origin);
+    let compiled = model.and_then(|m| compile::compile(&mut doc, m));
+    match compiled {
+        Some(c) if doc.ok() => Ok(c),
+        _ => Err(doc.into_errors()),
+    }
+}
+
+/// The whole compiled configuration, immutable once built.
+#[derive(Debug)]
+pub struct Compiled {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[[upstreams]]`, in file order (routes refer to them by index).
+    pub upstreams: Vec<UpstreamSpec>,
+    /// The compiled `[[routes]]`.
+    pub router: crate::route::Router,
+}
+
+/// `[server]` with defaults applied.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Gateway listen address (port 0: the OS picks one, shared by all shards).
+    pub listen: SocketAddr,
+    /// Number of shards; 0 = one per CPU.
+    pub workers: usize,
+    /// Shard `i` is pinned to `cpus[i % len]`; `None` = the i-th available core.
+    pub cpus: Option<Vec<usize>>,
+    /// Which I/O driver to use.
+    pub io: IoMode,
+    /// Open client connections allowed across all shards.
+    pub max_connections: usize,
+    /// Largest request head accepted.
+    pub max_header_bytes: usize,
+    /// Largest request body accepted.
+    pub max_body_bytes: u64,
+    /// Time allowed to receive a complete request head.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may idle between requests.
+    pub idle_timeout: Duration,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
+    /// Where `/metrics` is served, if anywhere.
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// `server.io`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoMode {
+    /// io_uring, falling back to epoll when it cannot be set up.
+    Auto,
+    /// io_uring or fail to start.
+    IoUring,
+    /// epoll only.
+    Epoll,
+}
+
+/// One `[[upstreams]]` entry with defaults applied and targets resolved.
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    /// The name routes refer to.
+    pub name: Box<str>,
+    /// Resolved target addresses, used round robin.
+    pub targets: Box<[SocketAddr]>,
+    /// Time allowed to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed until the response head, and between body reads.
+    pub response_timeout: Duration,
+    /// Idle keep-alive connections kept per shard for this upstream (all targets together).
+    pub max_idle_per_shard: usize,
+    /// How long a pooled idle connection may be reused.
+    pub idle_timeout: Duration,
+}
+
+#[cfg(test)]
+mod route_tests;
+#[cfg(test)]
+mod tests;

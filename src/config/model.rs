@@ -1,0 +1,122 @@
+//! The configuration file as plain serde structs, one per TOML table, and
+//! the documented defaults.
+//!
+//! Owns: key names, value types and default values. Every field is optional
+//! here so that each key can be deserialized on its own (one bad key never
+//! hides another); required keys and bounds are checked in `compile`.
+//! Must never: validate meaning, resolve addresses or build runtime types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// `server.workers` default: one shard per CPU.
+pub const WORKERS: u64 = 0;
+/// `server.max_connections` default.
+pub const MAX_CONNECTIONS: u64 = 100_000;
+/// `server.max_header_bytes` default.
+pub const MAX_HEADER_BYTES: u64 = 16 * 1024;
+/// `server.max_body_bytes` default (10 MiB).
+pub const MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+/// `server.header_timeout_ms` default.
+pub const HEADER_TIMEOUT_MS: u64 = 10_000;
+/// `server.idle_timeout_ms` default.
+pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// `server.shutdown_grace_ms` default.
+pub const SHUTDOWN_GRACE_MS: u64 = 30_000;
+/// `upstreams[].connect_timeout_ms` default.
+pub const CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// `upstreams[].response_timeout_ms` default.
+pub const RESPONSE_TIMEOUT_MS: u64 = 15_000;
+/// `upstreams[].max_idle_per_shard` default.
+pub const MAX_IDLE_PER_SHARD: u64 = 64;
+/// `upstreams[].idle_timeout_ms` default.
+pub const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
+
+/// The `[server]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Option<String>,
+    pub workers: Option<u64>,
+    pub cpus: Option<Vec<u64>>,
+    pub io: Option<String>,
+    pub max_connections: Option<u64>,
+    pub max_header_bytes: Option<u64>,
+    pub max_body_bytes: Option<u64>,
+    pub header_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub shutdown_grace_ms: Option<u64>,
+    pub admin_listen: Option<String>,
+}
+
+/// One `[[upstreams]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFile {
+    pub name: Option<String>,
+    pub targets: Option<Vec<String>>,
+    pub connect_timeout_ms: Option<u64>,
+    pub response_timeout_ms: Option<u64>,
+    pub max_idle_per_shard: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+}
+
+/// One `[[routes]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub name: Option<String>,
+    pub path: Option<String>,
+    pub path_prefix: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub host: Option<String>,
+    pub headers: Option<BTreeMap<String, HeaderCondFile>>,
+    pub upstream: Option<String>,
+    pub strip_prefix: Option<String>,
+    pub rewrite_prefix: Option<String>,
+    pub request_headers: Option<EditsFile>,
+    pub response_headers: Option<EditsFile>,
+}
+
+/// `request_headers` / `response_headers`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditsFile {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// A `headers` value: a string to compare, or `true`/`false` for presence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderCondFile {
+    /// `"value"`: exact value.
+    Value(String),
+    /// `true` = present, `false` = absent.
+    Present(bool),
+}
+
+impl<'de> Deserialize<'de> for HeaderCondFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = HeaderCondFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string (exact value) or a boolean (true = present, false = absent)")
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<HeaderCondFile, E> {
+                Ok(HeaderCondFile::Present(b))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<HeaderCondFile, E> {
+                Ok(HeaderCondFile::Value(s.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

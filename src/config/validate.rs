@@ -1,0 +1,379 @@
+//! Syntax checks for single configuration values: names, addresses, hosts,
+//! paths, methods, header names and values, numeric bounds.
+//!
+//! Owns: what a valid value looks like and the normalised form it compiles
+//! to; each check returns `Err(message)` for the caller to attach to a key.
+//! Must never: know about key paths, lines or other keys (cross-key rules
+//! live in `compile`).
+
+use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use crate::http::Method;
+use crate::route::matcher::KNOWN_METHODS;
+use crate::route::HostMatch;
+
+/// Longest accepted timeout: one day. Far beyond any sane value, and small
+/// enough that `Instant + timeout` can never overflow.
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+/// Headers a route may not set, add or remove: they frame the message or
+/// belong to one hop, so editing them would desynchronise or break the
+/// connection; `x-request-id` is owned by the gateway.
+pub const FORBIDDEN_EDITS: [&str; 10] = [
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "x-request-id",
+];
+
+/// Route and upstream names: they appear in logs and error bodies.
+pub fn name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {s:?}: use 1 to 64 characters among A-Z a-z 0-9 - _ ."
+        ))
+    }
+}
+
+/// `lo..=hi` check with a uniform message.
+pub fn bounded(v: u64, lo: u64, hi: u64) -> Result<u64, String> {
+    if (lo..=hi).contains(&v) {
+        Ok(v)
+    } else if hi == u64::MAX {
+        Err(format!("{v} is out of range: must be at least {lo}"))
+    } else {
+        Err(format!(
+            "{v} is out of range: must be between {lo} and {hi}"
+        ))
+    }
+}
+
+/// A timeout in milliseconds: 1 ms to one day.
+pub fn timeout_ms(v: u64) -> Result<std::time::Duration, String> {
+    bounded(v, 1, MAX_TIMEOUT_MS).map(std::time::Duration::from_millis)
+}
+
+/// `host:port`, an IP literal or a name resolved now (first address).
+/// Port 0 is accepted only where the OS may pick the port (`allow_port0`).
+pub fn socket_addr(s: &str, allow_port0: bool) -> Result<SocketAddr, String> {
+    let addr = match s.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            // Syntax first, so that garbage never reaches the resolver.
+            let port_ok = s
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| dns_name(host) && port.parse::<u16>().is_ok());
+            if !port_ok {
+                return Err(format!(
+                    "{s:?} is not host:port (for example \"127.0.0.1:8080\")"
+                ));
+            }
+            let mut addrs = s
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {s:?}: {e}"))?;
+            addrs
+                .next()
+                .ok_or_else(|| format!("cannot resolve {s:?}: no address"))?
+        }
+    };
+    if addr.port() == 0 && !allow_port0 {
+        return Err(format!("{s:?} has port 0, which cannot be connected to"));
+    }
+    Ok(addr)
+}
+
+/// A method name, case-insensitive; only the known methods.
+pub fn method(s: &str) -> Result<Method, String> {
+    let m = Method::from_bytes(s.to_ascii_uppercase().as_bytes());
+    if m == Method::Other {
+        let known: Vec<&str> = KNOWN_METHODS.iter().filter_map(|m| m.as_str()).collect();
+        return Err(format!(
+            "unknown method {s:?} (known: {})",
+            known.join(", ")
+        ));
+    }
+    Ok(m)
+}
+
+/// RFC 9110 token: the syntax of header names.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A header name, returned lowercase.
+pub fn header_name(s: &str) -> Result<Vec<u8>, String> {
+    if is_token(s) {
+        Ok(s.to_ascii_lowercase().into_bytes())
+    } else {
+        Err(format!("{s:?} is not a valid header name (RFC 9110 token)"))
+    }
+}
+
+/// A header value: no CR, LF, NUL or other control byte except tab, and no
+/// surrounding whitespace (receivers strip it, so it could never match or
+/// survive forwarding).
+pub fn header_value(s: &str) -> Result<Vec<u8>, String> {
+    if let Some(b) = s.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!(
+            "header value contains the control byte 0x{b:02x} (CR, LF and NUL are never allowed)"
+        ));
+    }
+    if s.trim_matches([' ', '\t']).len() != s.len() {
+        return Err(format!(
+            "header value {s:?} has leading or trailing whitespace"
+        ));
+    }
+    Ok(s.as_bytes().to_vec())
+}
+
+/// `host`: an exact name, `*.suffix`, an IPv4 or a bracketed IPv6 literal;
+/// compiled lowercase without a trailing dot.
+pub fn host(s: &str) -> Result<HostMatch, String> {
+    let lower = s.to_ascii_lowercase();
+    let h = lower.strip_suffix('.').unwrap_or(&lower);
+    if let Some(v6) = h.strip_prefix('[') {
+        let ok = v6
+            .strip_suffix(']')
+            .is_some_and(|a| a.parse::<Ipv6Addr>().is_ok());
+        return match ok {
+            true => Ok(HostMatch::Exact(h.as_bytes().into())),
+            false => Err(format!("host {s:?} is not a valid bracketed IPv6 address")),
+        };
+    }
+    if h.contains(':') {
+        return Err(format!(
+            "host {s:?} must not include a port (ports are ignored when matching)"
+        ));
+    }
+    let (wild, name) = match h.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, h),
+    };
+    if !dns_name(name) {
+        return Err(format!(
+            "host {s:?} is not a host name: use labels of letters, digits and '-' separated by dots, \
+             optionally starting with \"*.\" to match subdomains"
+        ));
+    }
+    Ok(match wild {
+        true => HostMatch::Suffix(format!(".{name}").into_bytes().into()),
+        false => HostMatch::Exact(name.as_bytes().into()),
+    })
+}
+
+/// Dot-separated labels of letters, digits, '-' and '_' (IPv4 literals pass too).
+fn dns_name(name: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok)
+}
+
+/// A path as the router sees it: normalised, so it must be too, or it could never match.
+pub fn path(s: &str) -> Result<(), String> {
+    if !s.starts_with('/') {
+        return Err(format!("path {s:?} must start with '/'"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || *c == '?' || *c == '#')
+    {
+        return Err(format!(
+            "path {s:?} contains {c:?}: paths are matched without query, fragment, spaces or \
+             non-ASCII (percent-encode those bytes)"
+        ));
+    }
+    for (i, _) in s.match_indices('%') {
+        percent_escape(s, &s.as_bytes()[i + 1..])?;
+    }
+    let dot_segment = s.split('/').any(|seg| seg == "." || seg == "..");
+    if s.contains("//") || dot_segment {
+        return Err(format!(
+            "path {s:?} contains \"//\", \".\" or \"..\" segments; request paths are normalised \
+             before matching, so it could never match"
+        ));
+    }
+    Ok(())
+}
+
+/// One `%XX` escape in the form `http::normalize_path` leaves it: two
+/// uppercase hex digits, not NUL, not an unreserved byte (those are decoded).
+fn percent_escape(path: &str, after: &[u8]) -> Result<(), String> {
+    let hex = match after.get(..2) {
+        Some(h) if h.iter().all(u8::is_ascii_hexdigit) => h,
+        _ => {
+            return Err(format!(
+                "path {path:?} has a '%' not followed by two hex digits"
+            ))
+        }
+    };
+    let text = String::from_utf8_lossy(hex);
+    let byte = u8::from_str_radix(&text, 16).unwrap_or(0);
+    if byte == 0 {
+        return Err(format!(
+            "path {path:?} contains %00, which requests may never contain"
+        ));
+    }
+    if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+        let c = char::from(byte);
+        return Err(format!(
+            "path {path:?} escapes {c:?} as %{text}: request paths are matched decoded, write {c:?}"
+        ));
+    }
+    if hex.iter().any(u8::is_ascii_lowercase) {
+        let upper = text.to_ascii_uppercase();
+        return Err(format!(
+            "path {path:?} has %{text}: request paths are matched with uppercase escapes, write %{upper}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(name("users-v2.internal_1").is_ok());
+        assert!(name("").is_err());
+        assert!(name("with space").is_err());
+        assert!(name("quote\"").is_err());
+        assert!(name(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            socket_addr("127.0.0.1:80", false),
+            Ok("127.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(
+            socket_addr("[::1]:80", false),
+            Ok("[::1]:80".parse().unwrap())
+        );
+        assert!(socket_addr("127.0.0.1:0", true).is_ok());
+        assert!(socket_addr("127.0.0.1:0", false)
+            .unwrap_err()
+            .contains("port 0"));
+        assert!(socket_addr("localhost:3001", false)
+            .is_ok_and(|a| a.ip().is_loopback() && a.port() == 3001));
+        for bad in [
+            "127.0.0.1",
+            "localhost",
+            ":80",
+            "1.2.3.4:99999",
+            "a b:1",
+            "",
+        ] {
+            assert!(socket_addr(bad, true).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn methods() {
+        assert_eq!(method("get"), Ok(Method::Get));
+        assert_eq!(method("Options"), Ok(Method::Options));
+        let e = method("FETCH").unwrap_err();
+        assert!(e.contains("FETCH") && e.contains("GET, HEAD"), "{e}");
+    }
+
+    #[test]
+    fn header_names_and_values() {
+        assert_eq!(header_name("X-Tenant"), Ok(b"x-tenant".to_vec()));
+        for bad in ["", "a b", "a:b", "ä", "x\r"] {
+            assert!(header_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(header_value("ok value, with\ttab").is_ok());
+        assert!(header_value("").is_ok());
+        assert!(header_value("caf\u{e9}").is_ok());
+        for bad in ["a\r\nx: y", "a\nb", "a\0", "a\x7f", " lead", "trail\t"] {
+            assert!(header_value(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            host("API.example.com."),
+            Ok(HostMatch::Exact(b"api.example.com".as_slice().into()))
+        );
+        assert_eq!(
+            host("*.Example.com"),
+            Ok(HostMatch::Suffix(b".example.com".as_slice().into()))
+        );
+        assert_eq!(
+            host("10.0.0.1"),
+            Ok(HostMatch::Exact(b"10.0.0.1".as_slice().into()))
+        );
+        assert_eq!(
+            host("[::1]"),
+            Ok(HostMatch::Exact(b"[::1]".as_slice().into()))
+        );
+        for bad in [
+            "", "*", "*.", "a..b", "a.*.b", "*.*.b", "a:80", "[::1]:80", "[zz]", "a b", "a/b", ".a",
+        ] {
+            assert!(host(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        for ok in [
+            "/",
+            "/api/users",
+            "/api/users/",
+            "/a%2Fb",
+            "/a-b_c.d~e",
+            "/%C3%A9",
+        ] {
+            assert!(path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "api",
+            "/a?b",
+            "/a#b",
+            "/a b",
+            "/caf\u{e9}",
+            "/a//b",
+            "/a/./b",
+            "/a/..",
+            "/%zz",
+            "/%4",
+            "/%2f",
+            "/%41",
+            "/%7E",
+            "/%00",
+        ] {
+            assert!(path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bounds_and_timeouts() {
+        assert_eq!(bounded(5, 1, 10), Ok(5));
+        assert!(bounded(0, 1, 10).unwrap_err().contains("between 1 and 10"));
+        assert!(bounded(0, 1, u64::MAX).unwrap_err().contains("at least 1"));
+        assert!(timeout_ms(0).is_err());
+        assert!(timeout_ms(MAX_TIMEOUT_MS + 1).is_err());
+        assert_eq!(timeout_ms(250), Ok(std::time::Duration::from_millis(250)));
+    }
+}

@@ -1,0 +1,155 @@
+//! The one place where errors of every layer become an HTTP status, a stable
+//! `code` string and the JSON error body.
+//!
+//! Each layer has its own error enum (`http::HttpError`, `http::PathError`,
+//! `http::ChunkError`, `upstream::UpstreamError`, the router's `RouteMatch`);
+//! they convert into an `ErrorCode` here and nowhere else. Must never: decide
+//! a status code in any other module.
+
+use std::fmt::Write as _;
+
+use crate::http::{ChunkError, HttpError, PathError};
+use crate::upstream::UpstreamError;
+
+macro_rules! codes {
+    ($($variant:ident => $status:literal, $code:literal, $msg:literal;)*) => {
+        /// Every error the gateway answers itself.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum ErrorCode { $(#[doc = $msg] $variant,)* }
+
+        impl ErrorCode {
+            /// All codes, in counter-index order.
+            pub const ALL: [ErrorCode; [$($code),*].len()] = [$(ErrorCode::$variant),*];
+            /// Number of codes.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The HTTP status this error is answered with.
+            pub fn status(self) -> u16 { match self { $(ErrorCode::$variant => $status,)* } }
+            /// The stable machine-readable code in the JSON body and metrics.
+            pub fn as_str(self) -> &'static str { match self { $(ErrorCode::$variant => $code,)* } }
+            /// The human-readable message in the JSON body.
+            pub fn message(self) -> &'static str { match self { $(ErrorCode::$variant => $msg,)* } }
+        }
+    };
+}
+
+codes! {
+    RouteNotFound => 404, "route_not_found", "no route matches this request";
+    MethodNotAllowed => 405, "method_not_allowed", "the route does not allow this method";
+    HeaderTooLarge => 431, "header_too_large", "the request head is larger than allowed";
+    TooManyHeaders => 431, "too_many_headers", "the request has too many header fields";
+    HttpVersionNotSupported => 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported";
+    MalformedRequest => 400, "malformed_request", "the request head is not valid HTTP/1.1";
+    ConflictingFraming => 400, "conflicting_framing", "both Content-Length and Transfer-Encoding are present";
+    InvalidContentLength => 400, "invalid_content_length", "Content-Length is invalid or repeated";
+    InvalidTransferEncoding => 400, "invalid_transfer_encoding", "only a single chunked transfer coding is accepted";
+    InvalidHost => 400, "invalid_host", "the Host header is missing, repeated or invalid";
+    InvalidPath => 400, "invalid_path", "the request target cannot be normalised";
+    InvalidChunk => 400, "invalid_chunk", "the chunked request body is malformed";
+    ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
+    BodyTooLarge => 413, "body_too_large", "the request body is larger than allowed";
+    RequestTimeout => 408, "request_timeout", "the request was not received in time";
+    TooManyConnections => 503, "too_many_connections", "the gateway is at its connection limit";
+    UpstreamUnavailable => 502, "upstream_unavailable", "the upstream service could not be reached";
+    UpstreamConnectTimeout => 504, "upstream_connect_timeout", "connecting to the upstream service timed out";
+    UpstreamTimeout => 504, "upstream_timeout", "the upstream service did not respond in time";
+    UpstreamReset => 502, "upstream_reset", "the upstream service closed the connection before responding";
+    BadUpstreamResponse => 502, "bad_upstream_response", "the upstream service sent an invalid response";
+}
+
+impl From<HttpError> for ErrorCode {
+    fn from(e: HttpError) -> ErrorCode {
+        match e {
+            HttpError::HeadTooLarge => ErrorCode::HeaderTooLarge,
+            HttpError::TooManyHeaders => ErrorCode::TooManyHeaders,
+            HttpError::UnsupportedVersion => ErrorCode::HttpVersionNotSupported,
+            HttpError::BareCrLf | HttpError::ObsFold | HttpError::Malformed => {
+                ErrorCode::MalformedRequest
+            }
+            HttpError::LengthAndChunked => ErrorCode::ConflictingFraming,
+            HttpError::BadContentLength => ErrorCode::InvalidContentLength,
+            HttpError::BadTransferEncoding => ErrorCode::InvalidTransferEncoding,
+            HttpError::BadHost => ErrorCode::InvalidHost,
+            HttpError::UnsupportedExpectation => ErrorCode::ExpectationFailed,
+            HttpError::BadTarget => ErrorCode::InvalidPath,
+            HttpError::BadChunk => ErrorCode::InvalidChunk,
+        }
+    }
+}
+
+impl From<PathError> for ErrorCode {
+    fn from(_: PathError) -> ErrorCode {
+        ErrorCode::InvalidPath
+    }
+}
+
+impl From<ChunkError> for ErrorCode {
+    fn from(_: ChunkError) -> ErrorCode {
+        ErrorCode::InvalidChunk
+    }
+}
+
+impl From<UpstreamError> for ErrorCode {
+    fn from(e: UpstreamError) -> ErrorCode {
+        match e {
+            UpstreamError::Unavailable => ErrorCode::UpstreamUnavailable,
+            UpstreamError::ConnectTimeout => ErrorCode::UpstreamConnectTimeout,
+            UpstreamError::ResponseTimeout => ErrorCode::UpstreamTimeout,
+            UpstreamError::Reset => ErrorCode::UpstreamReset,
+            UpstreamError::BadResponse => ErrorCode::BadUpstreamResponse,
+        }
+    }
+}
+
+/// The reason phrase sent with `status` on responses the gateway makes.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+/// Appends the JSON error body for `code` to `out`.
+pub fn write_json_body(out: &mut String, code: ErrorCode, request_id: &str) {
+    let _ = write!(
+        out,
+        "{{\"error\":{{\"status\":{},\"code\":\"{}\",\"message\":\"{}\",\"request_id\":",
+        code.status(),
+        code.as_str(),
+        code.message()
+    );
+    crate::observe::log::push_json_str(out, request_id);
+    out.push_str("}}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_json_is_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()));
+            assert!(c.status() >= 400);
+            assert_ne!(reason_phrase(c.status()), "Error");
+        }
+        let mut s = String::new();
+        write_json_body(&mut s, ErrorCode::UpstreamUnavailable, "abc");
+        assert_eq!(
+            s,
+            "{\"error\":{\"status\":502,\"code\":\"upstream_unavailable\",\"message\":\"the upstream service could not be reached\",\"request_id\":\"abc\"}}"
+        );
+    }
+}

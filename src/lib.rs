@@ -1,0 +1,17 @@
+//! ringway: a thread-per-core HTTP/1.1 API gateway on io_uring.
+//!
+//! Layout follows the path of a request: `server` accepts and drives each
+//! connection through the phases in `server::pipeline`, using `http` for the
+//! wire format, `route` to pick a route, `upstream` to reach a backend and
+//! `observe` to count and log. `config` and `admin` are the control plane:
+//! they build and expose, the shards only read.
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod observe;
+pub mod route;
+pub mod server;
+pub mod upstream;

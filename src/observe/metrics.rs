@@ -1,0 +1,176 @@
+//! Counters: one `ShardMetrics` per shard, written only by its shard and
+//! summed by the admin thread when `/metrics` is scraped.
+//!
+//! Single-writer atomics: the owner does a relaxed load and store (a plain
+//! `mov` on x86), never a locked read-modify-write, so counting costs the
+//! same as a non-atomic increment while staying readable from another core.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::error::ErrorCode;
+
+/// A counter with a single writer (its shard) and any number of readers.
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one. Only the owning shard may call this.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Adds `n`. Only the owning shard may call this.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// Subtracts one (gauges). Only the owning shard may call this.
+    #[inline]
+    pub fn dec(&self) {
+        self.0.store(self.0.load(Relaxed).wrapping_sub(1), Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Which client-side timeout fired.
+#[derive(Clone, Copy, Debug)]
+pub enum TimeoutKind {
+    /// The request head did not arrive in time.
+    Header = 0,
+    /// A keep-alive connection idled out between requests.
+    Idle = 1,
+    /// The client stalled while sending a body or reading a response.
+    Body = 2,
+}
+
+const TIMEOUT_KINDS: [&str; 3] = ["header", "idle", "body"];
+
+/// Every counter one shard keeps.
+#[derive(Default)]
+pub struct ShardMetrics {
+    /// Request heads parsed.
+    pub requests: Counter,
+    /// Client connections accepted.
+    pub connections_accepted: Counter,
+    /// Connections refused over `max_connections`.
+    pub connections_rejected: Counter,
+    /// Client connections open now (gauge).
+    pub connections_active: Counter,
+    /// New upstream connections opened.
+    pub upstream_connects: Counter,
+    /// Requests sent on a pooled upstream connection.
+    pub upstream_reused: Counter,
+    /// Upstream failures after the response head was forwarded.
+    pub upstream_aborted: Counter,
+    /// Gateway-generated error responses, indexed by `ErrorCode`.
+    pub errors: [Counter; ErrorCode::COUNT],
+    /// Client-side timeouts, indexed by `TimeoutKind`.
+    pub timeouts: [Counter; 3],
+}
+
+impl ShardMetrics {
+    /// Counts one client-side timeout.
+    pub fn timeout(&self, kind: TimeoutKind) {
+        self.timeouts[kind as usize].inc();
+    }
+}
+
+/// All shards' counters, shared with the admin thread.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    shards: Arc<Vec<Arc<ShardMetrics>>>,
+}
+
+impl Metrics {
+    /// One fresh set of counters per shard.
+    pub fn new(shards: usize) -> Metrics {
+        Metrics {
+            shards: Arc::new((0..shards).map(|_| Arc::default()).collect()),
+        }
+    }
+
+    /// The counters of shard `i`.
+    pub fn shard(&self, i: usize) -> Arc<ShardMetrics> {
+        self.shards[i].clone()
+    }
+
+    fn sum(&self, f: impl Fn(&ShardMetrics) -> u64) -> u64 {
+        self.shards.iter().map(|s| f(s)).sum()
+    }
+
+    /// Prometheus text exposition of every counter, summed over shards.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut one = |name: &str, kind: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        };
+        one(
+            "ringway_requests_total",
+            "counter",
+            "Request heads parsed.",
+            self.sum(|s| s.requests.get()),
+        );
+        one(
+            "ringway_connections_accepted_total",
+            "counter",
+            "Client connections accepted.",
+            self.sum(|s| s.connections_accepted.get()),
+        );
+        one(
+            "ringway_connections_rejected_total",
+            "counter",
+            "Connections refused over max_connections.",
+            self.sum(|s| s.connections_rejected.get()),
+        );
+        one(
+            "ringway_connections_active",
+            "gauge",
+            "Client connections open now.",
+            self.sum(|s| s.connections_active.get()),
+        );
+        one(
+            "ringway_upstream_connects_total",
+            "counter",
+            "New upstream connections opened.",
+            self.sum(|s| s.upstream_connects.get()),
+        );
+        one(
+            "ringway_upstream_reused_total",
+            "counter",
+            "Requests sent on a pooled upstream connection.",
+            self.sum(|s| s.upstream_reused.get()),
+        );
+        one(
+            "ringway_upstream_aborted_total",
+            "counter",
+            "Upstream failures after the response head was forwarded.",
+            self.sum(|s| s.upstream_aborted.get()),
+        );
+        let _ = writeln!(out, "# HELP ringway_errors_total Gateway-generated error responses by code.\n# TYPE ringway_errors_total counter");
+        for code in ErrorCode::ALL {
+            let v = self.sum(|s| s.errors[code as usize].get());
+            let _ = writeln!(
+                out,
+                "ringway_errors_total{{code=\"{}\"}} {v}",
+                code.as_str()
+            );
+        }
+        let _ = writeln!(out, "# HELP ringway_timeouts_total Client-side timeouts by kind.\n# TYPE ringway_timeouts_total counter");
+        for (i, kind) in TIMEOUT_KINDS.iter().enumerate() {
+            let v = self.sum(|s| s.timeouts[i].get());
+            let _ = writeln!(out, "ringway_timeouts_total{{kind=\"{kind}\"}} {v}");
+        }
+        out
+    }
+}

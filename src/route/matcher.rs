@@ -1,0 +1,362 @@
+//! The per-route matchers: host, path, headers and method set, compiled to
+//! bytes so that matching is comparisons only.
+//!
+//! Owns: the matching semantics documented in `docs/config.md` and the
+//! specificity rank of each matcher. Must never: allocate, look anything up
+//! by string, or validate configuration syntax (that is `config`, which only
+//! hands over normalised, valid bytes).
+
+use crate::http::Method;
+
+/// How a route constrains the request's host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostMatch {
+    /// No `host` key: every host matches, and so do requests without one.
+    Any,
+    /// `host = "api.example.com"`: lowercase, no trailing dot, no port.
+    Exact(Box<[u8]>),
+    /// `host = "*.example.com"`, stored as the suffix `.example.com`.
+    Suffix(Box<[u8]>),
+}
+
+impl HostMatch {
+    /// True when `host` (a Host header value, `None` when absent) matches.
+    #[inline]
+    pub fn matches(&self, host: Option<&[u8]>) -> bool {
+        let want = match self {
+            HostMatch::Any => return true,
+            HostMatch::Exact(w) | HostMatch::Suffix(w) => w,
+        };
+        let Some(host) = host else { return false };
+        let h = bare_host(host);
+        match self {
+            HostMatch::Exact(_) => h.eq_ignore_ascii_case(want),
+            // Strictly longer: `*.example.com` never matches the apex.
+            _ => h.len() > want.len() && h[h.len() - want.len()..].eq_ignore_ascii_case(want),
+        }
+    }
+
+    /// Specificity rank: exact > wildcard (longer suffix first) > any.
+    pub fn rank(&self) -> (u8, usize) {
+        match self {
+            HostMatch::Exact(_) => (2, 0),
+            HostMatch::Suffix(s) => (1, s.len()),
+            HostMatch::Any => (0, 0),
+        }
+    }
+}
+
+/// A Host value without its `:port` suffix and trailing dot.
+#[inline]
+pub fn bare_host(host: &[u8]) -> &[u8] {
+    let h = if host.first() == Some(&b'[') {
+        // IPv6 literal: the port, if any, follows the closing bracket.
+        match host.iter().position(|&b| b == b']') {
+            Some(end) => &host[..=end],
+            None => host,
+        }
+    } else {
+        match host.iter().position(|&b| b == b':') {
+            Some(colon) => &host[..colon],
+            None => host,
+        }
+    };
+    h.strip_suffix(b".").unwrap_or(h)
+}
+
+/// How a route constrains the (normalised) path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathMatch {
+    /// `path = "/exact"`: byte-for-byte equality.
+    Exact(Box<[u8]>),
+    /// `path_prefix`: segment-aware prefix (see [`prefix_matches`]).
+    Prefix(Box<[u8]>),
+}
+
+impl PathMatch {
+    /// True when `path` matches.
+    #[inline]
+    pub fn matches(&self, path: &[u8]) -> bool {
+        match self {
+            PathMatch::Exact(p) => path == &p[..],
+            PathMatch::Prefix(p) => prefix_matches(p, path),
+        }
+    }
+
+    /// Specificity rank: exact > longer prefix > shorter prefix.
+    pub fn rank(&self) -> (u8, usize) {
+        match self {
+            PathMatch::Exact(_) => (1, 0),
+            PathMatch::Prefix(p) => (0, p.len()),
+        }
+    }
+}
+
+/// Segment-aware prefix test: `/api/users` matches `/api/users`,
+/// `/api/users/` and `/api/users/7` but not `/api/usersX`; a prefix ending
+/// in `/` (including `/` itself) matches anything that starts with it.
+#[inline]
+pub fn prefix_matches(prefix: &[u8], path: &[u8]) -> bool {
+    if !path.starts_with(prefix) {
+        return false;
+    }
+    prefix.last() == Some(&b'/') || path.len() == prefix.len() || path[prefix.len()] == b'/'
+}
+
+/// What a header matcher requires of the named header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderCond {
+    /// `true`: at least one occurrence.
+    Present,
+    /// `false`: no occurrence.
+    Absent,
+    /// A string: some occurrence whose OWS-trimmed value equals it exactly.
+    Equals(Box<[u8]>),
+}
+
+/// One `headers` entry of a route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderMatch {
+    /// Lowercase header name.
+    pub name: Box<[u8]>,
+    /// The condition on its occurrences.
+    pub cond: HeaderCond,
+}
+
+impl HeaderMatch {
+    /// True when the request's headers (name, value pairs) satisfy this matcher.
+    #[inline]
+    pub fn matches<'h, I>(&self, headers: I) -> bool
+    where
+        I: Iterator<Item = (&'h [u8], &'h [u8])>,
+    {
+        let mut occurrences = headers.filter(|(n, _)| n.eq_ignore_ascii_case(&self.name));
+        match &self.cond {
+            HeaderCond::Present => occurrences.next().is_some(),
+            HeaderCond::Absent => occurrences.next().is_none(),
+            HeaderCond::Equals(want) => occurrences.any(|(_, v)| trim_ows(v) == &want[..]),
+        }
+    }
+}
+
+/// The value without leading and trailing spaces and tabs.
+#[inline]
+pub fn trim_ows(v: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = v.iter().position(|b| !is_ows(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !is_ows(b)).map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+/// Every method a route can list, in the order `allow` strings use.
+pub const KNOWN_METHODS: [Method; 9] = [
+    Method::Get,
+    Method::Head,
+    Method::Post,
+    Method::Put,
+    Method::Delete,
+    Method::Patch,
+    Method::Options,
+    Method::Trace,
+    Method::Connect,
+];
+
+/// A set of methods as `Method::bit` flags; empty means "any method".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MethodSet(pub u16);
+
+impl MethodSet {
+    /// True when the set is unconstrained or contains `m`.
+    #[inline]
+    pub fn allows(self, m: Method) -> bool {
+        self.0 == 0 || self.0 & m.bit() != 0
+    }
+
+    /// The `allow` header value, e.g. `GET, POST` (empty for "any").
+    pub fn allow_header(self) -> String {
+        let names: Vec<&str> = KNOWN_METHODS
+            .iter()
+            .filter(|m| self.0 & m.bit() != 0)
+            .filter_map(|m| m.as_str())
+            .collect();
+        names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(h: &str) -> HostMatch {
+        HostMatch::Exact(h.as_bytes().into())
+    }
+
+    #[test]
+    fn host_exact_ignores_case_port_and_trailing_dot() {
+        let m = exact("api.example.com");
+        for ok in [
+            "api.example.com",
+            "API.Example.COM",
+            "api.example.com:8080",
+            "api.example.com.",
+        ] {
+            assert!(m.matches(Some(ok.as_bytes())), "{ok}");
+        }
+        assert!(m.matches(Some(b"api.example.com.:443")));
+        for no in [
+            "example.com",
+            "xapi.example.com",
+            "api.example.co",
+            "a.api.example.com",
+            "",
+        ] {
+            assert!(!m.matches(Some(no.as_bytes())), "{no}");
+        }
+        assert!(!m.matches(None));
+    }
+
+    #[test]
+    fn host_wildcard_matches_subdomains_not_apex() {
+        let m = HostMatch::Suffix(b".example.com".as_slice().into());
+        assert!(m.matches(Some(b"a.example.com")));
+        assert!(m.matches(Some(b"a.b.example.com:81")));
+        assert!(m.matches(Some(b"A.EXAMPLE.com.")));
+        assert!(!m.matches(Some(b"example.com")));
+        assert!(!m.matches(Some(b".example.com")));
+        assert!(!m.matches(Some(b"aexample.com")));
+        assert!(!m.matches(None));
+    }
+
+    #[test]
+    fn host_any_matches_everything_including_absent() {
+        assert!(HostMatch::Any.matches(None));
+        assert!(HostMatch::Any.matches(Some(b"whatever:1")));
+    }
+
+    #[test]
+    fn host_ipv6_literal_port_is_stripped() {
+        let m = exact("[::1]");
+        assert!(m.matches(Some(b"[::1]:8080")));
+        assert!(m.matches(Some(b"[::1]")));
+        assert!(!m.matches(Some(b"[::2]")));
+        assert_eq!(bare_host(b"[::1"), b"[::1");
+    }
+
+    #[test]
+    fn prefix_is_segment_aware() {
+        let p = b"/api/users";
+        for ok in [
+            "/api/users",
+            "/api/users/",
+            "/api/users/7",
+            "/api/users/7/x",
+        ] {
+            assert!(prefix_matches(p, ok.as_bytes()), "{ok}");
+        }
+        for no in ["/api/usersX", "/api/user", "/api", "/", "/API/users"] {
+            assert!(!prefix_matches(p, no.as_bytes()), "{no}");
+        }
+    }
+
+    #[test]
+    fn prefix_with_trailing_slash_and_root() {
+        assert!(prefix_matches(b"/api/", b"/api/x"));
+        assert!(prefix_matches(b"/api/", b"/api/"));
+        assert!(!prefix_matches(b"/api/", b"/api"));
+        for any in ["/", "/x", "/a/b/c"] {
+            assert!(prefix_matches(b"/", any.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn exact_path_is_byte_equality() {
+        let m = PathMatch::Exact(b"/health".as_slice().into());
+        assert!(m.matches(b"/health"));
+        assert!(!m.matches(b"/health/"));
+        assert!(!m.matches(b"/healthz"));
+        assert!(!m.matches(b"/Health"));
+    }
+
+    fn hm(name: &str, cond: HeaderCond) -> HeaderMatch {
+        HeaderMatch {
+            name: name.as_bytes().into(),
+            cond,
+        }
+    }
+
+    fn hs<'a>(
+        pairs: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone {
+        pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+    }
+
+    #[test]
+    fn header_equals_is_case_insensitive_name_exact_trimmed_value() {
+        let m = hm("x-tenant", HeaderCond::Equals(b"acme".as_slice().into()));
+        assert!(m.matches(hs(&[("X-Tenant", "acme")])));
+        assert!(m.matches(hs(&[("x-tenant", " \tacme  ")])));
+        assert!(!m.matches(hs(&[("x-tenant", "ACME")])));
+        assert!(!m.matches(hs(&[("x-tenant", "acme, other")])));
+        assert!(!m.matches(hs(&[("x-other", "acme")])));
+        assert!(!m.matches(hs(&[])));
+    }
+
+    #[test]
+    fn header_any_occurrence_counts() {
+        let m = hm("x-tenant", HeaderCond::Equals(b"acme".as_slice().into()));
+        assert!(m.matches(hs(&[
+            ("x-tenant", "other"),
+            ("a", "b"),
+            ("X-TENANT", "acme")
+        ])));
+    }
+
+    #[test]
+    fn header_present_and_absent() {
+        let present = hm("x-beta", HeaderCond::Present);
+        let absent = hm("x-beta", HeaderCond::Absent);
+        let with = [("X-Beta", "")];
+        assert!(present.matches(hs(&with)));
+        assert!(!absent.matches(hs(&with)));
+        assert!(!present.matches(hs(&[("x-betas", "1")])));
+        assert!(absent.matches(hs(&[("x-betas", "1")])));
+    }
+
+    #[test]
+    fn trim_ows_edges() {
+        assert_eq!(trim_ows(b""), b"");
+        assert_eq!(trim_ows(b"  \t "), b"");
+        assert_eq!(trim_ows(b" a b "), b"a b");
+    }
+
+    #[test]
+    fn method_set() {
+        let s = MethodSet(Method::Get.bit() | Method::Post.bit());
+        assert!(s.allows(Method::Get));
+        assert!(!s.allows(Method::Put));
+        assert!(!s.allows(Method::Other));
+        assert!(MethodSet::default().allows(Method::Other));
+        assert_eq!(s.allow_header(), "GET, POST");
+        let all = MethodSet(KNOWN_METHODS.iter().fold(0, |a, m| a | m.bit()));
+        assert_eq!(
+            all.allow_header(),
+            "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT"
+        );
+    }
+
+    #[test]
+    fn ranks_order() {
+        assert!(exact("a").rank() > HostMatch::Suffix(b".a.b.c".as_slice().into()).rank());
+        assert!(
+            HostMatch::Suffix(b".b.c".as_slice().into()).rank()
+                > HostMatch::Suffix(b".c".as_slice().into()).rank()
+        );
+        assert!(HostMatch::Suffix(b".c".as_slice().into()).rank() > HostMatch::Any.rank());
+        let ex = PathMatch::Exact(b"/".as_slice().into());
+        assert!(ex.rank() > PathMatch::Prefix(b"/very/long/prefix".as_slice().into()).rank());
+        assert!(
+            PathMatch::Prefix(b"/a/b".as_slice().into()).rank()
+                > PathMatch::Prefix(b"/a".as_slice().into()).rank()
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! One client connection: the keep-alive loop and the first phase of every
+//! request, reading the head.
+//!
+//! Owns: the connection's buffers and scratch space (allocated once per
+//! connection, reused by every request on it) and the client-side timeouts.
+//! Must never: look at routes or upstreams (that is `pipeline` and `proxy`).
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use monoio::net::TcpStream;
+
+use super::state::Shard;
+use super::wire::{self, IoFail, Src};
+use crate::error::ErrorCode;
+use crate::http::{parse_request, ChunkedDecoder, RequestHead, ResponseHead};
+use crate::observe::metrics::TimeoutKind;
+
+/// Longest request id accepted from a client (longer ones are replaced).
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Upper bound for one chunk-size line including extensions.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// A client connection and the per-connection scratch every request reuses.
+pub struct Conn {
+    /// The client socket.
+    pub stream: TcpStream,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The client's IP as text, for `x-forwarded-for`.
+    pub peer_ip: String,
+    /// Read buffer: the current request head starts at offset 0.
+    pub buf: BytesMut,
+    /// Bytes the gateway writes itself (added headers, error bodies).
+    pub extra: BytesMut,
+    /// iovec scratch for gathered writes.
+    pub iov: Vec<libc::iovec>,
+    /// Segment list scratch, built before the iovecs.
+    pub segs: Vec<(Src, std::ops::Range<usize>)>,
+    /// The parsed request head (spans into `buf`).
+    pub head: RequestHead,
+    /// The parsed response head (spans into the upstream buffer).
+    pub resp: ResponseHead,
+    /// The normalised request path.
+    pub path: Vec<u8>,
+    /// The path after the route's rewrite.
+    pub rewritten: Vec<u8>,
+    /// Chunked framing state for whichever body is streaming.
+    pub chunk: ChunkedDecoder,
+    /// The request id of the current request.
+    pub rid: [u8; MAX_REQUEST_ID],
+    /// Length of `rid`.
+    pub rid_len: usize,
+    /// True while waiting for the first byte of the next request.
+    pub idle: Rc<Cell<bool>>,
+    /// True while the current head is still at the front of `buf`.
+    pub head_pending: bool,
+}
+
+impl Conn {
+    /// The current request id as text.
+    pub fn request_id(&self) -> &str {
+        std::str::from_utf8(&self.rid[..self.rid_len]).unwrap_or("")
+    }
+
+    /// Drops the current request head from the buffer, once.
+    pub fn consume_head(&mut self) {
+        if self.head_pending {
+            // min(): a buffer lost to a timed-out write is empty.
+            let n = self.head.head_len.min(self.buf.len());
+            bytes::Buf::advance(&mut self.buf, n);
+            self.head_pending = false;
+        }
+    }
+
+    /// Sets a freshly generated request id.
+    pub fn new_request_id(&mut self, sh: &Shard) {
+        let mut id = [0u8; crate::observe::request_id::ID_LEN];
+        sh.ids.next(&mut id);
+        self.rid[..id.len()].copy_from_slice(&id);
+        self.rid_len = id.len();
+    }
+}
+
+/// What reading a request head ended with.
+enum Head {
+    /// A complete head is parsed into `conn.head`.
+    Ready,
+    /// The client went away, or idled out before sending a byte.
+    Closed,
+    /// The head is invalid or late: answer with this error and close.
+    Reject(ErrorCode),
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
+    use std::os::fd::AsRawFd;
+    let (reg, idle) = sh.conns.add(stream.as_raw_fd());
+    sh.metrics.connections_active.inc();
+    let _ = stream.set_nodelay(true);
+    let mut c = Conn {
+        stream,
+        peer,
+        peer_ip: peer.ip().to_string(),
+        buf: sh.bufs.take(),
+        extra: BytesMut::with_capacity(4096),
+        iov: Vec::with_capacity(64),
+        segs: Vec::with_capacity(64),
+        head: RequestHead::new(),
+        resp: ResponseHead::new(),
+        path: Vec::with_capacity(256),
+        rewritten: Vec::with_capacity(256),
+        chunk: ChunkedDecoder::new(MAX_CHUNK_LINE, sh.cfg.server.max_header_bytes),
+        rid: [0; MAX_REQUEST_ID],
+        rid_len: 0,
+        idle,
+        head_pending: false,
+    };
+    let mut first = true;
+    loop {
+        if sh.shutting_down.get() {
+            break;
+        }
+        match read_head(&mut c, &sh, first).await {
+            Head::Ready => {}
+            Head::Closed => break,
+            Head::Reject(code) => {
+                c.new_request_id(&sh);
+                super::respond::error(&mut c, &sh, code, true, None).await;
+                break;
+            }
+        }
+        first = false;
+        c.head_pending = true;
+        sh.metrics.requests.inc();
+        if !super::pipeline::handle(&mut c, &sh).await {
+            break;
+        }
+        // Early answers (404, 405, upstream errors) leave a body-less head
+        // in place; the next request starts right after it.
+        c.consume_head();
+    }
+    let buf = std::mem::take(&mut c.buf);
+    sh.bufs.put(buf);
+    sh.conns.remove(reg);
+    sh.metrics.connections_active.dec();
+    sh.close_conn();
+}
+
+/// Phase 1: read until a complete request head is buffered.
+async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
+    let server = &sh.cfg.server;
+    let mut started = if first { Some(Instant::now()) } else { None };
+    c.head.clear();
+    loop {
+        if !c.buf.is_empty() {
+            c.idle.set(false);
+            if started.is_none() {
+                started = Some(Instant::now());
+            }
+            match parse_request(&c.buf, server.max_header_bytes, &mut c.head) {
+                Ok(true) => return Head::Ready,
+                Ok(false) => {}
+                Err(e) => return Head::Reject(e.into()),
+            }
+        } else {
+            c.idle.set(true);
+            if sh.shutting_down.get() {
+                return Head::Closed;
+            }
+        }
+        let limit = match started {
+            Some(t) => match server.header_timeout.checked_sub(t.elapsed()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return header_timeout(sh, !c.buf.is_empty()),
+            },
+            None => server.idle_timeout,
+        };
+        let got_bytes = !c.buf.is_empty();
+        let buf = std::mem::take(&mut c.buf);
+        match wire::read_more(&mut c.stream, buf, limit).await {
+            Ok((0, buf)) => {
+                c.buf = buf;
+                return Head::Closed;
+            }
+            Ok((_, buf)) => c.buf = buf,
+            Err(IoFail::Timeout) => {
+                if got_bytes || first {
+                    return header_timeout(sh, got_bytes);
+                }
+                sh.metrics.timeout(TimeoutKind::Idle);
+                return Head::Closed;
+            }
+            Err(IoFail::Io) => return Head::Closed,
+        }
+    }
+}
+
+/// The head did not arrive in time: 408 if any byte came, silence if none.
+fn header_timeout(sh: &Shard, got_bytes: bool) -> Head {
+    sh.metrics.timeout(TimeoutKind::Header);
+    if got_bytes {
+        Head::Reject(ErrorCode::RequestTimeout)
+    } else {
+        Head::Closed
+    }
+}

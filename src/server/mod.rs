@@ -1,0 +1,183 @@
+//! The data plane's entry: binds the listeners, starts one pinned shard per
+//! worker, reports readiness, and turns SIGTERM/SIGINT into a graceful
+//! shutdown.
+//!
+//! Owns: process-level lifecycle. Must never: run request work on the main
+//! thread (it only waits for signals and joins shards).
+
+mod body;
+mod conn;
+mod head;
+mod pipeline;
+mod proxy;
+mod respond;
+mod shard;
+mod state;
+mod wire;
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{mpsc, Arc};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::Compiled;
+use crate::observe::log::{self, Val};
+use crate::observe::Metrics;
+
+/// Why the gateway could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Runs the gateway until SIGTERM or SIGINT, then shuts down gracefully.
+pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let workers = match cfg.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let listeners = bind_all(cfg.server.listen, workers)?;
+    let addr = listeners[0]
+        .local_addr()
+        .map_err(|e| StartError(format!("listener address: {e}")))?;
+    let metrics = Metrics::new(workers);
+    // Register before any shard runs so an early signal is not lost.
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| StartError(format!("signal handlers: {e}")))?;
+
+    if let Some(admin) = cfg.server.admin_listen {
+        let bound = crate::admin::spawn(admin, metrics.clone())
+            .map_err(|e| StartError(format!("admin listener {admin}: {e}")))?;
+        log::info("admin listening", &[("addr", Val::Str(&bound.to_string()))]);
+    }
+
+    let open_conns = Arc::new(AtomicUsize::new(0));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut controls = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers);
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| StartError(format!("control channel: {e}")))?;
+        controls.push(ours);
+        let core = pick_core(&cfg.server.cpus, &cores, i);
+        let start = shard::ShardStart {
+            id: i,
+            cfg: cfg.clone(),
+            metrics: metrics.shard(i),
+            open_conns: open_conns.clone(),
+            core,
+            io: cfg.server.io,
+            listener,
+            control: theirs,
+            ready: ready_tx.clone(),
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("ringway-shard-{i}"))
+            .spawn(move || shard::run(start))
+            .map_err(|e| StartError(format!("shard thread: {e}")))?;
+        threads.push(t);
+    }
+    drop(ready_tx);
+
+    let mut io = "";
+    for _ in 0..workers {
+        match ready_rx.recv() {
+            Ok(Ok(kind)) => io = kind,
+            Ok(Err(e)) => {
+                stop(&mut controls);
+                return Err(StartError(e));
+            }
+            Err(_) => return Err(StartError("a shard exited during start-up".into())),
+        }
+    }
+    log::info(
+        "listening",
+        &[
+            ("addr", Val::Str(&addr.to_string())),
+            ("shards", Val::Num(workers as u64)),
+            ("io", Val::Str(io)),
+        ],
+    );
+
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    let name = if signal == SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    log::info(
+        "shutting down",
+        &[
+            ("signal", Val::Str(name)),
+            (
+                "grace_ms",
+                Val::Num(cfg.server.shutdown_grace.as_millis() as u64),
+            ),
+        ],
+    );
+    stop(&mut controls);
+    let dropped: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    log::info(
+        "stopped",
+        &[("in_flight_dropped", Val::Num(dropped as u64))],
+    );
+    Ok(())
+}
+
+fn stop(controls: &mut [std::os::unix::net::UnixStream]) {
+    for c in controls {
+        let _ = c.write_all(b"x");
+    }
+}
+
+/// Shard `i` runs on `cpus[i % len]` when configured, else on the i-th core.
+fn pick_core(
+    cpus: &Option<Vec<usize>>,
+    cores: &[core_affinity::CoreId],
+    i: usize,
+) -> Option<core_affinity::CoreId> {
+    match cpus {
+        Some(list) if !list.is_empty() => {
+            let want = list[i % list.len()];
+            cores.iter().copied().find(|c| c.id == want)
+        }
+        _ if cores.is_empty() => None,
+        _ => Some(cores[i % cores.len()]),
+    }
+}
+
+/// One `SO_REUSEPORT` listener per shard on the same address; port 0 is
+/// resolved by the first bind and reused by the others.
+fn bind_all(listen: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, StartError> {
+    let mut addr = listen;
+    let mut out = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let l =
+            bind_one(addr).map_err(|e| StartError(format!("cannot listen on {listen}: {e}")))?;
+        if addr.port() == 0 {
+            addr = l
+                .local_addr()
+                .map_err(|e| StartError(format!("listener address: {e}")))?;
+        }
+        out.push(l);
+    }
+    Ok(out)
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.set_nodelay(true)?;
+    s.bind(&addr.into())?;
+    s.listen(4096)?;
+    Ok(s.into())
+}

@@ -1,0 +1,115 @@
+//! The fixed phases every request goes through, in order:
+//!
+//! 1. read head        (`conn::read_head`, before this module)
+//! 2. identify         request id: the client's if valid, else a new one
+//! 3. normalise        the path, before anything looks at it
+//! 4. match route      host, path, method, headers → one compiled route
+//! 5. policies         per-route checks that may answer early (body limit now;
+//!    auth, rate limits and caching plug in here as enum variants of the
+//!    compiled route, never boxed closures)
+//! 6. upstream         `proxy::forward`: request out, response back, streamed
+//! 7. log              counters and, for errors, a log line
+//!
+//! Must never: touch sockets directly (that is `proxy` and `respond`).
+
+use super::conn::Conn;
+use super::state::Shard;
+use super::{proxy, respond};
+use crate::error::ErrorCode;
+use crate::http::header::valid_request_id;
+use crate::http::{normalize_path, BodyKind, HeaderKind};
+use crate::route::RouteMatch;
+
+/// Runs phases 2 to 7 for the head in `c.head`; returns whether the
+/// connection may carry another request.
+pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
+    identify(c, sh);
+
+    // A request answered early whose body is not fully buffered cannot share
+    // the connection with the next request; a small body that already
+    // arrived is skipped instead (as nginx discards it) to keep the
+    // connection.
+    let buffered_body = match c.head.body {
+        BodyKind::Empty => Some(0),
+        BodyKind::Length(n) if (c.buf.len() - c.head.head_len) as u64 >= n => Some(n as usize),
+        _ => None,
+    };
+    let body_pending = buffered_body.is_none();
+
+    if let Err(code) = normalise(c) {
+        return respond::error(c, sh, code, true, None).await;
+    }
+
+    let cfg = sh.cfg.clone();
+    let route = match cfg.router.find(&c.head, &c.buf, &c.path) {
+        RouteMatch::Found(route) => route,
+        RouteMatch::MethodNotAllowed { allow } => {
+            let code = ErrorCode::MethodNotAllowed;
+            let keep = respond::error(c, sh, code, body_pending, Some(allow)).await;
+            return keep && skip_body(c, buffered_body);
+        }
+        RouteMatch::NotFound => {
+            let keep = respond::error(c, sh, ErrorCode::RouteNotFound, body_pending, None).await;
+            return keep && skip_body(c, buffered_body);
+        }
+    };
+
+    if let BodyKind::Length(n) = c.head.body {
+        if n > sh.cfg.server.max_body_bytes {
+            return respond::error(c, sh, ErrorCode::BodyTooLarge, true, None).await;
+        }
+    }
+
+    proxy::forward(c, sh, route).await
+}
+
+/// Phase 2: keep a valid client request id, else generate one.
+fn identify(c: &mut Conn, sh: &Shard) {
+    let mut found = None;
+    for h in &c.head.headers {
+        if h.kind == HeaderKind::XRequestId {
+            if found.is_some() {
+                // Two ids: trust neither.
+                found = None;
+                break;
+            }
+            found = Some(h.value);
+        }
+    }
+    if let Some(span) = found {
+        let v = span.get(&c.buf);
+        if valid_request_id(v) && v.len() <= c.rid.len() {
+            c.rid[..v.len()].copy_from_slice(v);
+            c.rid_len = v.len();
+            return;
+        }
+    }
+    c.new_request_id(sh);
+}
+
+/// Phase 3: normalise the path into `c.path`.
+fn normalise(c: &mut Conn) -> Result<(), ErrorCode> {
+    let raw = c.head.path.get(&c.buf);
+    if raw == b"*" {
+        // Asterisk-form (OPTIONS *) addresses the gateway itself: no route.
+        c.path.clear();
+        c.path.push(b'*');
+        return Ok(());
+    }
+    let raw: &[u8] = if raw.is_empty() { b"/" } else { raw };
+    normalize_path(raw, &mut c.path)
+        .map(|_| ())
+        .map_err(ErrorCode::from)
+}
+
+/// After an early answer on a kept connection: drops the head and the
+/// already-buffered body so the next request starts where it should.
+fn skip_body(c: &mut Conn, buffered_body: Option<usize>) -> bool {
+    let Some(n) = buffered_body else { return false };
+    c.consume_head();
+    if c.buf.len() < n {
+        return false;
+    }
+    bytes::Buf::advance(&mut c.buf, n);
+    true
+}

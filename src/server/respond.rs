@@ -1,0 +1,126 @@
+//! Responses the gateway writes itself: the JSON error, `100 Continue`, and
+//! the refusal of a connection over the limit.
+//!
+//! Owns: the byte layout of those responses and the counter and log line
+//! every error gets. Must never: choose a status (that is `crate::error`).
+
+use std::fmt::Write as _;
+
+use bytes::BytesMut;
+use monoio::net::TcpStream;
+
+use super::conn::Conn;
+use super::state::Shard;
+use super::wire;
+use crate::error::{self, ErrorCode};
+use crate::http::Method;
+use crate::observe::log::{self, Val};
+
+/// Writes the JSON error for `code` and reports whether the connection may
+/// carry another request. `close` forces `connection: close`.
+pub async fn error(
+    c: &mut Conn,
+    sh: &Shard,
+    code: ErrorCode,
+    close: bool,
+    allow: Option<&str>,
+) -> bool {
+    let keep = !close && c.head.keep_alive && !sh.shutting_down.get();
+    sh.metrics.errors[code as usize].inc();
+    let client = c.peer.to_string();
+    log::warn(
+        "request rejected",
+        &[
+            ("shard", Val::Num(sh.id as u64)),
+            ("status", Val::Num(code.status() as u64)),
+            ("code", Val::Str(code.as_str())),
+            ("request_id", Val::Str(c.request_id())),
+            ("client", Val::Str(&client)),
+        ],
+    );
+    let mut out = std::mem::take(&mut c.extra);
+    out.clear();
+    let head_only = c.head.method == Method::Head;
+    render(&mut out, sh, code, c.request_id(), keep, allow, head_only);
+    let len = out.len();
+    let limit = sh.cfg.server.idle_timeout;
+    match wire::write_range(&mut c.stream, out, 0..len, limit).await {
+        Ok(out) => {
+            c.extra = out;
+            keep
+        }
+        Err(_) => false,
+    }
+}
+
+fn render(
+    out: &mut BytesMut,
+    sh: &Shard,
+    code: ErrorCode,
+    request_id: &str,
+    keep: bool,
+    allow: Option<&str>,
+    head_only: bool,
+) {
+    let mut body = String::with_capacity(192);
+    error::write_json_body(&mut body, code, request_id);
+    let status = code.status();
+    let mut head = String::with_capacity(256);
+    let _ = write!(
+        head,
+        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {request_id}\r\n",
+        error::reason_phrase(status),
+        body.len()
+    );
+    if let Some(allow) = allow {
+        let _ = write!(head, "allow: {allow}\r\n");
+    }
+    if !keep {
+        head.push_str("connection: close\r\n");
+    }
+    head.push_str("date: ");
+    out.extend_from_slice(head.as_bytes());
+    sh.http_date(out);
+    out.extend_from_slice(b"\r\n\r\n");
+    if !head_only {
+        out.extend_from_slice(body.as_bytes());
+    }
+}
+
+/// Tells a client that sent `Expect: 100-continue` to go ahead with its body.
+pub async fn continue_100(c: &mut Conn, sh: &Shard) -> bool {
+    wire::write_static(
+        &mut c.stream,
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        sh.cfg.server.idle_timeout,
+    )
+    .await
+    .is_ok()
+}
+
+/// Answers a connection accepted over `max_connections` with 503, then closes it.
+pub async fn refuse_connection(sh: &Shard, mut stream: TcpStream) {
+    sh.metrics.connections_rejected.inc();
+    sh.metrics.errors[ErrorCode::TooManyConnections as usize].inc();
+    let mut id = [0u8; crate::observe::request_id::ID_LEN];
+    sh.ids.next(&mut id);
+    let id = std::str::from_utf8(&id).unwrap_or("");
+    let mut out = BytesMut::with_capacity(512);
+    render(
+        &mut out,
+        sh,
+        ErrorCode::TooManyConnections,
+        id,
+        false,
+        None,
+        false,
+    );
+    let len = out.len();
+    let _ = wire::write_range(&mut stream, out, 0..len, sh.cfg.server.idle_timeout).await;
+    // Half-close and give the client a moment to read before the socket goes.
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    // SAFETY: fd is the open socket owned by `stream`.
+    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+    let buf = BytesMut::with_capacity(1024);
+    let _ = wire::read_more(&mut stream, buf, std::time::Duration::from_millis(200)).await;
+}

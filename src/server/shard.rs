@@ -1,0 +1,191 @@
+//! One shard: an OS thread pinned to a core, running its own monoio runtime
+//! (io_uring, or epoll where io_uring is unavailable) with its own
+//! `SO_REUSEPORT` listener, accept loop and connections.
+//!
+//! Owns: the runtime, the accept loop, and the shard's part of graceful
+//! shutdown. Must never: share mutable state with another shard.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::io::AsyncReadRent;
+use monoio::net::{TcpListener, UnixStream};
+
+use super::respond;
+use super::state::Shard;
+use crate::config::{Compiled, IoMode};
+use crate::observe::log::{self, Val};
+use crate::observe::ShardMetrics;
+
+/// What a shard reports once its listener is ready (or why it is not).
+pub type Ready = Result<&'static str, String>;
+
+/// Everything a shard thread is started with. The shard's own state is
+/// built on its thread (it is `!Send`), from these parts.
+pub struct ShardStart {
+    /// Index of this shard.
+    pub id: usize,
+    /// The compiled configuration.
+    pub cfg: Arc<Compiled>,
+    /// This shard's counters.
+    pub metrics: Arc<ShardMetrics>,
+    /// Open client connections across all shards.
+    pub open_conns: Arc<AtomicUsize>,
+    /// The core to pin to, if any.
+    pub core: Option<core_affinity::CoreId>,
+    /// Which I/O driver to use.
+    pub io: IoMode,
+    /// The shard's bound listening socket.
+    pub listener: std::net::TcpListener,
+    /// The shard's end of the control channel: one byte means "shut down".
+    pub control: std::os::unix::net::UnixStream,
+    /// Where readiness is reported.
+    pub ready: Sender<Ready>,
+}
+
+/// Runs a shard to completion on the current thread; returns the number of
+/// connections still open when the shutdown grace period ended.
+pub fn run(start: ShardStart) -> usize {
+    if let Some(core) = start.core {
+        core_affinity::set_for_current(core);
+    }
+    let id = start.id;
+    let use_uring = match start.io {
+        IoMode::Epoll => false,
+        IoMode::IoUring | IoMode::Auto => true,
+    };
+    if use_uring {
+        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(4096)
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => return rt.block_on(shard_main(start, "io_uring")),
+            Err(e) if start.io == IoMode::Auto => {
+                if id == 0 {
+                    log::warn(
+                        "io_uring unavailable, falling back to epoll",
+                        &[("error", Val::Str(&e.to_string()))],
+                    );
+                }
+            }
+            Err(e) => {
+                let _ = start.ready.send(Err(format!("io_uring unavailable: {e}")));
+                return 0;
+            }
+        }
+    }
+    match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+    {
+        Ok(mut rt) => rt.block_on(shard_main(start, "epoll")),
+        Err(e) => {
+            let _ = start
+                .ready
+                .send(Err(format!("cannot start epoll runtime: {e}")));
+            0
+        }
+    }
+}
+
+async fn shard_main(start: ShardStart, io: &'static str) -> usize {
+    let ShardStart {
+        id,
+        cfg,
+        metrics,
+        open_conns,
+        listener,
+        control,
+        ready,
+        ..
+    } = start;
+    let sh = Rc::new(Shard::new(id, cfg, metrics, open_conns));
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|_| TcpListener::from_std(listener))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("listener: {e}")));
+            return 0;
+        }
+    };
+    let control = match control
+        .set_nonblocking(true)
+        .and_then(|_| UnixStream::from_std(control))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(format!("control channel: {e}")));
+            return 0;
+        }
+    };
+    monoio::spawn(watch_control(sh.clone(), control, listener.as_raw_fd()));
+    monoio::spawn(sweep_pools(sh.clone()));
+    let _ = ready.send(Ok(io));
+
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                if sh.shutting_down.get() {
+                    break;
+                }
+                if sh.try_open_conn() {
+                    sh.metrics.connections_accepted.inc();
+                    monoio::spawn(super::conn::serve(sh.clone(), stream, peer));
+                } else {
+                    let sh = sh.clone();
+                    monoio::spawn(async move { respond::refuse_connection(&sh, stream).await });
+                }
+            }
+            Err(_) if sh.shutting_down.get() => break,
+            Err(e) => {
+                // Out of descriptors or memory: back off instead of spinning.
+                log::error("accept failed", &[("error", Val::Str(&e.to_string()))]);
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    drain(&sh).await
+}
+
+/// Waits for the control byte, then starts this shard's shutdown.
+async fn watch_control(sh: Rc<Shard>, mut control: UnixStream, listen_fd: RawFd) {
+    let buf = vec![0u8; 1];
+    let _ = control.read(buf).await;
+    sh.shutting_down.set(true);
+    // Wakes the pending accept; the listener is closed by the accept loop.
+    // SAFETY: the listener outlives this call (it is dropped after accept returns).
+    unsafe { libc::shutdown(listen_fd, libc::SHUT_RDWR) };
+    sh.conns.close_idle();
+    sh.pools.clear();
+}
+
+/// Lets in-flight requests finish within the grace period.
+async fn drain(sh: &Rc<Shard>) -> usize {
+    let deadline = Instant::now() + sh.cfg.server.shutdown_grace;
+    while !sh.conns.is_empty() && Instant::now() < deadline {
+        // Connections that became idle since the signal close here.
+        sh.conns.close_idle();
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sh.pools.clear();
+    sh.conns.len()
+}
+
+/// Closes expired idle upstream connections once a second.
+async fn sweep_pools(sh: Rc<Shard>) {
+    loop {
+        monoio::time::sleep(Duration::from_secs(1)).await;
+        if sh.shutting_down.get() {
+            return;
+        }
+        sh.pools.sweep(&sh.cfg.upstreams);
+    }
+}

@@ -1,0 +1,145 @@
+//! Per-shard upstream connection pools.
+//!
+//! Each shard keeps, per upstream, a LIFO stack of idle keep-alive
+//! connections (the most recently used one is the most likely to still be
+//! open), bounded by `max_idle_per_shard` and expired after `idle_timeout`.
+//! Plain `RefCell`s: a pool is only ever touched by its own shard's thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use monoio::net::TcpStream;
+
+use super::UpstreamError;
+use crate::config::UpstreamSpec;
+
+/// Size of the read buffer each upstream connection owns.
+pub const UPSTREAM_BUF: usize = 32 * 1024;
+
+/// A connection to one target of one upstream, owned by one shard.
+pub struct UpstreamConn {
+    /// The socket.
+    pub stream: TcpStream,
+    /// Read buffer for response heads and bodies.
+    pub buf: BytesMut,
+    /// Index of the target in the upstream's target list.
+    pub target: usize,
+    /// True when this connection came out of the idle pool.
+    pub reused: bool,
+    idle_since: Instant,
+}
+
+struct Pool {
+    next: Cell<usize>,
+    /// Idle connections per target, most recently used last.
+    idle: RefCell<Vec<VecDeque<UpstreamConn>>>,
+}
+
+/// Every upstream's pool for one shard.
+pub struct UpstreamPools {
+    pools: Vec<Pool>,
+}
+
+impl UpstreamPools {
+    /// Empty pools for the given upstreams.
+    pub fn new(specs: &[UpstreamSpec]) -> UpstreamPools {
+        UpstreamPools {
+            pools: specs
+                .iter()
+                .map(|s| Pool {
+                    next: Cell::new(0),
+                    idle: RefCell::new((0..s.targets.len()).map(|_| VecDeque::new()).collect()),
+                })
+                .collect(),
+        }
+    }
+
+    /// The next target index for upstream `up` in round-robin order.
+    pub fn next_target(&self, up: usize, spec: &UpstreamSpec) -> usize {
+        let p = &self.pools[up];
+        let t = p.next.get();
+        p.next.set(t.wrapping_add(1));
+        t % spec.targets.len()
+    }
+
+    /// An idle connection to target `target` of `up` that has not expired.
+    pub fn checkout(&self, up: usize, target: usize, spec: &UpstreamSpec) -> Option<UpstreamConn> {
+        let mut idle = self.pools[up].idle.borrow_mut();
+        let idle = idle.get_mut(target)?;
+        while let Some(mut c) = idle.pop_back() {
+            if c.idle_since.elapsed() < spec.idle_timeout {
+                c.reused = true;
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose last exchange completed cleanly.
+    pub fn checkin(&self, up: usize, spec: &UpstreamSpec, mut conn: UpstreamConn) {
+        if spec.max_idle_per_shard == 0 || !conn.buf.is_empty() {
+            // Leftover bytes mean the upstream sent more than the framing said:
+            // the connection is out of sync and must not carry another request.
+            return;
+        }
+        conn.idle_since = Instant::now();
+        let mut idle = self.pools[up].idle.borrow_mut();
+        let total: usize = idle.iter().map(VecDeque::len).sum();
+        let target = conn.target;
+        if total >= spec.max_idle_per_shard {
+            // Over the bound: drop the oldest connection of the fullest target.
+            if let Some(q) = idle.iter_mut().max_by_key(|q| q.len()) {
+                q.pop_front();
+            }
+        }
+        if let Some(q) = idle.get_mut(target) {
+            q.push_back(conn);
+        }
+    }
+
+    /// Closes idle connections older than their upstream's idle timeout.
+    pub fn sweep(&self, specs: &[UpstreamSpec]) {
+        for (pool, spec) in self.pools.iter().zip(specs) {
+            for q in pool.idle.borrow_mut().iter_mut() {
+                q.retain(|c| c.idle_since.elapsed() < spec.idle_timeout);
+            }
+        }
+    }
+
+    /// Closes every idle connection (shutdown).
+    pub fn clear(&self) {
+        for pool in &self.pools {
+            pool.idle.borrow_mut().iter_mut().for_each(VecDeque::clear);
+        }
+    }
+
+    /// Number of idle connections kept for upstream `up`.
+    pub fn idle_count(&self, up: usize) -> usize {
+        self.pools[up].idle.borrow().iter().map(VecDeque::len).sum()
+    }
+}
+
+/// Opens a new connection to `addr` within the upstream's connect timeout.
+pub async fn connect(
+    spec: &UpstreamSpec,
+    target: usize,
+    addr: SocketAddr,
+) -> Result<UpstreamConn, UpstreamError> {
+    match monoio::time::timeout(spec.connect_timeout, TcpStream::connect_addr(addr)).await {
+        Err(_) => Err(UpstreamError::ConnectTimeout),
+        Ok(Err(_)) => Err(UpstreamError::Unavailable),
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(UpstreamConn {
+                stream,
+                buf: BytesMut::with_capacity(UPSTREAM_BUF),
+                target,
+                reused: false,
+                idle_since: Instant::now(),
+            })
+        }
+    }
+}

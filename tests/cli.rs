@@ -1,0 +1,238 @@
+//! The `ringway` command line: `--version`, `--help`, `check` on good and
+//! bad configs (exit 0 / exit 2 with `FILE:LINE: KEY: MESSAGE` lines), and
+//! `run`'s exit codes for a bad config (2) and an address in use (1).
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::*;
+
+const GOOD_MINIMAL: &str = r#"[server]
+listen = "127.0.0.1:0"
+
+[[upstreams]]
+name = "users"
+targets = ["127.0.0.1:3001"]
+
+[[routes]]
+name = "users"
+path_prefix = "/api/users"
+upstream = "users"
+"#;
+
+/// Every documented key, as in the configuration reference example.
+const GOOD_FULL: &str = r#"[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+workers = 2
+io = "auto"
+max_connections = 100000
+max_header_bytes = 16384
+max_body_bytes = 10485760
+header_timeout_ms = 10000
+idle_timeout_ms = 60000
+shutdown_grace_ms = 30000
+
+[[upstreams]]
+name = "users"
+targets = ["127.0.0.1:3001", "127.0.0.1:3002"]
+connect_timeout_ms = 1000
+response_timeout_ms = 15000
+max_idle_per_shard = 64
+idle_timeout_ms = 30000
+
+[[routes]]
+name = "users"
+path_prefix = "/api/users"
+methods = ["GET", "POST"]
+host = "api.example.com"
+headers = { "x-tenant" = "acme", "x-beta" = true, "x-debug" = false }
+upstream = "users"
+strip_prefix = "/api"
+request_headers = { set = { "x-gateway" = "ringway" }, add = { "x-extra" = "1" }, remove = ["cookie"] }
+response_headers = { set = { "x-served-by" = "gw" }, remove = ["server"] }
+
+[[routes]]
+name = "users-v2"
+path_prefix = "/v2/users"
+host = "*.example.com"
+upstream = "users"
+rewrite_prefix = "/users"
+
+[[routes]]
+name = "health"
+path = "/health"
+upstream = "users"
+"#;
+
+fn check(toml: &str) -> (String, CliOutput) {
+    let path = write_config(toml);
+    let p = path.to_string_lossy().into_owned();
+    let out = run_cli(&["check", "--config", &p]);
+    let _ = std::fs::remove_file(&path);
+    (p, out)
+}
+
+/// The stderr lines of the form `PATH:LINE: KEY: MESSAGE`, as (line, key, message).
+fn diagnostics(path: &str, stderr: &str) -> Vec<(u32, String, String)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(path)?.strip_prefix(':')?;
+            let (line, rest) = rest.split_once(": ")?;
+            let (key, msg) = rest.split_once(": ")?;
+            Some((line.parse().ok()?, key.to_string(), msg.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn version_and_help_exit_0() {
+    let out = run_cli(&["--version"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.contains(env!("CARGO_PKG_VERSION")), "{out:?}");
+    let out = run_cli(&["--help"]);
+    assert!(out.status.success(), "{out:?}");
+    for word in ["run", "check", "demo"] {
+        assert!(
+            out.stdout.contains(word),
+            "--help does not mention {word}: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn unknown_subcommand_exits_2() {
+    let out = run_cli(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn check_accepts_good_configs() {
+    for toml in [GOOD_MINIMAL, GOOD_FULL] {
+        let (_, out) = check(toml);
+        assert!(
+            out.status.success(),
+            "check rejected a good config: {out:?}\n{toml}"
+        );
+    }
+}
+
+#[test]
+fn check_reports_an_unknown_upstream_with_file_and_line() {
+    let toml = GOOD_MINIMAL.replace("upstream = \"users\"", "upstream = \"nope\"");
+    let (path, out) = check(&toml);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let d = diagnostics(&path, &out.stderr);
+    assert_eq!(
+        d.len(),
+        1,
+        "want one `FILE:LINE: KEY: MESSAGE` line, stderr: {}",
+        out.stderr
+    );
+    let (line, key, msg) = &d[0];
+    assert_eq!(*line, 11, "wrong line: {}", out.stderr);
+    assert!(key.contains("upstream"), "key {key:?}: {}", out.stderr);
+    assert!(!msg.trim().is_empty());
+}
+
+#[test]
+fn check_reports_every_problem() {
+    let toml = GOOD_MINIMAL
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"not an address\"")
+        .replace("upstream = \"users\"", "upstream = \"nope\"");
+    let (path, out) = check(&toml);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let d = diagnostics(&path, &out.stderr);
+    let lines: Vec<u32> = d.iter().map(|(l, _, _)| *l).collect();
+    assert!(
+        lines.contains(&2) && lines.contains(&11),
+        "want problems at lines 2 and 11: {}",
+        out.stderr
+    );
+    let listen = d
+        .iter()
+        .find(|(l, _, _)| *l == 2)
+        .map(|(_, k, _)| k.clone())
+        .unwrap_or_default();
+    assert!(listen.contains("listen"), "key {listen:?}: {}", out.stderr);
+}
+
+#[test]
+fn check_rejects_path_and_path_prefix_together() {
+    let toml = GOOD_MINIMAL.replace(
+        "path_prefix = \"/api/users\"",
+        "path_prefix = \"/api/users\"\npath = \"/x\"",
+    );
+    let (path, out) = check(&toml);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let d = diagnostics(&path, &out.stderr);
+    assert!(
+        d.iter()
+            .any(|(l, k, _)| (8..=12).contains(l) && k.starts_with("routes[0]")),
+        "want a problem on the route's path keys: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_rejects_a_route_without_path() {
+    let toml = GOOD_MINIMAL.replace("path_prefix = \"/api/users\"\n", "");
+    let (path, out) = check(&toml);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        !diagnostics(&path, &out.stderr).is_empty(),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_reports_toml_syntax_errors_with_a_line() {
+    let toml = GOOD_MINIMAL.replace("name = \"users\"\ntargets", "name = \"users\nargets");
+    let (path, out) = check(&toml);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("{path}:5:"))),
+        "want `{path}:5: …`: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_missing_file_fails() {
+    let out = run_cli(&["check", "--config", "/nonexistent/ringway-test.toml"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("/nonexistent/ringway-test.toml"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn run_with_a_bad_config_exits_2() {
+    let toml = GOOD_MINIMAL.replace("upstream = \"users\"", "upstream = \"nope\"");
+    let path = write_config(&toml);
+    let p = path.to_string_lossy().into_owned();
+    let out = run_cli(&["run", "--config", &p]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(diagnostics(&p, &out.stderr).len(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn run_on_an_address_in_use_exits_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let toml = GOOD_MINIMAL.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
+    let path = write_config(&toml);
+    let p = path.to_string_lossy().into_owned();
+    let out = run_cli(&["run", "--config", &p]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    drop(taken);
+}

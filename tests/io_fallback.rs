@@ -1,0 +1,122 @@
+//! The I/O driver choice: `io = "epoll"` forces epoll; `io = "auto"` uses
+//! io_uring where the kernel allows it and falls back to epoll, with a
+//! warning, when a seccomp filter refuses io_uring (as Docker's default
+//! profile does); `io = "io_uring"` refuses to start without it. The
+//! filter is real: installed with `pre_exec` before the gateway execs.
+
+mod common;
+
+use common::seccomp::{install_io_uring_block, probe_io_uring};
+use common::*;
+
+fn config(io: &str, up: &Upstream) -> String {
+    build(
+        &[("io", &format!("\"{io}\""))],
+        &[("u", up.addr())],
+        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n",
+    )
+}
+
+/// A few requests, one with a body, on one keep-alive connection.
+fn exercise(gw: &Gateway) {
+    let mut cl = gw.client();
+    for i in 0..3 {
+        let r = cl.roundtrip(&get(&format!("/{i}"), "h"));
+        assert_eq!(r.status, 200, "{}", r.summary());
+    }
+    let body = pattern(0, 300_000);
+    let r = cl.roundtrip(&req("POST", "/up", "h", &[], &body));
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert_eq!(r.json()["body_len"], 300_000);
+    let r = cl.roundtrip(&get("/last", "h"));
+    assert_eq!(r.status, 200, "{}", r.summary());
+}
+
+#[test]
+fn the_seccomp_filter_blocks_io_uring_setup() {
+    // Installed on a throwaway thread: the filter is per thread and permanent.
+    let res = std::thread::spawn(|| {
+        install_io_uring_block().expect("install seccomp filter");
+        probe_io_uring()
+    })
+    .join()
+    .expect("probe thread");
+    let err = res.expect_err("io_uring_setup succeeded under the filter");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+}
+
+#[test]
+fn forced_epoll() {
+    let up = Upstream::echo("u");
+    let gw = Gateway::start(&config("epoll", &up));
+    assert_eq!(gw.io(), "epoll");
+    assert_eq!(gw.shards(), 2);
+    exercise(&gw);
+    assert!(!gw.wait_log("io_uring unavailable", std::time::Duration::ZERO));
+}
+
+#[test]
+fn auto_uses_io_uring_when_the_kernel_allows_it() {
+    let up = Upstream::echo("u");
+    let gw = Gateway::start(&config("auto", &up));
+    let want = if probe_io_uring().is_ok() {
+        "io_uring"
+    } else {
+        "epoll"
+    };
+    assert_eq!(
+        gw.io(),
+        want,
+        "listening line: {:?}",
+        gw.log_entries("listening")
+    );
+    assert_eq!(gw.shards(), 2);
+    exercise(&gw);
+}
+
+#[test]
+fn auto_falls_back_to_epoll_under_seccomp() {
+    let up = Upstream::echo("u");
+    let gw = Gateway::start_with(
+        &config("auto", &up),
+        SpawnOpts {
+            block_io_uring: true,
+        },
+    );
+    assert_eq!(
+        gw.io(),
+        "epoll",
+        "listening line: {:?}",
+        gw.log_entries("listening")
+    );
+    let warn = gw.log_entries("io_uring unavailable, falling back to epoll");
+    assert_eq!(
+        warn.len(),
+        1,
+        "expected the fallback warning once; logs: {:?}",
+        gw.logs()
+    );
+    assert_eq!(warn[0]["level"], "warn");
+    exercise(&gw);
+}
+
+#[test]
+fn forced_io_uring_under_seccomp_fails_to_start() {
+    let up = Upstream::echo("u");
+    match Gateway::try_start(
+        &config("io_uring", &up),
+        SpawnOpts {
+            block_io_uring: true,
+        },
+    ) {
+        Ok(gw) => panic!(
+            "started with io = \"io_uring\" under seccomp; io = {:?}",
+            gw.io()
+        ),
+        Err(f) => {
+            let st = f.status.expect("gateway neither started nor exited");
+            assert_eq!(st.code(), Some(1), "exit status {st}; logs: {:?}", f.logs);
+        }
+    }
+    up.assert_untouched("failed start");
+}
