@@ -123,6 +123,8 @@ pub struct UpstreamSpec {
 }
 
 #[cfg(test)]
+mod ratelimit_tests;
+#[cfg(test)]
 mod route_tests;
 #[cfg(test)]
 mod tests;
