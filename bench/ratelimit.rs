@@ -40,6 +40,14 @@ fn uncontended(c: &mut Criterion) {
     c.bench_function("check/uncontended/one_key", |b| {
         b.iter(|| black_box(l.check_key(black_box(0x1234_5678_9abc_def1), clock())))
     });
+    c.bench_function("parts/clock", |b| b.iter(|| black_box(clock())));
+    let mut now = 1u64;
+    c.bench_function("parts/check_without_clock", |b| {
+        b.iter(|| {
+            now += 1;
+            black_box(l.check_key(black_box(0x1234_5678_9abc_def1), now))
+        })
+    });
     let mut k = 0u64;
     c.bench_function("check/uncontended/10k_keys", |b| {
         b.iter(|| {
@@ -63,7 +71,10 @@ fn uncontended(c: &mut Criterion) {
 fn request_path(c: &mut Criterion) {
     let l = limiter(
         gcra(),
-        KeySpec::new(vec![KeyPart::Ip, KeyPart::Header(b"x-user".as_slice().into())]),
+        KeySpec::new(vec![
+            KeyPart::Ip,
+            KeyPart::Header(b"x-user".as_slice().into()),
+        ]),
     );
     let raw = b"GET /api/orders HTTP/1.1\r\nHost: api\r\nUser-Agent: bench\r\nAccept: */*\r\nX-User: alice\r\n\r\n";
     let mut head = RequestHead::new();

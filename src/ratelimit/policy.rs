@@ -22,6 +22,8 @@ pub struct RateLimitPolicy {
     headers: bool,
     /// `RateLimit-Policy: ...\r\n`, rendered once.
     policy_line: Box<[u8]>,
+    /// `clock`'s resolution, added to Retry-After so that it is enough.
+    tick: u64,
 }
 
 /// The combined decision of a route's limits.
@@ -58,6 +60,7 @@ impl RateLimitPolicy {
             limits: limits.into_boxed_slice(),
             headers,
             policy_line: line.into_boxed_slice(),
+            tick: super::clock_tick(),
         }
     }
 
@@ -119,7 +122,7 @@ impl RateLimitPolicy {
             out.extend_from_slice(b"\r\n");
         }
         if let Outcome::Reject(ns) | Outcome::KeysFull(ns) = outcome {
-            let _ = write!(out, "retry-after: {}\r\n", secs_ceil(ns).max(1));
+            let _ = write!(out, "retry-after: {}\r\n", secs_ceil(ns + self.tick).max(1));
         }
         outcome
     }
