@@ -74,6 +74,50 @@ fn exact_count_over_many_connections_on_all_shards() {
     );
 }
 
+/// Over time, across shards: 20/s with burst 4 (interval 50 ms) hammered for
+/// about a second from 4 threads on fresh connections. GCRA's bound for a
+/// span E is E / interval + burst + 1; the lower side only loses what the
+/// coarse clock and request gaps cost (a few per second at most).
+#[test]
+fn steady_rate_across_shards_matches_the_formula() {
+    let limits = rate_limit_section(
+        "rate",
+        &[
+            ("key", "\"header:x-user\""),
+            ("limit", "20"),
+            ("period", "\"1s\""),
+            ("burst", "4"),
+        ],
+    );
+    let (gw, _up) = gateway(&limits, &route("rate_limit = \"rate\""));
+    let addr = gw.addr();
+    let start = Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut ok = 0u64;
+                while start.elapsed() < Duration::from_millis(1000) {
+                    if RawClient::connect(addr).roundtrip(&get_as("steady")).status == 200 {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let admitted: u64 = threads.into_iter().map(|t| t.join().expect("thread")).sum();
+    let span_ms = start.elapsed().as_millis() as u64;
+    let upper = span_ms / 50 + 4 + 1;
+    assert!(
+        admitted <= upper,
+        "{admitted} admitted in {span_ms} ms, bound {upper}"
+    );
+    assert!(
+        admitted + 4 >= 1000 / 50 + 4,
+        "{admitted} admitted in {span_ms} ms: under-admits"
+    );
+}
+
 #[test]
 fn exact_count_on_one_pinned_connection_and_connection_kept() {
     let (gw, up) = gateway(&hourly(), &route("rate_limit = [\"per_user\"]"));
@@ -149,7 +193,8 @@ fn retry_after_is_enough() {
         .expect("Retry-After")
         .parse()
         .expect("seconds");
-    assert_eq!(retry, 1);
+    // The slot frees within 1 s; one clock tick of margin may round it to 2.
+    assert!((1..=2).contains(&retry), "{retry}");
     std::thread::sleep(Duration::from_secs(retry));
     assert_eq!(c.roundtrip(&get("/x", "h")).status, 200);
 }
@@ -228,7 +273,8 @@ fn eviction_at_max_keys_is_conservative() {
         .expect("Retry-After")
         .parse()
         .expect("seconds");
-    assert!((1..=2).contains(&retry), "{retry}");
+    // The home slot's state is full within 2 s (+ one clock tick, rounded up).
+    assert!((1..=3).contains(&retry), "{retry}");
     assert_error(&c.roundtrip(&get_as("a")), 429, "rate_limited");
     assert_eq!(
         gw.counter("ringway_errors_total{code=\"rate_limit_keys_full\"}"),

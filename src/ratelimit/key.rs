@@ -10,7 +10,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
-use crate::http::{HeaderEntry, Span};
+use crate::http::HeaderEntry;
 
 /// One part of a key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -107,7 +107,7 @@ impl KeySpec {
                     let mut n = 0u32;
                     for e in r.headers {
                         if e.name.get(r.buf).eq_ignore_ascii_case(name) {
-                            write_value(&mut h, Some(span(e.value, r.buf)));
+                            write_value(&mut h, Some(e.value.get(r.buf)));
                             n += 1;
                         }
                     }
@@ -120,10 +120,6 @@ impl KeySpec {
         }
         h.finish().max(1)
     }
-}
-
-fn span(s: Span, buf: &[u8]) -> &[u8] {
-    s.get(buf)
 }
 
 /// Length-prefixed, so `["ab","c"]` and `["a","bc"]` differ and absent differs from empty.
