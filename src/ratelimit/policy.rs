@@ -107,12 +107,13 @@ impl RateLimitPolicy {
                 if i > 0 {
                     out.extend_from_slice(b", ");
                 }
-                let _ = write!(
-                    out,
-                    "\"{}\";r={remaining};t={}",
-                    l.def.name,
-                    secs_ceil(reset)
-                );
+                // Hand-rolled, not `write!`: this runs on every request.
+                out.push(b'"');
+                out.extend_from_slice(l.def.name.as_bytes());
+                out.extend_from_slice(b"\";r=");
+                push_u64(out, remaining);
+                out.extend_from_slice(b";t=");
+                push_u64(out, secs_ceil(reset));
             }
             if !matches!(outcome, Outcome::Admit { .. }) {
                 break;
@@ -122,13 +123,49 @@ impl RateLimitPolicy {
             out.extend_from_slice(b"\r\n");
         }
         if let Outcome::Reject(ns) | Outcome::KeysFull(ns) = outcome {
-            let _ = write!(out, "retry-after: {}\r\n", secs_ceil(ns + self.tick).max(1));
+            out.extend_from_slice(b"retry-after: ");
+            push_u64(out, secs_ceil(ns + self.tick).max(1));
+            out.extend_from_slice(b"\r\n");
         }
         outcome
     }
 }
 
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Ns to whole seconds, rounded up: waiting that long is always enough.
 pub fn secs_ceil(ns: u64) -> u64 {
     ns.div_ceil(NS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_and_rounding() {
+        let mut out = Vec::new();
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            push_u64(&mut out, n);
+            out.push(b' ');
+        }
+        assert_eq!(out, b"0 7 10 1234567890 18446744073709551615 ");
+        assert_eq!(
+            (secs_ceil(0), secs_ceil(1), secs_ceil(NS), secs_ceil(NS + 1)),
+            (0, 1, 1, 2)
+        );
+    }
 }

@@ -88,6 +88,10 @@ impl Table {
                 Some(e) => e,
                 None => {
                     let v = self.cells[home].load(Acquire);
+                    if (v >> 64) as u64 == key {
+                        // Another core just put this key at home: use it.
+                        continue 'lookup;
+                    }
                     let state = v as u64;
                     if !algo.is_full(state, now) {
                         return Checked::Full(algo.until_full(state, now).max(1));
