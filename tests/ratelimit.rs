@@ -177,6 +177,25 @@ fn headers_on_allowed_and_rejected_responses() {
     assert!(r.json()["error"]["request_id"].is_string());
 }
 
+/// Policy headers belong to one request: a later request on the same
+/// connection that fails before routing (bad head) or on another route
+/// carries none.
+#[test]
+fn headers_do_not_leak_to_the_next_request() {
+    let routes = route("rate_limit = [\"per_user\"]")
+        + "[[routes]]\nname = \"free\"\npath = \"/free\"\nupstream = \"a\"\n";
+    let (gw, _up) = gateway(&hourly(), &routes);
+    let mut c = gw.client();
+    assert!(c.roundtrip(&get_as("gina")).header("ratelimit").is_some());
+    let r = c.roundtrip(&get("/free", "h"));
+    assert_eq!(r.status, 200);
+    assert!(r.header("ratelimit").is_none() && r.header("ratelimit-policy").is_none());
+    assert!(c.roundtrip(&get_as("gina")).header("ratelimit").is_some());
+    let r = c.roundtrip(b"GET /x HTTP/1.1\r\nHost: h\r\nbad header\r\n\r\n");
+    assert_error(&r, 400, "malformed_request");
+    assert!(r.header("ratelimit").is_none(), "{}", r.summary());
+}
+
 #[test]
 fn retry_after_is_enough() {
     let limits = rate_limit_section(

@@ -160,6 +160,8 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
     let server = &sh.cfg.server;
     let mut started = if first { Some(Instant::now()) } else { None };
     c.head.clear();
+    // A head rejected here must not carry the previous request's policy headers.
+    c.policy_headers.clear();
     loop {
         if !c.buf.is_empty() {
             c.idle.set(false);

@@ -26,7 +26,6 @@ use crate::route::RouteMatch;
 /// connection may carry another request.
 pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
     identify(c, sh);
-    c.policy_headers.clear();
 
     // A request answered early whose body is not fully buffered cannot share
     // the connection with the next request; a small body that already
