@@ -132,6 +132,11 @@ fn rules_name_the_key_and_line() {
         "rate_limits.a.limit: 0 is out of range",
     );
     bad(
+        "[rate_limits.a]\nkey = \"ip\"\nlimit = 1\nperiod = \"365d\"\nburst = 1000\n",
+        "",
+        "t.toml:11: rate_limits.a.burst: 1000 is too large",
+    );
+    bad(
         PER_IP,
         "rate_limit = [\"nope\"]",
         "routes[0].rate_limit: unknown rate limit \"nope\" (defined: per_ip)",

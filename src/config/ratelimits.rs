@@ -23,6 +23,8 @@ use crate::route::Policy;
 const MAX_PERIOD_SECS: u64 = 365 * 86_400;
 /// Largest `limit` for GCRA: one request per ns.
 const GCRA_MAX_LIMIT: u64 = 1_000_000_000;
+/// Deepest GCRA bucket, in ns: 100 years, far from u64 overflow.
+const MAX_DEPTH_NS: u64 = 100 * 365 * 86_400 * NS;
 /// Largest `max_keys` (1.6 GB of state).
 const MAX_KEYS: u64 = 100_000_000;
 
@@ -96,9 +98,20 @@ fn def(doc: &mut Doc<'_>, name: &str, f: &RateLimitFile) -> Option<LimitDef> {
             )?;
             // Rounded up: rounding may only under-admit.
             let interval = period_ns.div_ceil(limit);
+            // The bucket's depth in ns must leave the clock room to add it.
+            let tolerance = burst
+                .checked_mul(interval)
+                .filter(|t| t.checked_add(interval).is_some_and(|d| d <= MAX_DEPTH_NS));
+            let Some(tolerance) = tolerance else {
+                doc.err(
+                    &key("burst"),
+                    format!("{burst} is too large: (burst + 1) × period / limit must stay under 100 years"),
+                );
+                return None;
+            };
             Algo::Gcra {
                 interval,
-                tolerance: burst * interval,
+                tolerance,
                 max_delay: max_delay?,
             }
         }
