@@ -49,6 +49,9 @@ codes! {
     ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
     BodyTooLarge => 413, "body_too_large", "the request body is larger than allowed";
     RequestTimeout => 408, "request_timeout", "the request was not received in time";
+    RateLimited => 429, "rate_limited", "the rate limit for this client was exceeded";
+    RateLimitKeysFull => 429, "rate_limit_keys_full", "the rate limiter tracks as many clients as it may; retry later";
+    ConcurrencyLimited => 503, "concurrency_limited", "the route has as many requests in flight as it allows";
     TooManyConnections => 503, "too_many_connections", "the gateway is at its connection limit";
     UpstreamUnavailable => 502, "upstream_unavailable", "the upstream service could not be reached";
     UpstreamConnectTimeout => 504, "upstream_connect_timeout", "connecting to the upstream service timed out";
@@ -111,6 +114,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         408 => "Request Timeout",
         413 => "Content Too Large",
         417 => "Expectation Failed",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         502 => "Bad Gateway",
         503 => "Service Unavailable",

@@ -3,7 +3,7 @@
 //! Layout follows the path of a request: `server` accepts and drives each
 //! connection through the phases in `server::pipeline`, using `http` for the
 //! wire format, `route` to pick a route, `upstream` to reach a backend and
-//! `observe` to count and log. `config` and `admin` are the control plane:
+//! `observe` to count and log, `ratelimit` for rate and concurrency limits. `config` and `admin` are the control plane:
 //! they build and expose, the shards only read.
 
 pub mod admin;
@@ -12,6 +12,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod observe;
+pub mod ratelimit;
 pub mod route;
 pub mod server;
 pub mod upstream;

@@ -11,10 +11,14 @@ use std::time::Duration;
 
 use super::load::{Doc, FileModel};
 use super::model::{self, ServerFile, UpstreamFile};
-use super::{routes, validate, Compiled, IoMode, ServerSettings, UpstreamSpec};
+use super::{ratelimits, routes, validate, Compiled, IoMode, ServerSettings, UpstreamSpec};
 
 /// Builds the runtime configuration, or `None` when `doc` holds errors.
-pub fn compile(doc: &mut Doc<'_>, m: FileModel) -> Option<Compiled> {
+pub fn compile(
+    doc: &mut Doc<'_>,
+    m: FileModel,
+    previous_limits: &[std::sync::Arc<crate::ratelimit::Limiter>],
+) -> Option<Compiled> {
     let server = server(doc, m.server);
     let names: Vec<Option<String>> = m.upstreams.iter().map(|u| u.name.clone()).collect();
     let upstreams: Vec<UpstreamSpec> = m
@@ -23,12 +27,14 @@ pub fn compile(doc: &mut Doc<'_>, m: FileModel) -> Option<Compiled> {
         .enumerate()
         .filter_map(|(i, u)| upstream(doc, i, u, &names))
         .collect();
-    let router = routes::compile(doc, &m.routes, &names);
+    let rate_limits = ratelimits::limits(doc, &m.rate_limits, previous_limits);
+    let router = routes::compile(doc, &m.routes, &names, &rate_limits);
     match (server, doc.ok()) {
         (Some(server), true) => Some(Compiled {
             server,
             upstreams,
             router,
+            rate_limits,
         }),
         _ => None,
     }

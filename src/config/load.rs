@@ -14,7 +14,7 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::model::{RouteFile, ServerFile, UpstreamFile};
+use super::model::{RateLimitFile, RouteFile, ServerFile, UpstreamFile};
 
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +66,8 @@ pub struct FileModel {
     pub upstreams: Vec<UpstreamFile>,
     /// `[[routes]]`, in file order.
     pub routes: Vec<RouteFile>,
+    /// `[rate_limits.NAME]`, in file order.
+    pub rate_limits: Vec<(String, RateLimitFile)>,
 }
 
 struct Entry {
@@ -229,9 +231,12 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
             },
             "upstreams" => model.upstreams = de_array(&mut doc, "upstreams", v),
             "routes" => model.routes = de_array(&mut doc, "routes", v),
+            "rate_limits" => model.rate_limits = de_named(&mut doc, "rate_limits", v),
             other => doc.err(
                 other,
-                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`"),
+                format!(
+                    "unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`"
+                ),
             ),
         }
     }
@@ -260,6 +265,31 @@ where
                 doc.err(&p, "expected a table");
                 out.push(T::default());
             }
+        }
+    }
+    out
+}
+
+/// Each `[path.NAME]` table of a table of tables, with its name.
+fn de_named<T>(doc: &mut Doc<'_>, path: &str, v: &Spanned<DeValue<'_>>) -> Vec<(String, T)>
+where
+    T: for<'de> Deserialize<'de> + Default,
+{
+    let DeValue::Table(items) = v.get_ref() else {
+        doc.err(
+            path,
+            format!("expected tables: write each entry as [{path}.NAME]"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (k, item) in items.iter() {
+        let p = join(path, k.get_ref());
+        match item.get_ref() {
+            DeValue::Table(t) => {
+                out.push((k.get_ref().to_string(), de_table(doc, &p, t, item.span())))
+            }
+            _ => doc.err(&p, format!("expected a table: write it as [{p}]")),
         }
     }
     out

@@ -9,6 +9,7 @@
 mod compile;
 mod load;
 mod model;
+mod ratelimits;
 mod routes;
 mod validate;
 
@@ -34,8 +35,19 @@ pub fn load_file(path: &Path) -> Result<Compiled, ConfigErrors> {
 
 /// Parses, validates and compiles `src`; `origin` names the file in errors.
 pub fn load_str(src: &str, origin: &str) -> Result<Compiled, ConfigErrors> {
+    load_str_keeping(src, origin, None)
+}
+
+/// `load_str` for a reload: every rate limit whose definition is unchanged
+/// from `previous` keeps its state (counters, keys) instead of starting over.
+pub fn load_str_keeping(
+    src: &str,
+    origin: &str,
+    previous: Option<&Compiled>,
+) -> Result<Compiled, ConfigErrors> {
     let (mut doc, model) = load::parse(src, origin);
-    let compiled = model.and_then(|m| compile::compile(&mut doc, m));
+    let old = previous.map_or(&[][..], |p| &p.rate_limits[..]);
+    let compiled = model.and_then(|m| compile::compile(&mut doc, m, old));
     match compiled {
         Some(c) if doc.ok() => Ok(c),
         _ => Err(doc.into_errors()),
@@ -51,6 +63,8 @@ pub struct Compiled {
     pub upstreams: Vec<UpstreamSpec>,
     /// The compiled `[[routes]]`.
     pub router: crate::route::Router,
+    /// `[rate_limits.NAME]`, in file order (routes hold them too).
+    pub rate_limits: Vec<std::sync::Arc<crate::ratelimit::Limiter>>,
 }
 
 /// `[server]` with defaults applied.
@@ -108,6 +122,8 @@ pub struct UpstreamSpec {
     pub idle_timeout: Duration,
 }
 
+#[cfg(test)]
+mod ratelimit_tests;
 #[cfg(test)]
 mod route_tests;
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub const CONNECT_TIMEOUT_MS: u64 = 1_000;
 pub const RESPONSE_TIMEOUT_MS: u64 = 15_000;
 /// `upstreams[].max_idle_per_shard` default.
 pub const MAX_IDLE_PER_SHARD: u64 = 64;
+/// `rate_limits.*.max_keys` default: 1.6 MB of state per limit.
+pub const RATE_LIMIT_MAX_KEYS: u64 = 100_000;
+/// `rate_limits.*.max_delay_ms` default (delay mode).
+pub const RATE_LIMIT_MAX_DELAY_MS: u64 = 1_000;
 /// `upstreams[].idle_timeout_ms` default.
 pub const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
 
@@ -79,6 +83,50 @@ pub struct RouteFile {
     pub rewrite_prefix: Option<String>,
     pub request_headers: Option<EditsFile>,
     pub response_headers: Option<EditsFile>,
+    pub rate_limit: Option<NamesFile>,
+    pub concurrency_limit: Option<u64>,
+    pub rate_limit_headers: Option<bool>,
+}
+
+/// One `[rate_limits.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    pub key: Option<NamesFile>,
+    pub algorithm: Option<String>,
+    pub limit: Option<u64>,
+    pub period: Option<String>,
+    pub burst: Option<u64>,
+    pub max_keys: Option<u64>,
+    pub on_exhausted: Option<String>,
+    pub max_delay_ms: Option<u64>,
+}
+
+/// A string or a list of strings (`key`, `rate_limit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamesFile(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for NamesFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NamesFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<NamesFile, E> {
+                Ok(NamesFile(vec![s.to_owned()]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<NamesFile, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(NamesFile(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `request_headers` / `response_headers`.

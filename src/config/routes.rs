@@ -5,10 +5,13 @@
 //! upstream, strip/rewrite exclusivity, legal header edits). Must never:
 //! decide match order (that is `route::Router::new`).
 
+use std::sync::Arc;
+
 use super::compile::{check, required};
 use super::load::Doc;
 use super::model::{EditsFile, HeaderCondFile, RouteFile};
 use super::validate;
+use crate::ratelimit::Limiter;
 use crate::route::matcher::prefix_matches;
 use crate::route::{
     HeaderCond, HeaderEdits, HeaderMatch, HostMatch, Matchers, MethodSet, PathMatch, PathRewrite,
@@ -16,10 +19,18 @@ use crate::route::{
 };
 
 /// Compiles every route; `upstreams` are the upstream names in file order.
-pub fn compile(doc: &mut Doc<'_>, routes: &[RouteFile], upstreams: &[Option<String>]) -> Router {
+pub fn compile(
+    doc: &mut Doc<'_>,
+    routes: &[RouteFile],
+    upstreams: &[Option<String>],
+    limits: &[Arc<Limiter>],
+) -> Router {
     let mut out = Vec::with_capacity(routes.len());
     for (i, r) in routes.iter().enumerate() {
+        let policies = super::ratelimits::route_policies(doc, &format!("routes[{i}]"), r, limits);
         if let Some(route) = route(doc, i, r, &routes[..i], upstreams) {
+            let Some(policies) = policies else { continue };
+            let route = route.with_policies(policies);
             out.push(route);
         }
     }

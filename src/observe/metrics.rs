@@ -74,6 +74,8 @@ pub struct ShardMetrics {
     pub errors: [Counter; ErrorCode::COUNT],
     /// Client-side timeouts, indexed by `TimeoutKind`.
     pub timeouts: [Counter; 3],
+    /// Requests held back by a rate limit in delay mode.
+    pub ratelimit_delayed: Counter,
 }
 
 impl ShardMetrics {
@@ -156,6 +158,12 @@ impl Metrics {
             "counter",
             "Upstream failures after the response head was forwarded.",
             self.sum(|s| s.upstream_aborted.get()),
+        );
+        one(
+            "ringway_ratelimit_delayed_total",
+            "counter",
+            "Requests held back by a rate limit in delay mode.",
+            self.sum(|s| s.ratelimit_delayed.get()),
         );
         let _ = writeln!(out, "# HELP ringway_errors_total Gateway-generated error responses by code.\n# TYPE ringway_errors_total counter");
         for code in ErrorCode::ALL {

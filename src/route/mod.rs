@@ -6,9 +6,11 @@
 //! strings by lookup, or change after compilation (shards share it via `Arc`).
 
 pub mod matcher;
+pub mod policy;
 pub mod rewrite;
 
 pub use matcher::{HeaderCond, HeaderMatch, HostMatch, MethodSet, PathMatch};
+pub use policy::Policy;
 pub use rewrite::{HeaderEdits, PathRewrite};
 
 use crate::http::{Method, RequestHead};
@@ -26,6 +28,8 @@ pub struct Route {
     pub request_headers: HeaderEdits,
     /// Edits to the response head sent to the client.
     pub response_headers: HeaderEdits,
+    /// Phase-5 policies, run in order (see `policy`).
+    pub policies: Box<[Policy]>,
     host: HostMatch,
     path: PathMatch,
     headers: Box<[HeaderMatch]>,
@@ -62,12 +66,19 @@ impl Route {
             rewrite,
             request_headers,
             response_headers,
+            policies: Box::new([]),
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,
             path: m.path,
             headers: m.headers.into_boxed_slice(),
             methods: m.methods,
         }
+    }
+
+    /// The route with its phase-5 policies set.
+    pub fn with_policies(mut self, policies: Vec<Policy>) -> Route {
+        self.policies = policies.into_boxed_slice();
+        self
     }
 
     /// The path matcher (read by `ringway check` style listings and tests).

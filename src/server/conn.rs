@@ -37,6 +37,9 @@ pub struct Conn {
     pub buf: BytesMut,
     /// Bytes the gateway writes itself (added headers, error bodies).
     pub extra: BytesMut,
+    /// Response header lines phase-5 policies add (RateLimit fields,
+    /// Retry-After), to the proxied response or the gateway's error.
+    pub policy_headers: Vec<u8>,
     /// iovec scratch for gathered writes.
     pub iov: Vec<libc::iovec>,
     /// Segment list scratch, built before the iovecs.
@@ -108,6 +111,7 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         peer_ip: peer.ip().to_string(),
         buf: sh.bufs.take(),
         extra: BytesMut::with_capacity(4096),
+        policy_headers: Vec::with_capacity(256),
         iov: Vec::with_capacity(64),
         segs: Vec::with_capacity(64),
         head: RequestHead::new(),
@@ -156,6 +160,8 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
     let server = &sh.cfg.server;
     let mut started = if first { Some(Instant::now()) } else { None };
     c.head.clear();
+    // A head rejected here must not carry the previous request's policy headers.
+    c.policy_headers.clear();
     loop {
         if !c.buf.is_empty() {
             c.idle.set(false);

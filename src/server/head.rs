@@ -174,6 +174,7 @@ pub fn build_response(
         rid,
         rid_len,
         chunk,
+        policy_headers,
         ..
     } = c;
     extra.clear();
@@ -203,6 +204,9 @@ pub fn build_response(
         }
     }
     out.add(&route.response_headers.rendered);
+    if !policy_headers.is_empty() {
+        out.add(policy_headers);
+    }
     out.add(b"x-request-id: ");
     out.add(&rid[..*rid_len]);
     out.add(b"\r\n");

@@ -9,6 +9,7 @@ mod body;
 mod conn;
 mod head;
 mod pipeline;
+mod policy;
 mod proxy;
 mod respond;
 mod shard;

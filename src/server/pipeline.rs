@@ -4,15 +4,17 @@
 //! 2. identify         request id: the client's if valid, else a new one
 //! 3. normalise        the path, before anything looks at it
 //! 4. match route      host, path, method, headers → one compiled route
-//! 5. policies         per-route checks that may answer early (body limit now;
-//!    auth, rate limits and caching plug in here as enum variants of the
-//!    compiled route, never boxed closures)
+//! 5. policies         per-route checks that may answer early: the body
+//!    limit, then `policy::admit` over the route's compiled policy list
+//!    (rate and concurrency limits now; auth and caching plug in as enum
+//!    variants of `route::Policy`, never boxed closures)
 //! 6. upstream         `proxy::forward`: request out, response back, streamed
 //! 7. log              counters and, for errors, a log line
 //!
 //! Must never: touch sockets directly (that is `proxy` and `respond`).
 
 use super::conn::Conn;
+use super::policy::{self, Admission};
 use super::state::Shard;
 use super::{proxy, respond};
 use crate::error::ErrorCode;
@@ -61,6 +63,15 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
         }
     }
 
+    // Held (when the route has a concurrency limit) until forward returns,
+    // whichever way it ends; dropping the task drops it too.
+    let _permit = match policy::admit(c, sh, route).await {
+        Admission::Pass(permit) => permit,
+        Admission::Refuse(code) => {
+            let keep = respond::error(c, sh, code, body_pending, None).await;
+            return keep && skip_body(c, buffered_body);
+        }
+    };
     proxy::forward(c, sh, route).await
 }
 

@@ -41,7 +41,15 @@ pub async fn error(
     let mut out = std::mem::take(&mut c.extra);
     out.clear();
     let head_only = c.head.method == Method::Head;
-    render(&mut out, sh, code, c.request_id(), keep, allow, head_only);
+    let r = Render {
+        code,
+        request_id: c.request_id(),
+        keep,
+        allow,
+        head_only,
+        extra: &c.policy_headers,
+    };
+    render(&mut out, sh, r);
     let len = out.len();
     let limit = sh.cfg.server.idle_timeout;
     match wire::write_range(&mut c.stream, out, 0..len, limit).await {
@@ -53,15 +61,26 @@ pub async fn error(
     }
 }
 
-fn render(
-    out: &mut BytesMut,
-    sh: &Shard,
+/// What an error response says, beyond its status.
+struct Render<'a> {
     code: ErrorCode,
-    request_id: &str,
+    request_id: &'a str,
     keep: bool,
-    allow: Option<&str>,
+    allow: Option<&'a str>,
     head_only: bool,
-) {
+    /// Complete header lines added by policies (`Retry-After`, RateLimit).
+    extra: &'a [u8],
+}
+
+fn render(out: &mut BytesMut, sh: &Shard, r: Render<'_>) {
+    let Render {
+        code,
+        request_id,
+        keep,
+        allow,
+        head_only,
+        extra,
+    } = r;
     let mut body = String::with_capacity(192);
     error::write_json_body(&mut body, code, request_id);
     let status = code.status();
@@ -78,8 +97,9 @@ fn render(
     if !keep {
         head.push_str("connection: close\r\n");
     }
-    head.push_str("date: ");
     out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(extra);
+    out.extend_from_slice(b"date: ");
     sh.http_date(out);
     out.extend_from_slice(b"\r\n\r\n");
     if !head_only {
@@ -106,15 +126,15 @@ pub async fn refuse_connection(sh: &Shard, mut stream: TcpStream) {
     sh.ids.next(&mut id);
     let id = std::str::from_utf8(&id).unwrap_or("");
     let mut out = BytesMut::with_capacity(512);
-    render(
-        &mut out,
-        sh,
-        ErrorCode::TooManyConnections,
-        id,
-        false,
-        None,
-        false,
-    );
+    let r = Render {
+        code: ErrorCode::TooManyConnections,
+        request_id: id,
+        keep: false,
+        allow: None,
+        head_only: false,
+        extra: &[],
+    };
+    render(&mut out, sh, r);
     let len = out.len();
     let _ = wire::write_range(&mut stream, out, 0..len, sh.cfg.server.idle_timeout).await;
     // Half-close and give the client a moment to read before the socket goes.

@@ -71,3 +71,13 @@ pub fn build(server: &[(&str, &str)], upstreams: &[(&str, SocketAddr)], routes: 
     out.push_str(routes);
     out
 }
+
+/// A `[rate_limits.NAME]` table with raw `key = value` pairs.
+pub fn rate_limit_section(name: &str, keys: &[(&str, &str)]) -> String {
+    let mut out = format!("[rate_limits.{name}]\n");
+    for (k, v) in keys {
+        out.push_str(&format!("{k} = {v}\n"));
+    }
+    out.push('\n');
+    out
+}

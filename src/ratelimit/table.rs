@@ -1,0 +1,133 @@
+//! The shared, lock-free table of per-key state: one 128-bit atomic cell per
+//! tracked key (64-bit key hash | 64-bit algorithm state), shared by every
+//! shard, updated with one compare-and-swap per admitted request.
+//!
+//! Owns: where a key lives, when a new key may take a slot, and eviction.
+//! Must never: block, allocate or make a syscall on a check; hand a key a
+//! fresh state while its old one still holds a charge; or let one key live
+//! in two slots (that would double its quota).
+//!
+//! Placement rules, which make the last point hold without a lock: a key
+//! lives somewhere in its neighbourhood (`WINDOW` slots from its home slot).
+//! A new key takes the first empty slot of its neighbourhood; only when
+//! there is none may it take its home slot, and only if the state there is
+//! full (`Algo::is_full`). Slots never become empty again, so two racing
+//! inserts of one key always aim at the same slot and one CAS loses.
+
+use portable_atomic::AtomicU128;
+use std::sync::atomic::Ordering::{AcqRel, Acquire};
+
+use super::algo::{Algo, Step, FRESH};
+
+/// Slots a key may live in, from its home slot on.
+const WINDOW: usize = 16;
+
+/// Outcome of a check against the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// The algorithm decided (admit, delay or reject).
+    Step(Step),
+    /// The key is new and its neighbourhood is full of live state: refused
+    /// conservatively; the value is ns until the home slot frees up.
+    Full(u64),
+}
+
+/// A fixed-size table of `max_keys` cells.
+pub struct Table {
+    cells: Box<[AtomicU128]>,
+}
+
+impl Table {
+    /// A table holding at most `max_keys` keys (16 bytes each, allocated now).
+    pub fn new(max_keys: usize) -> Table {
+        let cells = (0..max_keys.max(1)).map(|_| AtomicU128::new(0)).collect();
+        Table { cells }
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Keys tracked now (a scan: for tests and metrics, not the hot path).
+    pub fn len(&self) -> usize {
+        self.cells
+            .iter()
+            .filter(|c| c.load(Acquire) >> 64 != 0)
+            .count()
+    }
+
+    /// True when no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies one request for `key` (a hash, never 0) at `now` with `algo`.
+    pub fn check(&self, key: u64, algo: Algo, now: u64) -> Checked {
+        let n = self.cells.len();
+        let home = ((key as u128 * n as u128) >> 64) as usize;
+        let span = WINDOW.min(n);
+        'lookup: loop {
+            let mut empty = None;
+            for i in 0..span {
+                let slot = (home + i) % n;
+                let v = self.cells[slot].load(Acquire);
+                let k = (v >> 64) as u64;
+                if k == key {
+                    match self.update(slot, v, key, algo, now) {
+                        Some(c) => return c,
+                        None => continue 'lookup,
+                    }
+                }
+                if k == 0 {
+                    empty = Some((slot, v));
+                    break;
+                }
+            }
+            let (slot, v) = match empty {
+                Some(e) => e,
+                None => {
+                    let v = self.cells[home].load(Acquire);
+                    if (v >> 64) as u64 == key {
+                        // Another core just put this key at home: use it.
+                        continue 'lookup;
+                    }
+                    let state = v as u64;
+                    if !algo.is_full(state, now) {
+                        return Checked::Full(algo.until_full(state, now).max(1));
+                    }
+                    (home, v)
+                }
+            };
+            let step = algo.step(FRESH, now);
+            let Some(next) = step.next else {
+                return Checked::Step(step);
+            };
+            let new = ((key as u128) << 64) | next as u128;
+            if self.cells[slot]
+                .compare_exchange(v, new, AcqRel, Acquire)
+                .is_ok()
+            {
+                return Checked::Step(step);
+            }
+            // Someone took the slot (maybe for this very key): look again.
+        }
+    }
+
+    /// The CAS loop on a slot holding `key`; `None` when the slot was taken
+    /// by another key meanwhile (the caller looks the key up again).
+    fn update(&self, slot: usize, mut v: u128, key: u64, algo: Algo, now: u64) -> Option<Checked> {
+        loop {
+            let step = algo.step(v as u64, now);
+            let Some(next) = step.next else {
+                return Some(Checked::Step(step));
+            };
+            let new = ((key as u128) << 64) | next as u128;
+            match self.cells[slot].compare_exchange_weak(v, new, AcqRel, Acquire) {
+                Ok(_) => return Some(Checked::Step(step)),
+                Err(cur) if (cur >> 64) as u64 == key => v = cur,
+                Err(_) => return None,
+            }
+        }
+    }
+}
