@@ -171,17 +171,26 @@ pub fn available(prog: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Raises the open-file limit to the hard limit (children inherit it).
+/// Raises the open-file limit (children inherit it): to 1 Mi descriptors
+/// where allowed (root may lift the hard limit), else to the hard limit.
 pub fn raise_nofile() -> u64 {
+    let want: libc::rlim_t = 1 << 20;
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: valid out pointer; then setting cur to the allowed max.
+    // SAFETY: valid pointers to an initialised rlimit.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        let lifted = libc::rlimit {
+            rlim_cur: want.max(r.rlim_cur),
+            rlim_max: want.max(r.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lifted) == 0 {
+            return lifted.rlim_cur as u64;
+        }
         r.rlim_cur = r.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &r);
     }
-    r.rlim_cur
+    r.rlim_cur as u64
 }
