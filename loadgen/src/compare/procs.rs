@@ -173,7 +173,7 @@ pub fn available(prog: &str) -> bool {
 
 /// Raises the open-file limit (children inherit it): to 1 Mi descriptors
 /// where allowed (root may lift the hard limit), else to the hard limit.
-pub fn raise_nofile() -> u64 {
+pub fn raise_nofile() -> libc::rlim_t {
     let want: libc::rlim_t = 1 << 20;
     let mut r = libc::rlimit {
         rlim_cur: 0,
@@ -187,10 +187,10 @@ pub fn raise_nofile() -> u64 {
             rlim_max: want.max(r.rlim_max),
         };
         if libc::setrlimit(libc::RLIMIT_NOFILE, &lifted) == 0 {
-            return lifted.rlim_cur as u64;
+            return lifted.rlim_cur;
         }
         r.rlim_cur = r.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &r);
     }
-    r.rlim_cur as u64
+    r.rlim_cur
 }
