@@ -107,3 +107,37 @@ impl CompareConfig {
         parse_duration(&self.warmup).unwrap_or(Duration::from_secs(1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checked_in_comparisons_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let full = CompareConfig::load(&root.join("bench/compare.toml")).unwrap();
+        let names: Vec<&str> = full.proxy.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ringway", "nginx", "haproxy", "envoy"]);
+        assert!(full.knee_fraction <= 0.8 && full.idle_connections == 10_000);
+        let smoke = CompareConfig::load(&root.join("bench/compare-smoke.toml")).unwrap();
+        assert_eq!(smoke.proxy.len(), 1);
+        assert!(smoke.duration() <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("lg-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.toml");
+        let base = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/compare-smoke.toml"),
+        )
+        .unwrap();
+        std::fs::write(&p, base.replace("duration = \"1s\"", "duration = \"1h\"")).unwrap();
+        let e = CompareConfig::load(&p).unwrap_err();
+        assert!(e.contains("bad.toml") && e.contains("duration"), "{e}");
+        std::fs::write(&p, base.replace("rounds = 1", "rounds = 1\nbogus = 2")).unwrap();
+        let e = CompareConfig::load(&p).unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}
