@@ -118,7 +118,7 @@ mod tests {
         let full = CompareConfig::load(&root.join("bench/compare.toml")).unwrap();
         let names: Vec<&str> = full.proxy.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["ringway", "nginx", "haproxy", "envoy"]);
-        assert!(full.knee_fraction <= 0.8 && full.idle_connections == 10_000);
+        assert!(full.knee_fraction <= 0.8 && full.idle_connections >= 8_000);
         let smoke = CompareConfig::load(&root.join("bench/compare-smoke.toml")).unwrap();
         assert_eq!(smoke.proxy.len(), 1);
         assert!(smoke.duration() <= Duration::from_secs(2));

@@ -1,6 +1,7 @@
 //! The latency-percentile plot as a standalone SVG: one curve per proxy (and
 //! the direct baseline), percentile on a log scale of 1/(1−p) as in
-//! HdrHistogram's plots, latency in µs on a linear axis.
+//! HdrHistogram's plots, latency on a log axis (loopback medians are tens of
+//! µs while tails reach milliseconds; a linear axis would flatten the medians).
 //!
 //! Pure string building; it must never read files or histograms it was not given.
 
@@ -38,15 +39,16 @@ pub fn curve(h: &Histogram<u64>) -> Vec<(f64, f64)> {
 pub fn svg(title: &str, series: &[(String, &Histogram<u64>)]) -> String {
     let curves: Vec<(String, Vec<(f64, f64)>)> =
         series.iter().map(|(l, h)| (l.clone(), curve(h))).collect();
-    let ymax = curves
-        .iter()
-        .flat_map(|(_, c)| c.iter().map(|p| p.1))
-        .fold(1.0f64, f64::max);
-    let ymax = nice(ymax);
+    let values = curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1));
+    let (lo, hi) = values.fold((f64::INFINITY, 1.0f64), |(lo, hi), v| {
+        (lo.min(v.max(1.0)), hi.max(v))
+    });
+    let lo = 10f64.powf(lo.min(hi).log10().floor());
+    let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
     let pw = W - LEFT - RIGHT;
     let ph = H - TOP - BOTTOM;
     let sx = |x: f64| LEFT + x / DECADES * pw;
-    let sy = |y: f64| TOP + ph - y / ymax * ph;
+    let sy = |y: f64| TOP + ph - (y.max(lo).log10() - lo.log10()) / (hi.log10() - lo.log10()) * ph;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -75,8 +77,8 @@ pub fn svg(title: &str, series: &[(String, &Histogram<u64>)]) -> String {
             TOP + ph + 18.0
         );
     }
-    for i in 0..=5 {
-        let v = ymax * i as f64 / 5.0;
+    let mut v = lo;
+    while v <= hi * 1.001 {
         let y = sy(v);
         let _ = writeln!(
             s,
@@ -85,10 +87,12 @@ pub fn svg(title: &str, series: &[(String, &Histogram<u64>)]) -> String {
         );
         let _ = writeln!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{v:.0}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             LEFT - 6.0,
-            y + 4.0
+            y + 4.0,
+            label(v)
         );
+        v *= 10.0;
     }
     let _ = writeln!(
         s,
@@ -98,7 +102,7 @@ pub fn svg(title: &str, series: &[(String, &Histogram<u64>)]) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text x="16" y="{:.1}" text-anchor="middle" transform="rotate(-90 16 {:.1})">latency (µs)</text>"#,
+        r#"<text x="16" y="{:.1}" text-anchor="middle" transform="rotate(-90 16 {:.1})">latency (log scale)</text>"#,
         TOP + ph / 2.0,
         TOP + ph / 2.0
     );
@@ -132,14 +136,13 @@ pub fn svg(title: &str, series: &[(String, &Histogram<u64>)]) -> String {
     s
 }
 
-/// Rounds up to 1, 2 or 5 × a power of ten.
-fn nice(v: f64) -> f64 {
-    let p = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * p)
-        .find(|c| *c >= v)
-        .unwrap_or(10.0 * p)
+/// An axis label for a latency in µs.
+fn label(us: f64) -> String {
+    match us {
+        u if u >= 1e6 => format!("{:.0} s", u / 1e6),
+        u if u >= 1e3 => format!("{:.0} ms", u / 1e3),
+        u => format!("{u:.0} µs"),
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -164,7 +167,7 @@ mod tests {
         let s = svg("t <1>", &[("a".into(), &a), ("b".into(), &a)]);
         assert_eq!(s.matches("<polyline").count(), 2);
         assert!(s.contains("t &lt;1&gt;") && s.contains("99.999%") && s.ends_with("</svg>\n"));
-        assert_eq!(nice(730.0), 1000.0);
-        assert_eq!(nice(180.0), 200.0);
+        // Log axis from the decade below the smallest value to the one above the largest.
+        assert!(s.contains(">1 µs<") && s.contains(">100 µs<") && s.contains(">1 ms<"));
     }
 }

@@ -5,6 +5,7 @@
 //! SIGKILL) when its handle drops, including on an early return.
 
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +34,15 @@ impl Proc {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
+        // If compare dies without running its destructors (SIGKILL, the
+        // watchdog), the kernel still stops the child: no orphaned proxies.
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         Ok(Proc {
             child: cmd.spawn()?,
             name: name.to_string(),

@@ -197,7 +197,8 @@ fn start_proxy(
     root: &Path,
     out: &Path,
 ) -> (ProxyReport, Option<Live>) {
-    let tmp = out.join(format!("tmp-{}", p.name));
+    // Absolute, because nginx resolves -e relative to its -p prefix.
+    let tmp = root.join(out).join(format!("tmp-{}", p.name));
     let render = |s: &String| {
         s.replace("{tmp}", &tmp.display().to_string())
             .replace("{root}", &root.display().to_string())
