@@ -219,7 +219,7 @@ async fn report_progress(rec: Rc<RefCell<Recorder>>, p: Arc<Progress>, end: Inst
     while Instant::now() < end {
         monoio::time::sleep(Duration::from_secs(1)).await;
         let r = rec.borrow();
-        let now = (r.sent, r.errors.total());
+        let now = (r.attempts, r.errors.total());
         p.sent.fetch_add(now.0 - last.0, Ordering::Relaxed);
         p.errors.fetch_add(now.1 - last.1, Ordering::Relaxed);
         p.p99_ns

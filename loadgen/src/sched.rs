@@ -102,8 +102,10 @@ pub async fn drive(plan: Plan, job: ConnJob) {
         }
         let c = conn.as_mut().expect("connected above");
         let sent = Instant::now();
-        if measured {
-            job.rec.borrow_mut().sent += 1;
+        {
+            let mut rec = job.rec.borrow_mut();
+            rec.attempts += 1;
+            rec.sent += u64::from(measured);
         }
         let res = monoio::time::timeout(
             plan.timeout,

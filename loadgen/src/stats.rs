@@ -84,6 +84,8 @@ pub struct Recorder {
     pub bytes_received: u64,
     /// Requests written (or attempted) inside the measured window.
     pub sent: u64,
+    /// Requests attempted including warm-up, for the progress line only.
+    pub attempts: u64,
     /// Scheduled requests that were never sent before the run ended (open loop).
     pub missed: u64,
     /// Connections opened.
@@ -100,6 +102,7 @@ impl Default for Recorder {
             errors: Errors::default(),
             responses: 0,
             sent: 0,
+            attempts: 0,
             bytes_sent: 0,
             bytes_received: 0,
             missed: 0,
@@ -135,6 +138,7 @@ impl Recorder {
         self.errors.merge(&o.errors);
         self.responses += o.responses;
         self.sent += o.sent;
+        self.attempts += o.attempts;
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
         self.missed += o.missed;

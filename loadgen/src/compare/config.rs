@@ -36,6 +36,10 @@ pub struct CompareConfig {
     pub load_cpus: Vec<usize>,
     /// Send-delay p99 bound for a valid run, µs.
     pub max_send_delay_us: f64,
+    /// Nice value for everything measured (proxies, upstream, load threads),
+    /// equal for all; negative values need root.
+    #[serde(default)]
+    pub nice: Option<i32>,
     /// Output directory; `<date>` is replaced by the UTC date and time.
     pub out_dir: String,
     /// The reference upstream.

@@ -19,7 +19,13 @@ pub struct Proc {
 
 impl Proc {
     /// Starts `argv` under `taskset -c CPUS`, output to `log`.
-    pub fn start(name: &str, argv: &[String], cpus: &[usize], log: &Path) -> std::io::Result<Proc> {
+    pub fn start(
+        name: &str,
+        argv: &[String],
+        cpus: &[usize],
+        nice: Option<i32>,
+        log: &Path,
+    ) -> std::io::Result<Proc> {
         let out = std::fs::File::create(log)?;
         let err = out.try_clone()?;
         let mut cmd = if cpus.is_empty() {
@@ -38,8 +44,11 @@ impl Proc {
         // watchdog), the kernel still stops the child: no orphaned proxies.
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                if let Some(n) = nice {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, n);
+                }
                 Ok(())
             });
         }
@@ -203,4 +212,15 @@ pub fn raise_nofile() -> libc::rlim_t {
         libc::setrlimit(libc::RLIMIT_NOFILE, &r);
     }
     r.rlim_cur
+}
+
+/// Sets the calling thread's nice value (threads it spawns later inherit it).
+pub fn set_own_nice(nice: i32) -> Result<(), String> {
+    // SAFETY: plain syscall on the calling thread.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!("nice {nice}: {}", std::io::Error::last_os_error()))
+    }
 }

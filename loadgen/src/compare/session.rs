@@ -41,6 +41,9 @@ pub fn run(
         .to_string();
     let steal0 = steal_ticks();
     procs::raise_nofile();
+    if let Some(n) = cfg.nice {
+        procs::set_own_nice(n)?;
+    }
     let root = std::env::current_dir()?;
     let exe = std::env::current_exe()?;
     let cpus = |c: &[usize]| {
@@ -63,7 +66,13 @@ pub fn run(
     if TcpStream::connect_timeout(&up_addr, Duration::from_millis(200)).is_ok() {
         return Err(format!("{up_addr} is already in use; stop whatever listens there").into());
     }
-    let mut upstream = Proc::start("upstream", &up_argv, &[], &out.join("upstream.log"))?;
+    let mut upstream = Proc::start(
+        "upstream",
+        &up_argv,
+        &[],
+        cfg.nice,
+        &out.join("upstream.log"),
+    )?;
     upstream.wait_port(up_addr, Duration::from_secs(10))?;
     let direct = target::parse(&format!("http://{up_addr}/"), false)?;
 
@@ -171,9 +180,13 @@ pub fn run(
                 && r.max.as_ref().map(|m| m.validity.valid).unwrap_or(true)
                 && r.rates.iter().all(|x| x.valid)
         });
-    let pinning = format!(
-        "proxies on cpus {:?} (taskset), upstream threads on {:?}, load threads on {:?}",
-        cfg.proxy_cpus, cfg.upstream.cpus, cfg.load_cpus
+    let pinning =
+        format!(
+        "proxies on cpus {:?} (taskset), upstream threads on {:?}, load threads on {:?}; nice {}",
+        cfg.proxy_cpus,
+        cfg.upstream.cpus,
+        cfg.load_cpus,
+        cfg.nice.map(|n| n.to_string()).unwrap_or_else(|| "unchanged".into())
     );
     Ok(CompareReport {
         schema: "ringway-loadgen/compare".into(),
@@ -254,7 +267,7 @@ fn start_proxy(
     }
     let _ = std::fs::create_dir_all(&tmp);
     let log = out.join(format!("{}.log", p.name));
-    let mut proc_ = match Proc::start(&p.name, &argv, &cfg.proxy_cpus, &log) {
+    let mut proc_ = match Proc::start(&p.name, &argv, &cfg.proxy_cpus, cfg.nice, &log) {
         Ok(x) => x,
         Err(e) => return fail(rep, format!("could not start: {e}")),
     };
