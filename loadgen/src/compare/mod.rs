@@ -11,7 +11,9 @@
 pub mod config;
 pub mod idle;
 pub mod markdown;
+pub mod phases;
 pub mod plot;
+pub mod probe;
 pub mod procs;
 pub mod session;
 

@@ -224,3 +224,23 @@ pub fn set_own_nice(nice: i32) -> Result<(), String> {
         Err(format!("nice {nice}: {}", std::io::Error::last_os_error()))
     }
 }
+
+/// (steal, total) jiffies of all CPUs from /proc/stat.
+pub fn steal_ticks() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    (f.get(7).copied().unwrap_or(0), f.iter().take(8).sum())
+}
+
+/// Steal as a percentage of all CPU time between two readings.
+pub fn steal_pct(a: (u64, u64), b: (u64, u64)) -> f64 {
+    let total = b.1.saturating_sub(a.1).max(1) as f64;
+    b.0.saturating_sub(a.0) as f64 * 100.0 / total
+}
