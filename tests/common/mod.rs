@@ -12,6 +12,7 @@
 pub mod client;
 pub mod config;
 pub mod gateway;
+pub mod poll;
 pub mod seccomp;
 pub mod upstream;
 pub mod wire;
@@ -19,24 +20,11 @@ pub mod wire;
 pub use client::{RawClient, ReadOpts, Response};
 pub use config::{build, rate_limit_section, server_section, unused_addr, upstream_section};
 pub use gateway::{metric_in, run_cli, write_config, CliOutput, Gateway, SpawnOpts};
+pub use poll::eventually;
 pub use upstream::{chunked_response, fixed_response, Received, Reply, Upstream};
 pub use wire::{chunk, fnv1a, pattern, pattern_fnv, Fnv};
 
 use std::time::{Duration, Instant};
-
-/// Polls `f` every 10 ms until it returns true or `timeout` passes.
-pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// A simple GET request for `path` with `Host: host`, as bytes.
 pub fn get(path: &str, host: &str) -> Vec<u8> {
