@@ -23,12 +23,14 @@ pub fn compile(doc: &mut Doc<'_>, m: FileModel) -> Option<Compiled> {
         .enumerate()
         .filter_map(|(i, u)| upstream(doc, i, u, &names))
         .collect();
-    let router = routes::compile(doc, &m.routes, &names);
+    let auth = super::auth::compile(doc, &m.auth, m.revocation.as_ref());
+    let router = routes::compile(doc, &m.routes, &names, &auth);
     match (server, doc.ok()) {
         (Some(server), true) => Some(Compiled {
             server,
             upstreams,
             router,
+            auth,
         }),
         _ => None,
     }

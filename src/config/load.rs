@@ -14,7 +14,7 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::model::{RouteFile, ServerFile, UpstreamFile};
+use super::model::{AuthFile, RevocationFile, RouteFile, ServerFile, UpstreamFile};
 
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +66,10 @@ pub struct FileModel {
     pub upstreams: Vec<UpstreamFile>,
     /// `[[routes]]`, in file order.
     pub routes: Vec<RouteFile>,
+    /// `[auth.NAME]` tables, in name order.
+    pub auth: Vec<(String, AuthFile)>,
+    /// `[revocation]`, if present.
+    pub revocation: Option<RevocationFile>,
 }
 
 struct Entry {
@@ -229,9 +233,16 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
             },
             "upstreams" => model.upstreams = de_array(&mut doc, "upstreams", v),
             "routes" => model.routes = de_array(&mut doc, "routes", v),
+            "auth" => model.auth = de_named(&mut doc, "auth", v),
+            "revocation" => match v.get_ref() {
+                DeValue::Table(t) => {
+                    model.revocation = Some(de_table(&mut doc, "revocation", t, v.span()))
+                }
+                _ => doc.err("revocation", "expected a table: write it as [revocation]"),
+            },
             other => doc.err(
                 other,
-                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`"),
+                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `auth`, `revocation`"),
             ),
         }
     }
@@ -262,6 +273,33 @@ where
             }
         }
     }
+    out
+}
+
+/// A table of named tables (`[auth.NAME]`), each deserialized on its own.
+fn de_named<T>(doc: &mut Doc<'_>, path: &str, v: &Spanned<DeValue<'_>>) -> Vec<(String, T)>
+where
+    T: for<'de> Deserialize<'de> + Default,
+{
+    let DeValue::Table(t) = v.get_ref() else {
+        doc.err(
+            path,
+            format!("expected a table of tables: write each entry as [{path}.NAME]"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(t.len());
+    for (k, item) in t.iter() {
+        let p = join(path, k.get_ref());
+        match item.get_ref() {
+            DeValue::Table(inner) => out.push((
+                k.get_ref().to_string(),
+                de_table(doc, &p, inner, item.span()),
+            )),
+            _ => doc.err(&p, format!("expected a table: write it as [{p}]")),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 

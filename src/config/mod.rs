@@ -6,6 +6,7 @@
 //! settings plus the `route::Router`, shared read-only by every shard.
 //! Must never: be touched per request; the shards read only `Compiled`.
 
+mod auth;
 mod compile;
 mod load;
 mod model;
@@ -51,6 +52,8 @@ pub struct Compiled {
     pub upstreams: Vec<UpstreamSpec>,
     /// The compiled `[[routes]]`.
     pub router: crate::route::Router,
+    /// `[auth.NAME]` policies and the revocation list (routes refer to policies by index).
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// `[server]` with defaults applied.

@@ -35,6 +35,15 @@ pub const MAX_IDLE_PER_SHARD: u64 = 64;
 /// `upstreams[].idle_timeout_ms` default.
 pub const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
 
+/// `auth.NAME.leeway_s` default.
+pub const LEEWAY_S: u64 = 30;
+/// `auth.NAME.max_token_bytes` default.
+pub const MAX_TOKEN_BYTES: u64 = 8192;
+/// `auth.NAME.cache_size` default (tokens per shard).
+pub const TOKEN_CACHE_SIZE: u64 = 10_000;
+/// `auth.NAME.cache_ttl_s` default.
+pub const TOKEN_CACHE_TTL_S: u64 = 300;
+
 /// The `[server]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +88,60 @@ pub struct RouteFile {
     pub rewrite_prefix: Option<String>,
     pub request_headers: Option<EditsFile>,
     pub response_headers: Option<EditsFile>,
+    pub auth: Option<Vec<String>>,
+    pub require: Option<RequireFile>,
+}
+
+/// A route's `require`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequireFile {
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+}
+
+/// One `[auth.NAME]` table (keys of both kinds; `compile` checks which apply).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    pub kind: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    pub jwks_file: Option<String>,
+    pub secret: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<Vec<String>>,
+    pub leeway_s: Option<u64>,
+    pub forward_claims: Option<BTreeMap<String, String>>,
+    pub from_header: Option<String>,
+    pub from_cookie: Option<String>,
+    pub from_query: Option<String>,
+    pub max_token_bytes: Option<u64>,
+    pub cache_size: Option<u64>,
+    pub cache_ttl_s: Option<u64>,
+    pub header: Option<String>,
+    pub query: Option<String>,
+    pub keys: Option<Vec<ApiKeyFile>>,
+}
+
+/// One entry of an API-key policy's `keys`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyFile {
+    pub id: Option<String>,
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// The `[revocation]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationFile {
+    pub file: Option<String>,
 }
 
 /// `request_headers` / `response_headers`.

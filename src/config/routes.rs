@@ -16,10 +16,15 @@ use crate::route::{
 };
 
 /// Compiles every route; `upstreams` are the upstream names in file order.
-pub fn compile(doc: &mut Doc<'_>, routes: &[RouteFile], upstreams: &[Option<String>]) -> Router {
+pub fn compile(
+    doc: &mut Doc<'_>,
+    routes: &[RouteFile],
+    upstreams: &[Option<String>],
+    auth: &crate::auth::AuthConfig,
+) -> Router {
     let mut out = Vec::with_capacity(routes.len());
     for (i, r) in routes.iter().enumerate() {
-        if let Some(route) = route(doc, i, r, &routes[..i], upstreams) {
+        if let Some(route) = route(doc, i, r, &routes[..i], upstreams, auth) {
             out.push(route);
         }
     }
@@ -32,6 +37,7 @@ fn route(
     r: &RouteFile,
     earlier: &[RouteFile],
     upstreams: &[Option<String>],
+    auth: &crate::auth::AuthConfig,
 ) -> Option<Route> {
     let p = format!("routes[{i}]");
     let key = |k: &str| format!("{p}.{k}");
@@ -62,6 +68,15 @@ fn route(
     let rewrite = rewrite(doc, &p, r, path.as_ref());
     let req_edits = edits(doc, &key("request_headers"), r.request_headers.as_ref());
     let resp_edits = edits(doc, &key("response_headers"), r.response_headers.as_ref());
+    let (policies, strip) = super::auth::route_policies(doc, &p, r, auth)?;
+    // Client copies of headers that carry verified claims are dropped, so
+    // the upstream only ever sees the gateway's values.
+    let req_edits = req_edits.map(|mut e| {
+        let mut remove = e.remove.to_vec();
+        remove.extend(strip.into_iter().map(Vec::into_boxed_slice));
+        e.remove = remove.into();
+        e
+    });
 
     let m = Matchers {
         host: host?,
@@ -69,14 +84,9 @@ fn route(
         headers: headers?,
         methods: methods?,
     };
-    Some(Route::new(
-        name?,
-        upstream?,
-        m,
-        rewrite?,
-        req_edits?,
-        resp_edits?,
-    ))
+    let mut route = Route::new(name?, upstream?, m, rewrite?, req_edits?, resp_edits?);
+    route.policies = policies.into();
+    Some(route)
 }
 
 /// Position of the upstream named `name`, or an error listing the known names.

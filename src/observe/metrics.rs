@@ -54,7 +54,6 @@ pub enum TimeoutKind {
 const TIMEOUT_KINDS: [&str; 3] = ["header", "idle", "body"];
 
 /// Every counter one shard keeps.
-#[derive(Default)]
 pub struct ShardMetrics {
     /// Request heads parsed.
     pub requests: Counter,
@@ -74,6 +73,23 @@ pub struct ShardMetrics {
     pub errors: [Counter; ErrorCode::COUNT],
     /// Client-side timeouts, indexed by `TimeoutKind`.
     pub timeouts: [Counter; 3],
+}
+
+impl Default for ShardMetrics {
+    // Written out: `Default` is not derived for arrays longer than 32.
+    fn default() -> ShardMetrics {
+        ShardMetrics {
+            requests: Counter::default(),
+            connections_accepted: Counter::default(),
+            connections_rejected: Counter::default(),
+            connections_active: Counter::default(),
+            upstream_connects: Counter::default(),
+            upstream_reused: Counter::default(),
+            upstream_aborted: Counter::default(),
+            errors: std::array::from_fn(|_| Counter::default()),
+            timeouts: Default::default(),
+        }
+    }
 }
 
 impl ShardMetrics {

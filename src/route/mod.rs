@@ -26,6 +26,8 @@ pub struct Route {
     pub request_headers: HeaderEdits,
     /// Edits to the response head sent to the client.
     pub response_headers: HeaderEdits,
+    /// Phase-5 policies, run in order (see `crate::policy`).
+    pub policies: Box<[crate::policy::Policy]>,
     host: HostMatch,
     path: PathMatch,
     headers: Box<[HeaderMatch]>,
@@ -62,6 +64,7 @@ impl Route {
             rewrite,
             request_headers,
             response_headers,
+            policies: Box::default(),
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,
             path: m.path,

@@ -59,6 +59,9 @@ pub struct Conn {
     pub idle: Rc<Cell<bool>>,
     /// True while the current head is still at the front of `buf`.
     pub head_pending: bool,
+    /// Who sent the current request, set by the auth policy in phase 5
+    /// (subject, claims, API key id; read by later policies and `head`).
+    pub identity: crate::auth::Identity,
 }
 
 impl Conn {
@@ -119,6 +122,7 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         rid_len: 0,
         idle,
         head_pending: false,
+        identity: crate::auth::Identity::Anonymous,
     };
     let mut first = true;
     loop {

@@ -66,6 +66,7 @@ pub fn build_request(
         rid,
         rid_len,
         peer_ip,
+        identity,
         ..
     } = c;
     extra.clear();
@@ -151,6 +152,7 @@ pub fn build_request(
         out.add(b"transfer-encoding: chunked\r\n");
     }
     out.add(&route.request_headers.rendered);
+    out.add(identity.forwarded_headers());
     out.add(b"\r\n");
     let start = h.head_len;
     out.segs.push((Src::Main, start..start + prefix));

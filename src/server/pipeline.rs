@@ -4,9 +4,9 @@
 //! 2. identify         request id: the client's if valid, else a new one
 //! 3. normalise        the path, before anything looks at it
 //! 4. match route      host, path, method, headers → one compiled route
-//! 5. policies         per-route checks that may answer early (body limit now;
-//!    auth, rate limits and caching plug in here as enum variants of the
-//!    compiled route, never boxed closures)
+//! 5. policies         per-route checks that may answer early: the body
+//!    limit, then `crate::policy::run` over the route's compiled policy list
+//!    (auth now; rate limits and caching plug in as further enum variants)
 //! 6. upstream         `proxy::forward`: request out, response back, streamed
 //! 7. log              counters and, for errors, a log line
 //!
@@ -18,6 +18,7 @@ use super::{proxy, respond};
 use crate::error::ErrorCode;
 use crate::http::header::valid_request_id;
 use crate::http::{normalize_path, BodyKind, HeaderKind};
+use crate::policy;
 use crate::route::RouteMatch;
 
 /// Runs phases 2 to 7 for the head in `c.head`; returns whether the
@@ -60,7 +61,28 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
         }
     }
 
+    c.identity = crate::auth::Identity::Anonymous;
+    if !route.policies.is_empty() {
+        if let Err(d) = policies(c, sh, route) {
+            let keep = respond::error_with_headers(c, sh, d.code, body_pending, &d.headers).await;
+            return keep && skip_body(c, buffered_body);
+        }
+    }
+
     proxy::forward(c, sh, route).await
+}
+
+/// Phase 5: the route's policy list.
+fn policies(c: &mut Conn, sh: &Shard, route: &crate::route::Route) -> Result<(), policy::Denied> {
+    let mut auth = sh.auth.borrow_mut();
+    let mut cx = policy::Ctx {
+        head: &c.head,
+        buf: &c.buf,
+        auth_cfg: &sh.cfg.auth,
+        auth: &mut auth,
+        identity: &mut c.identity,
+    };
+    policy::run(&route.policies, &mut cx)
 }
 
 /// Phase 2: keep a valid client request id, else generate one.

@@ -25,6 +25,19 @@ pub async fn error(
     close: bool,
     allow: Option<&str>,
 ) -> bool {
+    let extra = allow.map(|a| format!("allow: {a}\r\n")).unwrap_or_default();
+    error_with_headers(c, sh, code, close, &extra).await
+}
+
+/// `error` with extra pre-rendered `name: value\r\n` lines (`allow`,
+/// `www-authenticate`).
+pub async fn error_with_headers(
+    c: &mut Conn,
+    sh: &Shard,
+    code: ErrorCode,
+    close: bool,
+    extra: &str,
+) -> bool {
     let keep = !close && c.head.keep_alive && !sh.shutting_down.get();
     sh.metrics.errors[code as usize].inc();
     let client = c.peer.to_string();
@@ -41,7 +54,7 @@ pub async fn error(
     let mut out = std::mem::take(&mut c.extra);
     out.clear();
     let head_only = c.head.method == Method::Head;
-    render(&mut out, sh, code, c.request_id(), keep, allow, head_only);
+    render(&mut out, sh, code, c.request_id(), keep, extra, head_only);
     let len = out.len();
     let limit = sh.cfg.server.idle_timeout;
     match wire::write_range(&mut c.stream, out, 0..len, limit).await {
@@ -59,7 +72,7 @@ fn render(
     code: ErrorCode,
     request_id: &str,
     keep: bool,
-    allow: Option<&str>,
+    extra: &str,
     head_only: bool,
 ) {
     let mut body = String::with_capacity(192);
@@ -72,9 +85,7 @@ fn render(
         error::reason_phrase(status),
         body.len()
     );
-    if let Some(allow) = allow {
-        let _ = write!(head, "allow: {allow}\r\n");
-    }
+    head.push_str(extra);
     if !keep {
         head.push_str("connection: close\r\n");
     }
@@ -112,7 +123,7 @@ pub async fn refuse_connection(sh: &Shard, mut stream: TcpStream) {
         ErrorCode::TooManyConnections,
         id,
         false,
-        None,
+        "",
         false,
     );
     let len = out.len();

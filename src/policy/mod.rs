@@ -1,0 +1,57 @@
+//! Phase 5: the per-route policy chain.
+//!
+//! A route carries `policies: Box<[Policy]>`, compiled from its keys in a
+//! fixed order; `run` walks the list and the first policy that refuses
+//! answers the request. New kinds (rate limiting, caching) are new `Policy`
+//! variants with their own module here: enum dispatch, no boxed closures,
+//! no string lookups. This lives outside `server` because it decides *what*
+//! a request may do, not how bytes move, and outside `auth` because a
+//! policy may combine several concerns (authentication plus `require`).
+//! Must never: touch sockets or decide a status (it returns an `ErrorCode`).
+
+pub mod auth;
+
+use crate::auth::shard::ShardAuth;
+use crate::auth::{AuthConfig, Identity};
+use crate::error::ErrorCode;
+use crate::http::RequestHead;
+
+/// One compiled per-route policy.
+#[derive(Clone, Debug)]
+pub enum Policy {
+    /// `auth` + `require`: who may call the route.
+    Auth(auth::AuthRule),
+}
+
+/// What phase 5 needs from the request and the shard.
+pub struct Ctx<'a> {
+    /// The parsed head.
+    pub head: &'a RequestHead,
+    /// The buffer its spans point into.
+    pub buf: &'a [u8],
+    /// All `[auth.*]` policies.
+    pub auth_cfg: &'a AuthConfig,
+    /// This shard's authentication state.
+    pub auth: &'a mut ShardAuth,
+    /// Set by an `Auth` policy that accepts the request.
+    pub identity: &'a mut Identity,
+}
+
+/// A refusal: the error to answer with and any extra header lines for it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Denied {
+    /// The error code.
+    pub code: ErrorCode,
+    /// Extra response header lines (`www-authenticate: …\r\n`), possibly empty.
+    pub headers: String,
+}
+
+/// Runs `policies` in order; the first refusal wins.
+pub fn run(policies: &[Policy], cx: &mut Ctx<'_>) -> Result<(), Denied> {
+    for p in policies {
+        match p {
+            Policy::Auth(rule) => auth::run(rule, cx)?,
+        }
+    }
+    Ok(())
+}
