@@ -374,14 +374,25 @@ fn api_key_entry(
     })
 }
 
+/// What routes may refer to: the compiled policies and every declared name
+/// (a policy with errors is declared but not compiled; referring to it is
+/// not a second error).
+pub struct AuthRefs<'a> {
+    /// The compiled policies.
+    pub cfg: &'a AuthConfig,
+    /// Every `[auth.NAME]` name in the file.
+    pub declared: &'a [String],
+}
+
 /// A route's `auth`/`require` as policies, plus the header names its
 /// policies forward (the route strips client copies of them).
 pub fn route_policies(
     doc: &mut Doc<'_>,
     p: &str,
     r: &RouteFile,
-    auth: &AuthConfig,
+    refs: &AuthRefs<'_>,
 ) -> Option<(Vec<Policy>, Vec<Vec<u8>>)> {
+    let auth = refs.cfg;
     let Some(names) = &r.auth else {
         if r.require.is_some() {
             doc.err(
@@ -405,8 +416,9 @@ pub fn route_policies(
                 &format!("{key}[{i}]"),
                 format!("policy {n:?} is listed twice"),
             ),
+            None if refs.declared.contains(n) => {}
             None => {
-                let known: Vec<&str> = auth.policies.iter().map(AuthPolicy::name).collect();
+                let known: Vec<&str> = refs.declared.iter().map(String::as_str).collect();
                 doc.err(
                     &format!("{key}[{i}]"),
                     format!("unknown auth policy {n:?} (defined: {})", known.join(", ")),

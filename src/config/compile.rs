@@ -24,7 +24,12 @@ pub fn compile(doc: &mut Doc<'_>, m: FileModel) -> Option<Compiled> {
         .filter_map(|(i, u)| upstream(doc, i, u, &names))
         .collect();
     let auth = super::auth::compile(doc, &m.auth, m.revocation.as_ref());
-    let router = routes::compile(doc, &m.routes, &names, &auth);
+    let declared: Vec<String> = m.auth.iter().map(|(n, _)| n.clone()).collect();
+    let refs = super::auth::AuthRefs {
+        cfg: &auth,
+        declared: &declared,
+    };
+    let router = routes::compile(doc, &m.routes, &names, &refs);
     match (server, doc.ok()) {
         (Some(server), true) => Some(Compiled {
             server,

@@ -20,7 +20,7 @@ pub fn compile(
     doc: &mut Doc<'_>,
     routes: &[RouteFile],
     upstreams: &[Option<String>],
-    auth: &crate::auth::AuthConfig,
+    auth: &super::auth::AuthRefs<'_>,
 ) -> Router {
     let mut out = Vec::with_capacity(routes.len());
     for (i, r) in routes.iter().enumerate() {
@@ -37,7 +37,7 @@ fn route(
     r: &RouteFile,
     earlier: &[RouteFile],
     upstreams: &[Option<String>],
-    auth: &crate::auth::AuthConfig,
+    auth: &super::auth::AuthRefs<'_>,
 ) -> Option<Route> {
     let p = format!("routes[{i}]");
     let key = |k: &str| format!("{p}.{k}");
