@@ -72,6 +72,10 @@ codes! {
     InsufficientScope => 403, "insufficient_scope", "the credentials lack a required scope";
     MissingRole => 403, "missing_role", "the credentials lack a required role";
     ClaimMismatch => 403, "claim_mismatch", "a required claim is missing or has another value";
+    MissingHeader => 400, "missing_header", "a header this route requires is missing";
+    UnsupportedMediaType => 415, "unsupported_media_type", "this route does not accept the request's content type";
+    InvalidJson => 400, "invalid_json", "the request body is not well-formed JSON";
+    LengthRequired => 411, "length_required", "this route needs a Content-Length request body";
 }
 
 impl From<HttpError> for ErrorCode {
@@ -147,8 +151,10 @@ pub fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        411 => "Length Required",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         417 => "Expectation Failed",
         431 => "Request Header Fields Too Large",
         502 => "Bad Gateway",

@@ -10,6 +10,7 @@ mod auth;
 mod compile;
 mod load;
 mod model;
+mod policies;
 mod routes;
 mod validate;
 

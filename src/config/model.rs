@@ -44,6 +44,11 @@ pub const TOKEN_CACHE_SIZE: u64 = 10_000;
 /// `auth.NAME.cache_ttl_s` default.
 pub const TOKEN_CACHE_TTL_S: u64 = 300;
 
+/// `routes[].validate.max_body_bytes` default when `json = true`.
+pub const VALIDATE_JSON_MAX_BODY: u64 = 64 * 1024;
+/// Largest `routes[].validate.max_body_bytes`: such bodies may be buffered whole.
+pub const VALIDATE_MAX_BODY: u64 = 16 * 1024 * 1024;
+
 /// The `[server]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +95,17 @@ pub struct RouteFile {
     pub response_headers: Option<EditsFile>,
     pub auth: Option<Vec<String>>,
     pub require: Option<RequireFile>,
+    pub validate: Option<ValidateFile>,
+}
+
+/// A route's `validate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateFile {
+    pub content_types: Option<Vec<String>>,
+    pub required_headers: Option<Vec<String>>,
+    pub json: Option<bool>,
+    pub max_body_bytes: Option<u64>,
 }
 
 /// A route's `require`.

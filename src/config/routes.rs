@@ -68,7 +68,11 @@ fn route(
     let rewrite = rewrite(doc, &p, r, path.as_ref());
     let req_edits = edits(doc, &key("request_headers"), r.request_headers.as_ref());
     let resp_edits = edits(doc, &key("response_headers"), r.response_headers.as_ref());
-    let (policies, strip) = super::auth::route_policies(doc, &p, r, auth)?;
+    let (mut policies, strip) = super::auth::route_policies(doc, &p, r, auth)?;
+    if let Some(v) = &r.validate {
+        let rule = super::policies::validate_rule(doc, &key("validate"), v)?;
+        policies.push(crate::policy::Policy::Validate(rule));
+    }
     // Client copies of headers that carry verified claims are dropped, so
     // the upstream only ever sees the gateway's values.
     let req_edits = req_edits.map(|mut e| {

@@ -10,6 +10,7 @@
 //! Must never: touch sockets or decide a status (it returns an `ErrorCode`).
 
 pub mod auth;
+pub mod validate;
 
 use crate::auth::shard::ShardAuth;
 use crate::auth::{AuthConfig, Identity};
@@ -21,6 +22,8 @@ use crate::http::RequestHead;
 pub enum Policy {
     /// `auth` + `require`: who may call the route.
     Auth(auth::AuthRule),
+    /// `validate`: what the request must look like.
+    Validate(validate::ValidateRule),
 }
 
 /// What phase 5 needs from the request and the shard.
@@ -51,6 +54,26 @@ pub fn run(policies: &[Policy], cx: &mut Ctx<'_>) -> Result<(), Denied> {
     for p in policies {
         match p {
             Policy::Auth(rule) => auth::run(rule, cx)?,
+            Policy::Validate(rule) => validate::check_head(rule, cx.head, cx.buf)?,
+        }
+    }
+    Ok(())
+}
+
+/// How many body bytes some policy needs to see before the request may go
+/// upstream (the pipeline buffers them, then calls `run_body`).
+pub fn body_to_buffer(policies: &[Policy], head: &RequestHead) -> Option<u64> {
+    policies.iter().find_map(|p| match p {
+        Policy::Validate(rule) => rule.body_to_buffer(head),
+        Policy::Auth(_) => None,
+    })
+}
+
+/// The checks that need the complete body.
+pub fn run_body(policies: &[Policy], body: &[u8]) -> Result<(), Denied> {
+    for p in policies {
+        if let Policy::Validate(rule) = p {
+            validate::check_body(rule, body)?;
         }
     }
     Ok(())

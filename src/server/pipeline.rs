@@ -14,10 +14,12 @@
 
 use super::conn::Conn;
 use super::state::Shard;
+use super::wire::{self, IoFail};
 use super::{proxy, respond};
 use crate::error::ErrorCode;
 use crate::http::header::valid_request_id;
 use crate::http::{normalize_path, BodyKind, HeaderKind};
+use crate::observe::metrics::TimeoutKind;
 use crate::policy;
 use crate::route::RouteMatch;
 
@@ -67,6 +69,19 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
             let keep = respond::error_with_headers(c, sh, d.code, body_pending, &d.headers).await;
             return keep && skip_body(c, buffered_body);
         }
+        if let Some(n) = policy::body_to_buffer(&route.policies, &c.head) {
+            match buffer_body(c, sh, n as usize).await {
+                Ok(()) => {}
+                Err(Some(code)) => return respond::error(c, sh, code, true, None).await,
+                Err(None) => return false,
+            }
+            let start = c.head.head_len;
+            let body = &c.buf[start..start + n as usize];
+            if let Err(d) = policy::run_body(&route.policies, body) {
+                let keep = respond::error_with_headers(c, sh, d.code, false, &d.headers).await;
+                return keep && skip_body(c, Some(n as usize));
+            }
+        }
     }
 
     proxy::forward(c, sh, route).await
@@ -83,6 +98,32 @@ fn policies(c: &mut Conn, sh: &Shard, route: &crate::route::Route) -> Result<(),
         identity: &mut c.identity,
     };
     policy::run(&route.policies, &mut cx)
+}
+
+/// Reads until the `n`-byte body is in `c.buf` behind the head (a policy
+/// must see it whole); `Err(None)` means the client went away.
+async fn buffer_body(c: &mut Conn, sh: &Shard, n: usize) -> Result<(), Option<ErrorCode>> {
+    let want = c.head.head_len + n;
+    if c.buf.len() < want && c.head.expect_continue && !respond::continue_100(c, sh).await {
+        return Err(None);
+    }
+    while c.buf.len() < want {
+        let mut buf = std::mem::take(&mut c.buf);
+        buf.reserve(want - buf.len());
+        match wire::read_more(&mut c.stream, buf, sh.cfg.server.idle_timeout).await {
+            Ok((0, buf)) => {
+                c.buf = buf;
+                return Err(None);
+            }
+            Ok((_, buf)) => c.buf = buf,
+            Err(IoFail::Timeout) => {
+                sh.metrics.timeout(TimeoutKind::Body);
+                return Err(Some(ErrorCode::RequestTimeout));
+            }
+            Err(IoFail::Io) => return Err(None),
+        }
+    }
+    Ok(())
 }
 
 /// Phase 2: keep a valid client request id, else generate one.
