@@ -49,6 +49,17 @@ pub const VALIDATE_JSON_MAX_BODY: u64 = 64 * 1024;
 /// Largest `routes[].validate.max_body_bytes`: such bodies may be buffered whole.
 pub const VALIDATE_MAX_BODY: u64 = 16 * 1024 * 1024;
 
+/// `routes[].cors.max_age_s` default.
+pub const CORS_MAX_AGE_S: u64 = 600;
+/// `security_headers = true`: the headers sent, in order. HSTS is not among
+/// them because ringway serves plain HTTP (HSTS is ignored by browsers there);
+/// a TLS terminator in front can set it, or the route can with an override.
+pub const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+];
+
 /// The `[server]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +107,30 @@ pub struct RouteFile {
     pub auth: Option<Vec<String>>,
     pub require: Option<RequireFile>,
     pub validate: Option<ValidateFile>,
+    pub cors: Option<CorsFile>,
+    pub security_headers: Option<SecurityHeadersFile>,
+}
+
+/// A route's `cors`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsFile {
+    pub origins: Option<Vec<String>>,
+    pub methods: Option<Vec<String>>,
+    pub headers: Option<Vec<String>>,
+    pub credentials: Option<bool>,
+    pub max_age_s: Option<u64>,
+}
+
+/// `security_headers`: `true`/`false`, or a table of overrides where a
+/// header maps to a value, `true` (the default value) or `false` (omit).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SecurityHeadersFile {
+    /// `true` = the defaults, `false` = none.
+    On(bool),
+    /// The defaults with these overrides.
+    Overrides(BTreeMap<String, HeaderCondFile>),
 }
 
 /// A route's `validate`.

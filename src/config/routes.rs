@@ -76,11 +76,14 @@ fn route(
     // Client copies of headers that carry verified claims are dropped, so
     // the upstream only ever sees the gateway's values.
     let req_edits = req_edits.map(|mut e| {
-        let mut remove = e.remove.to_vec();
-        remove.extend(strip.into_iter().map(Vec::into_boxed_slice));
-        e.remove = remove.into();
+        e.push_remove(strip);
         e
     });
+    let (cors, resp_edits) = super::policies::browser(doc, &p, r, resp_edits, &methods)?;
+    if let Some(c) = cors {
+        // First, so that a refusal by a later policy still carries CORS headers.
+        policies.insert(0, c);
+    }
 
     let m = Matchers {
         host: host?,
@@ -88,7 +91,7 @@ fn route(
         headers: headers?,
         methods: methods?,
     };
-    let mut route = Route::new(name?, upstream?, m, rewrite?, req_edits?, resp_edits?);
+    let mut route = Route::new(name?, upstream?, m, rewrite?, req_edits?, resp_edits);
     route.policies = policies.into();
     Some(route)
 }

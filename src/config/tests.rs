@@ -344,7 +344,7 @@ fn compiled_routes_route_and_rewrite() {
             .find_in(m, Some(host.as_bytes()), path.as_bytes(), it)
         {
             RouteMatch::Found(r) => r.name.to_string(),
-            RouteMatch::MethodNotAllowed { allow } => format!("405 {allow}"),
+            RouteMatch::MethodNotAllowed { allow, .. } => format!("405 {allow}"),
             RouteMatch::NotFound => "404".into(),
         }
     };

@@ -10,6 +10,7 @@
 //! Must never: touch sockets or decide a status (it returns an `ErrorCode`).
 
 pub mod auth;
+pub mod cors;
 pub mod validate;
 
 use crate::auth::shard::ShardAuth;
@@ -24,6 +25,8 @@ pub enum Policy {
     Auth(auth::AuthRule),
     /// `validate`: what the request must look like.
     Validate(validate::ValidateRule),
+    /// `cors`: preflights answered here, `access-control-*` on responses.
+    Cors(cors::CorsRule),
 }
 
 /// What phase 5 needs from the request and the shard.
@@ -38,6 +41,9 @@ pub struct Ctx<'a> {
     pub auth: &'a mut ShardAuth,
     /// Set by an `Auth` policy that accepts the request.
     pub identity: &'a mut Identity,
+    /// Response header lines policies add (`name: value\r\n`), sent on the
+    /// upstream's response or on the gateway's own error.
+    pub resp_headers: &'a mut Vec<u8>,
 }
 
 /// A refusal: the error to answer with and any extra header lines for it.
@@ -55,6 +61,7 @@ pub fn run(policies: &[Policy], cx: &mut Ctx<'_>) -> Result<(), Denied> {
         match p {
             Policy::Auth(rule) => auth::run(rule, cx)?,
             Policy::Validate(rule) => validate::check_head(rule, cx.head, cx.buf)?,
+            Policy::Cors(rule) => rule.response_headers(cx.head, cx.buf, cx.resp_headers),
         }
     }
     Ok(())
@@ -65,7 +72,17 @@ pub fn run(policies: &[Policy], cx: &mut Ctx<'_>) -> Result<(), Denied> {
 pub fn body_to_buffer(policies: &[Policy], head: &RequestHead) -> Option<u64> {
     policies.iter().find_map(|p| match p {
         Policy::Validate(rule) => rule.body_to_buffer(head),
-        Policy::Auth(_) => None,
+        Policy::Auth(_) | Policy::Cors(_) => None,
+    })
+}
+
+/// `Some(headers)` when the request is a CORS preflight the route answers
+/// itself with 204 (before authentication: browsers send no credentials
+/// on a preflight).
+pub fn preflight(policies: &[Policy], head: &RequestHead, buf: &[u8]) -> Option<String> {
+    policies.iter().find_map(|p| match p {
+        Policy::Cors(rule) => rule.preflight(head, buf),
+        _ => None,
     })
 }
 

@@ -119,6 +119,8 @@ pub enum RouteMatch<'a> {
     MethodNotAllowed {
         /// Precomputed `allow` header value, e.g. `GET, POST`.
         allow: &'a str,
+        /// The route whose method list `allow` is (its CORS policy may answer a preflight).
+        route: &'a Route,
     },
     /// No route matches host, path and headers.
     NotFound,
@@ -172,7 +174,10 @@ impl Router {
             not_allowed = not_allowed.or(Some(r));
         }
         match not_allowed {
-            Some(r) => RouteMatch::MethodNotAllowed { allow: &r.allow },
+            Some(r) => RouteMatch::MethodNotAllowed {
+                allow: &r.allow,
+                route: r,
+            },
             None => RouteMatch::NotFound,
         }
     }

@@ -62,6 +62,9 @@ pub struct Conn {
     /// Who sent the current request, set by the auth policy in phase 5
     /// (subject, claims, API key id; read by later policies and `head`).
     pub identity: crate::auth::Identity,
+    /// Response header lines added by phase-5 policies (CORS now; reused
+    /// by every request on the connection).
+    pub resp_headers: Vec<u8>,
 }
 
 impl Conn {
@@ -123,6 +126,7 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         idle,
         head_pending: false,
         identity: crate::auth::Identity::Anonymous,
+        resp_headers: Vec::new(),
     };
     let mut first = true;
     loop {

@@ -176,6 +176,7 @@ pub fn build_response(
         rid,
         rid_len,
         chunk,
+        resp_headers,
         ..
     } = c;
     extra.clear();
@@ -205,6 +206,7 @@ pub fn build_response(
         }
     }
     out.add(&route.response_headers.rendered);
+    out.add(resp_headers);
     out.add(b"x-request-id: ");
     out.add(&rid[..*rid_len]);
     out.add(b"\r\n");

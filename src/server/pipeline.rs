@@ -46,7 +46,11 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
     let cfg = sh.cfg.clone();
     let route = match cfg.router.find(&c.head, &c.buf, &c.path) {
         RouteMatch::Found(route) => route,
-        RouteMatch::MethodNotAllowed { allow } => {
+        RouteMatch::MethodNotAllowed { allow, route } => {
+            if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
+                let keep = respond::no_content(c, sh, body_pending, &h).await;
+                return keep && skip_body(c, buffered_body);
+            }
             let code = ErrorCode::MethodNotAllowed;
             let keep = respond::error(c, sh, code, body_pending, Some(allow)).await;
             return keep && skip_body(c, buffered_body);
@@ -64,8 +68,15 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
     }
 
     c.identity = crate::auth::Identity::Anonymous;
+    c.resp_headers.clear();
     if !route.policies.is_empty() {
-        if let Err(d) = policies(c, sh, route) {
+        if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
+            let keep = respond::no_content(c, sh, body_pending, &h).await;
+            return keep && skip_body(c, buffered_body);
+        }
+        if let Err(mut d) = policies(c, sh, route) {
+            d.headers
+                .push_str(&String::from_utf8_lossy(&c.resp_headers));
             let keep = respond::error_with_headers(c, sh, d.code, body_pending, &d.headers).await;
             return keep && skip_body(c, buffered_body);
         }
@@ -77,7 +88,9 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
             }
             let start = c.head.head_len;
             let body = &c.buf[start..start + n as usize];
-            if let Err(d) = policy::run_body(&route.policies, body) {
+            if let Err(mut d) = policy::run_body(&route.policies, body) {
+                d.headers
+                    .push_str(&String::from_utf8_lossy(&c.resp_headers));
                 let keep = respond::error_with_headers(c, sh, d.code, false, &d.headers).await;
                 return keep && skip_body(c, Some(n as usize));
             }
@@ -96,6 +109,7 @@ fn policies(c: &mut Conn, sh: &Shard, route: &crate::route::Route) -> Result<(),
         auth_cfg: &sh.cfg.auth,
         auth: &mut auth,
         identity: &mut c.identity,
+        resp_headers: &mut c.resp_headers,
     };
     policy::run(&route.policies, &mut cx)
 }

@@ -98,6 +98,32 @@ fn render(
     }
 }
 
+/// Answers `204 No Content` with extra header lines (a CORS preflight);
+/// returns whether the connection may carry another request.
+pub async fn no_content(c: &mut Conn, sh: &Shard, close: bool, extra: &str) -> bool {
+    let keep = !close && c.head.keep_alive && !sh.shutting_down.get();
+    let mut out = std::mem::take(&mut c.extra);
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 204 No Content\r\n");
+    out.extend_from_slice(extra.as_bytes());
+    out.extend_from_slice(b"x-request-id: ");
+    out.extend_from_slice(c.request_id().as_bytes());
+    if !keep {
+        out.extend_from_slice(b"\r\nconnection: close");
+    }
+    out.extend_from_slice(b"\r\ndate: ");
+    sh.http_date(&mut out);
+    out.extend_from_slice(b"\r\n\r\n");
+    let len = out.len();
+    match wire::write_range(&mut c.stream, out, 0..len, sh.cfg.server.idle_timeout).await {
+        Ok(out) => {
+            c.extra = out;
+            keep
+        }
+        Err(_) => false,
+    }
+}
+
 /// Tells a client that sent `Expect: 100-continue` to go ahead with its body.
 pub async fn continue_100(c: &mut Conn, sh: &Shard) -> bool {
     wire::write_static(
