@@ -25,7 +25,7 @@ pub fn compile(doc: &mut Doc<'_>, m: FileModel) -> Option<Compiled> {
         .collect();
     let auth = super::auth::compile(doc, &m.auth, m.revocation.as_ref());
     let declared: Vec<String> = m.auth.iter().map(|(n, _)| n.clone()).collect();
-    let refs = super::auth::AuthRefs {
+    let refs = super::auth_routes::AuthRefs {
         cfg: &auth,
         declared: &declared,
     };

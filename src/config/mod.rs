@@ -7,6 +7,7 @@
 //! Must never: be touched per request; the shards read only `Compiled`.
 
 mod auth;
+mod auth_routes;
 mod compile;
 mod load;
 mod model;

@@ -20,7 +20,7 @@ pub fn compile(
     doc: &mut Doc<'_>,
     routes: &[RouteFile],
     upstreams: &[Option<String>],
-    auth: &super::auth::AuthRefs<'_>,
+    auth: &super::auth_routes::AuthRefs<'_>,
 ) -> Router {
     let mut out = Vec::with_capacity(routes.len());
     for (i, r) in routes.iter().enumerate() {
@@ -37,7 +37,7 @@ fn route(
     r: &RouteFile,
     earlier: &[RouteFile],
     upstreams: &[Option<String>],
-    auth: &super::auth::AuthRefs<'_>,
+    auth: &super::auth_routes::AuthRefs<'_>,
 ) -> Option<Route> {
     let p = format!("routes[{i}]");
     let key = |k: &str| format!("{p}.{k}");
@@ -68,7 +68,7 @@ fn route(
     let rewrite = rewrite(doc, &p, r, path.as_ref());
     let req_edits = edits(doc, &key("request_headers"), r.request_headers.as_ref());
     let resp_edits = edits(doc, &key("response_headers"), r.response_headers.as_ref());
-    let (mut policies, strip) = super::auth::route_policies(doc, &p, r, auth)?;
+    let (mut policies, strip) = super::auth_routes::route_policies(doc, &p, r, auth)?;
     if let Some(v) = &r.validate {
         let rule = super::policies::validate_rule(doc, &key("validate"), v)?;
         policies.push(crate::policy::Policy::Validate(rule));
