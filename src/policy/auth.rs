@@ -170,3 +170,54 @@ fn trim(v: &[u8]) -> &[u8] {
         .map_or(start, |e| e + 1);
     &v[start..end]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse_request;
+
+    fn cred(src: &TokenSource, raw: &str) -> Option<String> {
+        let mut head = RequestHead::new();
+        assert_eq!(parse_request(raw.as_bytes(), 8192, &mut head), Ok(true));
+        credential(src, &head, raw.as_bytes()).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    #[test]
+    fn credentials_from_every_source() {
+        let bearer = TokenSource::Bearer;
+        let get = |h: &str| format!("GET /p?a=1&tok=q1&x=2 HTTP/1.1\r\nHost: h\r\n{h}\r\n");
+        assert_eq!(
+            cred(&bearer, &get("Authorization: bearer  abc.def \r\n")).as_deref(),
+            Some("abc.def")
+        );
+        assert_eq!(cred(&bearer, &get("Authorization: Basic abc\r\n")), None);
+        assert_eq!(cred(&bearer, &get("Authorization: Bearer\r\n")), None);
+        assert_eq!(cred(&bearer, &get("X-Other: 1\r\n")), None);
+        let header = TokenSource::Header(b"x-token".as_slice().into());
+        assert_eq!(
+            cred(&header, &get("X-Token: t1\r\n")).as_deref(),
+            Some("t1")
+        );
+        let cookie = TokenSource::Cookie(b"session".as_slice().into());
+        let c = get("Cookie: a=1; session=s1\r\nCookie: session=s2\r\n");
+        assert_eq!(cred(&cookie, &c).as_deref(), Some("s1"));
+        assert_eq!(cred(&cookie, &get("Cookie: xsession=s1\r\n")), None);
+        let query = TokenSource::Query(b"tok".as_slice().into());
+        assert_eq!(cred(&query, &get("X: y\r\n")).as_deref(), Some("q1"));
+        let query = TokenSource::Query(b"x".as_slice().into());
+        assert_eq!(cred(&query, &get("X: y\r\n")).as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        let d = deny("Bearer", ErrorCode::MissingCredentials);
+        assert_eq!(d.headers, "www-authenticate: Bearer realm=\"ringway\"\r\n");
+        let d = deny("Bearer", ErrorCode::TokenExpired);
+        assert_eq!(
+            d.headers,
+            "www-authenticate: Bearer realm=\"ringway\", error=\"invalid_token\", error_description=\"the token has expired\"\r\n"
+        );
+        let d = deny("ApiKey", ErrorCode::InsufficientScope);
+        assert!(d.headers.contains("error=\"insufficient_scope\""));
+    }
+}
