@@ -319,3 +319,29 @@ fn jwks_file_reload_rotates_keys_and_drops_cached_tokens() {
     assert!(gw.wait_log("jwks reload failed", Duration::from_secs(5)));
     assert_eq!(bearer(&mut c, "/private", &new_tok, &[]).status, 200);
 }
+
+#[test]
+fn token_from_a_cookie_with_an_env_secret_and_no_cache() {
+    let up = Upstream::echo("u");
+    let secret = "env-secret-for-the-cookie-test-only-0123456789";
+    // A name no other test uses; the spawned gateway inherits it.
+    std::env::set_var("RINGWAY_TEST_COOKIE_SECRET", secret);
+    let routes = "[auth.c]\nkind = \"jwt\"\nalgorithms = [\"HS384\"]\nsecret = \"env:RINGWAY_TEST_COOKIE_SECRET\"\n\
+         from_cookie = \"session\"\ncache_size = 0\n\n\
+         [[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\nauth = [\"c\"]\n";
+    let gw = Gateway::start(&build(&[], &[("u", up.addr())], routes));
+    let mut c = gw.client();
+    let tok = Signer::hmac(secret.as_bytes(), "HS384").token(None, &claims());
+    let cookie = format!("theme=dark; session={tok}");
+    for _ in 0..3 {
+        let r = c.roundtrip(&req("GET", "/a", "h", &[("Cookie", &cookie)], b""));
+        assert_eq!(r.status, 200, "{}", r.summary());
+    }
+    // The bearer header is not where this policy looks.
+    assert_error(&bearer(&mut c, "/a", &tok, &[]), 401, "missing_credentials");
+    // Another last signature character (HS384: 64 characters, no spare bits).
+    let last = if tok.ends_with('A') { "B" } else { "A" };
+    let bad = format!("session={}{last}", &tok[..tok.len() - 1]);
+    let r = c.roundtrip(&req("GET", "/a", "h", &[("Cookie", &bad)], b""));
+    assert_401(&r, "bad_signature", &tok);
+}

@@ -40,7 +40,7 @@ pub const LEEWAY_S: u64 = 30;
 /// `auth.NAME.max_token_bytes` default.
 pub const MAX_TOKEN_BYTES: u64 = 8192;
 /// `auth.NAME.cache_size` default (tokens per shard).
-pub const TOKEN_CACHE_SIZE: u64 = 10_000;
+pub const TOKEN_CACHE_SIZE: u64 = 4096;
 /// `auth.NAME.cache_ttl_s` default.
 pub const TOKEN_CACHE_TTL_S: u64 = 300;
 
