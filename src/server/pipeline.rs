@@ -70,37 +70,52 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
     c.identity = crate::auth::Identity::Anonymous;
     c.resp_headers.clear();
     if !route.policies.is_empty() {
-        if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
-            let keep = respond::no_content(c, sh, body_pending, &h).await;
-            return keep && skip_body(c, buffered_body);
-        }
-        if let Err(mut d) = policies(c, sh, route) {
-            d.headers
-                .push_str(&String::from_utf8_lossy(&c.resp_headers));
-            let keep = respond::error_with_headers(c, sh, d.code, body_pending, &d.headers).await;
-            return keep && skip_body(c, buffered_body);
-        }
-        if let Some(n) = policy::body_to_buffer(&route.policies, &c.head) {
-            match buffer_body(c, sh, n as usize).await {
-                Ok(()) => {}
-                Err(Some(code)) => return respond::error(c, sh, code, true, None).await,
-                Err(None) => return false,
-            }
-            let start = c.head.head_len;
-            let body = &c.buf[start..start + n as usize];
-            if let Err(mut d) = policy::run_body(&route.policies, body) {
-                d.headers
-                    .push_str(&String::from_utf8_lossy(&c.resp_headers));
-                let keep = respond::error_with_headers(c, sh, d.code, false, &d.headers).await;
-                return keep && skip_body(c, Some(n as usize));
-            }
+        if let Some(keep) = phase5(c, sh, route, body_pending, buffered_body).await {
+            return keep;
         }
     }
 
     proxy::forward(c, sh, route).await
 }
 
-/// Phase 5: the route's policy list.
+/// Phase 5: a CORS preflight answered here, the route's policies, and the
+/// body checks some need; `Some(keep)` when the request was answered.
+async fn phase5(
+    c: &mut Conn,
+    sh: &Shard,
+    route: &crate::route::Route,
+    body_pending: bool,
+    buffered_body: Option<usize>,
+) -> Option<bool> {
+    if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
+        let keep = respond::no_content(c, sh, body_pending, &h).await;
+        return Some(keep && skip_body(c, buffered_body));
+    }
+    if let Err(mut d) = policies(c, sh, route) {
+        d.headers
+            .push_str(&String::from_utf8_lossy(&c.resp_headers));
+        let keep = respond::error_with_headers(c, sh, d.code, body_pending, &d.headers).await;
+        return Some(keep && skip_body(c, buffered_body));
+    }
+    if let Some(n) = policy::body_to_buffer(&route.policies, &c.head) {
+        match buffer_body(c, sh, n as usize).await {
+            Ok(()) => {}
+            Err(Some(code)) => return Some(respond::error(c, sh, code, true, None).await),
+            Err(None) => return Some(false),
+        }
+        let start = c.head.head_len;
+        let body = &c.buf[start..start + n as usize];
+        if let Err(mut d) = policy::run_body(&route.policies, body) {
+            d.headers
+                .push_str(&String::from_utf8_lossy(&c.resp_headers));
+            let keep = respond::error_with_headers(c, sh, d.code, false, &d.headers).await;
+            return Some(keep && skip_body(c, Some(n as usize)));
+        }
+    }
+    None
+}
+
+/// The route's policy list (synchronous: no policy waits on I/O).
 fn policies(c: &mut Conn, sh: &Shard, route: &crate::route::Route) -> Result<(), policy::Denied> {
     let mut auth = sh.auth.borrow_mut();
     let mut cx = policy::Ctx {
