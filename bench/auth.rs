@@ -74,7 +74,7 @@ fn verify_benches(c: &mut Criterion) {
         policies: vec![AuthPolicy::Jwt(policy(Alg::Es256, keys, 10_000))],
         ..AuthConfig::default()
     };
-    let mut shard = ShardAuth::new(&cfg);
+    let mut shard = ShardAuth::new(&cfg, Arc::default());
     let tok = es.token(Some("k"), &claims());
     assert!(shard.jwt(&cfg, 0, tok.as_bytes(), NOW).is_ok());
     c.bench_function("cached/ES256", |b| {

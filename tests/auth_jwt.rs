@@ -345,3 +345,31 @@ fn token_from_a_cookie_with_an_env_secret_and_no_cache() {
     let r = c.roundtrip(&req("GET", "/a", "h", &[("Cookie", &bad)], b""));
     assert_401(&r, "bad_signature", &tok);
 }
+
+#[test]
+fn a_hot_token_is_verified_once_per_shard() {
+    let up = Upstream::echo("u");
+    let es = Signer::es256();
+    let file = write_config(&jwks(&[(&es, "k")]));
+    let gw = gateway(&up, r#"["ES256"]"#, &file.display().to_string(), "");
+    let tok = es.token(Some("k"), &claims());
+    let mut conns: Vec<RawClient> = (0..16).map(|_| gw.client()).collect();
+    for _ in 0..5 {
+        for c in conns.iter_mut() {
+            assert_eq!(bearer(c, "/private", &tok, &[]).status, 200);
+        }
+    }
+    let verified = gw.counter("ringway_jwt_verified_total");
+    let hits = gw.counter("ringway_jwt_cache_hits_total");
+    assert!(
+        (1.0..=gw.shards() as f64).contains(&verified),
+        "verified {verified} times"
+    );
+    assert_eq!(verified + hits, 80.0);
+    assert_eq!(up.requests().len(), 80);
+    // Every cached request still got the forwarded claim.
+    assert!(up
+        .requests()
+        .iter()
+        .all(|r| r.header("x-user-id") == Some("user-1")));
+}

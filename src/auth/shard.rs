@@ -7,6 +7,7 @@
 //! Must never: be shared across shards or block.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::cache::TokenCache;
 use super::jwk::Key;
@@ -14,6 +15,7 @@ use super::jwt::{self, VerifiedToken};
 use super::publish::Snapshot;
 use super::revoke::Revoked;
 use super::{AuthConfig, AuthError, AuthPolicy};
+use crate::observe::ShardMetrics;
 
 struct JwtState {
     keys: Snapshot<Vec<Key>>,
@@ -24,11 +26,12 @@ struct JwtState {
 pub struct ShardAuth {
     jwt: Vec<Option<JwtState>>,
     revoked: Snapshot<Revoked>,
+    metrics: Arc<ShardMetrics>,
 }
 
 impl ShardAuth {
     /// Fresh state for `cfg`.
-    pub fn new(cfg: &AuthConfig) -> ShardAuth {
+    pub fn new(cfg: &AuthConfig, metrics: Arc<ShardMetrics>) -> ShardAuth {
         let jwt = cfg
             .policies
             .iter()
@@ -43,6 +46,7 @@ impl ShardAuth {
         ShardAuth {
             jwt,
             revoked: Snapshot::of(&cfg.revoked),
+            metrics,
         }
     }
 
@@ -73,8 +77,10 @@ impl ShardAuth {
             st.cache.clear();
         }
         if let Some(v) = st.cache.get(token, now) {
+            self.metrics.jwt_cache_hits.inc();
             return Ok(v.clone());
         }
+        self.metrics.jwt_verified.inc();
         let v = Rc::new(jwt::verify(
             p,
             st.keys.get(),

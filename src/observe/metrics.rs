@@ -73,6 +73,10 @@ pub struct ShardMetrics {
     pub errors: [Counter; ErrorCode::COUNT],
     /// Client-side timeouts, indexed by `TimeoutKind`.
     pub timeouts: [Counter; 3],
+    /// JWTs checked by signature (cache misses).
+    pub jwt_verified: Counter,
+    /// JWTs accepted from the shard's verified-token cache.
+    pub jwt_cache_hits: Counter,
 }
 
 impl Default for ShardMetrics {
@@ -88,6 +92,8 @@ impl Default for ShardMetrics {
             upstream_aborted: Counter::default(),
             errors: std::array::from_fn(|_| Counter::default()),
             timeouts: Default::default(),
+            jwt_verified: Counter::default(),
+            jwt_cache_hits: Counter::default(),
         }
     }
 }
@@ -136,6 +142,18 @@ impl Metrics {
             "counter",
             "Request heads parsed.",
             self.sum(|s| s.requests.get()),
+        );
+        one(
+            "ringway_jwt_verified_total",
+            "counter",
+            "JWTs checked by signature (not found in a shard's token cache).",
+            self.sum(|s| s.jwt_verified.get()),
+        );
+        one(
+            "ringway_jwt_cache_hits_total",
+            "counter",
+            "JWTs accepted from a shard's verified-token cache.",
+            self.sum(|s| s.jwt_cache_hits.get()),
         );
         one(
             "ringway_connections_accepted_total",

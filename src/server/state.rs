@@ -57,7 +57,10 @@ impl Shard {
         open_conns: Arc<AtomicUsize>,
     ) -> Shard {
         let pools = UpstreamPools::new(&cfg.upstreams);
-        let auth = RefCell::new(crate::auth::shard::ShardAuth::new(&cfg.auth));
+        let auth = RefCell::new(crate::auth::shard::ShardAuth::new(
+            &cfg.auth,
+            metrics.clone(),
+        ));
         let buf_size = connection_buf_size(cfg.server.max_header_bytes);
         Shard {
             id,
