@@ -98,13 +98,14 @@ pub fn verify(
     })
 }
 
-/// The key for `kid`: by id when the token names one, the only key when the
-/// set has one; several keys and no `kid` is ambiguous and refused.
+/// The key for the token: the only key when the set has one (whatever the
+/// token's `kid`, as a `secret` has no id); else the key whose `kid` the
+/// token names. Several keys and no or an unknown `kid` is refused.
 fn select_key<'k>(keys: &'k [Key], kid: Option<&str>, alg: Alg) -> Result<&'k Key, AuthError> {
-    let key = match kid {
-        Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
-        None if keys.len() == 1 => keys.first(),
-        None => None,
+    let key = match (keys, kid) {
+        ([only], _) => Some(only),
+        (_, Some(kid)) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
+        (_, None) => None,
     };
     let key = key.ok_or(AuthError::UnknownKey)?;
     if !key.material.fits(alg) || key.alg.is_some_and(|a| a != alg) {

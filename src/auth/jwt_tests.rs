@@ -130,6 +130,13 @@ fn header_rules() {
         check(&p, &ed.token(Some("a"), &claims())).err(),
         Some(AuthError::AlgNotAllowed)
     );
+    // One key: used whatever the kid says (a `secret` has no id).
+    let single = policy(&["ES256"], keys_of(&[(&es, "a")]));
+    assert!(check(&single, &es.token(Some("other"), &claims())).is_ok());
+    assert_eq!(
+        check(&single, &es2.token(Some("a"), &claims())).err(),
+        Some(AuthError::BadSignature)
+    );
     let crit = es.token_with_header(
         &json!({"alg": "ES256", "kid": "a", "crit": ["exp"]}),
         &claims(),

@@ -333,7 +333,11 @@ fn bundled_configs_are_valid() {
     let main = main.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(main.router.len(), 6);
     assert_eq!(main.auth.policies.len(), 1);
-    let partner = main.router.routes().iter().find(|r| &*r.name == "partner-orders");
+    let partner = main
+        .router
+        .routes()
+        .iter()
+        .find(|r| &*r.name == "partner-orders");
     // cors, auth + require, validate.
     assert_eq!(partner.map(|r| r.policies.len()), Some(3));
 }
