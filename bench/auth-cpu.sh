@@ -2,7 +2,7 @@
 # Gateway CPU per request for the same route with and without JWT auth
 # (cached path), measured side by side in one run: one ringway shard on
 # core 0 in front of an nginx origin on core 1, `wrk -t1 -c32` on core 1,
-# alternating the two routes round by round. CPU is ringway's on-CPU time
+# rotating the variants round by round. CPU is ringway's on-CPU time
 # from /proc/PID/task/*/schedstat, divided by the requests wrk completed.
 #
 #   bench/auth-cpu.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds x 5 s)
@@ -87,32 +87,50 @@ AUTH="Authorization: Bearer $TOKEN"
 [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT/jwt") == 401 ]] || { echo "jwt route open" >&2; exit 1; }
 
 cpu_ns() { local t=0 v; for f in /proc/"$GW"/task/*/schedstat; do read -r v _ <"$f"; t=$((t + v)); done; echo "$t"; }
-run() { # ROUTE -> "ns_per_request requests"
-    local before after out reqs
+# Variants: `plain` (no auth, no token), `token` (the same no-auth route,
+# but the request carries the token: same bytes on the wire as `jwt`), and
+# `jwt` (auth + require + forward_claims, token cached after the warm-up).
+run() { # VARIANT -> "ns_per_request requests"
+    local before after out reqs path=plain
     local -a hdr=()
-    [[ $1 == jwt ]] && hdr=(-H "$AUTH")
-    taskset -c 1 wrk -t1 -c32 -d1s "${hdr[@]}" "http://127.0.0.1:$GW_PORT/$1" >/dev/null
+    [[ $1 != plain ]] && hdr=(-H "$AUTH")
+    [[ $1 == jwt ]] && path=jwt
+    taskset -c 1 wrk -t1 -c32 -d1s "${hdr[@]}" "http://127.0.0.1:$GW_PORT/$path" >/dev/null
     before=$(cpu_ns)
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${SECS}s" "${hdr[@]}" "http://127.0.0.1:$GW_PORT/$1")
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${SECS}s" "${hdr[@]}" "http://127.0.0.1:$GW_PORT/$path")
     after=$(cpu_ns)
-    grep -q "Non-2xx" <<<"$out" && { echo "non-2xx on /$1" >&2; exit 1; }
+    grep -q "Non-2xx" <<<"$out" && { echo "non-2xx on $1" >&2; exit 1; }
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     echo "$(((after - before) / reqs)) $reqs"
 }
 declare -A all
+orders=("plain token jwt" "jwt plain token" "token jwt plain")
 for r in $(seq "$ROUNDS"); do
-    order="plain jwt"; ((r % 2 == 0)) && order="jwt plain"
-    for route in $order; do
-        read -r ns reqs < <(run "$route")
-        all[$route]+="$ns "
-        echo "round $r /$route: $ns ns CPU/request ($reqs requests)" >&2
+    for v in ${orders[$((r % 3))]}; do
+        read -r ns reqs < <(run "$v")
+        all[$v]+="$ns "
+        echo "round $r $v: $ns ns CPU/request ($reqs requests)" >&2
     done
 done
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-p=$(median "${all[plain]}")
-j=$(median "${all[jwt]}")
-echo "| route | gateway CPU ns/request (median of $ROUNDS x ${SECS}s) | all rounds |"
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { tr ' ' '\n' <<<"${all[$1]}" | grep .; }
+# Load from other processes drifts between rounds; the ratio within a round
+# (variants measured back to back) is steadier than a ratio of medians.
+ratio() { # A B -> per-round B/A ratios and their median
+    local rs m
+    rs=$(paste -d' ' <(col "$1") <(col "$2") | awk '{ printf "%.3f\n", $2 / $1 }')
+    m=$(median <<<"$rs")
+    awk -v r="$(tr '\n' ' ' <<<"$rs")" -v m="$m" -v a="$1" -v b="$2" \
+        'BEGIN { printf "| %s / %s | %.3f (%+.1f%%) | %s|\n", b, a, m, (m - 1) * 100, r }'
+}
+echo "| variant | gateway CPU ns/request, median of $ROUNDS x ${SECS}s | all rounds |"
 echo "|---|---:|---|"
-echo "| /plain (no auth) | $p | ${all[plain]}|"
-echo "| /jwt (HS256, cached, require scope, forward 1 claim) | $j | ${all[jwt]}|"
-awk -v p="$p" -v j="$j" 'BEGIN { printf "\nJWT/plain ratio: %.3f (+%.1f%%)\n", j / p, (j / p - 1) * 100 }'
+echo "| plain: no auth, no token | $(col plain | median) | ${all[plain]}|"
+echo "| token: no auth, request carries the token | $(col token | median) | ${all[token]}|"
+echo "| jwt: auth (HS256, cached) + require + forward_claims | $(col jwt | median) | ${all[jwt]}|"
+echo
+echo "| ratio | median of per-round ratios | per round |"
+echo "|---|---:|---|"
+ratio token jwt
+ratio plain jwt
+ratio plain token
