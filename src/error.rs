@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 
+use crate::auth::AuthError;
 use crate::http::{ChunkError, HttpError, PathError};
 use crate::upstream::UpstreamError;
 
@@ -58,6 +59,26 @@ codes! {
     UpstreamTimeout => 504, "upstream_timeout", "the upstream service did not respond in time";
     UpstreamReset => 502, "upstream_reset", "the upstream service closed the connection before responding";
     BadUpstreamResponse => 502, "bad_upstream_response", "the upstream service sent an invalid response";
+    MissingCredentials => 401, "missing_credentials", "the route requires credentials and none were sent";
+    InvalidToken => 401, "invalid_token", "the token is not a well-formed JWT";
+    TokenTooLarge => 401, "token_too_large", "the token is larger than allowed";
+    AlgNotAllowed => 401, "alg_not_allowed", "the token's algorithm is not accepted";
+    UnknownKey => 401, "unknown_key", "no known key matches the token's key id";
+    KeyMismatch => 401, "key_mismatch", "the token's algorithm does not fit the key's type";
+    BadSignature => 401, "bad_signature", "the token's signature is invalid";
+    TokenExpired => 401, "token_expired", "the token has expired";
+    TokenNotYetValid => 401, "token_not_yet_valid", "the token is not valid yet";
+    WrongIssuer => 401, "wrong_issuer", "the token's issuer is not accepted";
+    WrongAudience => 401, "wrong_audience", "the token is not meant for this audience";
+    TokenRevoked => 401, "token_revoked", "the token has been revoked";
+    InvalidApiKey => 401, "invalid_api_key", "the API key is not valid";
+    InsufficientScope => 403, "insufficient_scope", "the credentials lack a required scope";
+    MissingRole => 403, "missing_role", "the credentials lack a required role";
+    ClaimMismatch => 403, "claim_mismatch", "a required claim is missing or has another value";
+    MissingHeader => 400, "missing_header", "a header this route requires is missing";
+    UnsupportedMediaType => 415, "unsupported_media_type", "this route does not accept the request's content type";
+    InvalidJson => 400, "invalid_json", "the request body is not well-formed JSON";
+    LengthRequired => 411, "length_required", "this route needs a Content-Length request body";
 }
 
 impl From<HttpError> for ErrorCode {
@@ -104,15 +125,39 @@ impl From<UpstreamError> for ErrorCode {
     }
 }
 
+impl From<AuthError> for ErrorCode {
+    fn from(e: AuthError) -> ErrorCode {
+        match e {
+            AuthError::Missing => ErrorCode::MissingCredentials,
+            AuthError::TooLarge => ErrorCode::TokenTooLarge,
+            AuthError::Malformed => ErrorCode::InvalidToken,
+            AuthError::AlgNotAllowed => ErrorCode::AlgNotAllowed,
+            AuthError::UnknownKey => ErrorCode::UnknownKey,
+            AuthError::KeyMismatch => ErrorCode::KeyMismatch,
+            AuthError::BadSignature => ErrorCode::BadSignature,
+            AuthError::Expired => ErrorCode::TokenExpired,
+            AuthError::NotYetValid => ErrorCode::TokenNotYetValid,
+            AuthError::WrongIssuer => ErrorCode::WrongIssuer,
+            AuthError::WrongAudience => ErrorCode::WrongAudience,
+            AuthError::Revoked => ErrorCode::TokenRevoked,
+            AuthError::BadApiKey => ErrorCode::InvalidApiKey,
+        }
+    }
+}
+
 /// The reason phrase sent with `status` on responses the gateway makes.
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        411 => "Length Required",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         417 => "Expectation Failed",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",

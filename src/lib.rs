@@ -6,12 +6,18 @@
 //! `observe` to count and log, `ratelimit` for rate and concurrency limits. `config` and `admin` are the control plane:
 //! they build and expose, the shards only read.
 
+// Lets test-only helpers shared with `tests/` (by path) name the crate `ringway`.
+#[cfg(test)]
+extern crate self as ringway;
+
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
 pub mod observe;
+pub mod policy;
 pub mod ratelimit;
 pub mod route;
 pub mod server;

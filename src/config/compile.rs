@@ -28,13 +28,20 @@ pub fn compile(
         .filter_map(|(i, u)| upstream(doc, i, u, &names))
         .collect();
     let rate_limits = ratelimits::limits(doc, &m.rate_limits, previous_limits);
-    let router = routes::compile(doc, &m.routes, &names, &rate_limits);
+    let auth = super::auth::compile(doc, &m.auth, m.revocation.as_ref());
+    let declared: Vec<String> = m.auth.iter().map(|(n, _)| n.clone()).collect();
+    let refs = super::auth_routes::AuthRefs {
+        cfg: &auth,
+        declared: &declared,
+    };
+    let router = routes::compile(doc, &m.routes, &names, &refs, &rate_limits);
     match (server, doc.ok()) {
         (Some(server), true) => Some(Compiled {
             server,
             upstreams,
             router,
             rate_limits,
+            auth,
         }),
         _ => None,
     }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::model::{RateLimitFile, RouteFile, ServerFile, UpstreamFile};
+use super::model::{AuthFile, RateLimitFile, RevocationFile, RouteFile, ServerFile, UpstreamFile};
 
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +66,12 @@ pub struct FileModel {
     pub upstreams: Vec<UpstreamFile>,
     /// `[[routes]]`, in file order.
     pub routes: Vec<RouteFile>,
-    /// `[rate_limits.NAME]`, in file order.
+    /// `[rate_limits.NAME]`, in name order.
     pub rate_limits: Vec<(String, RateLimitFile)>,
+    /// `[auth.NAME]` tables, in name order.
+    pub auth: Vec<(String, AuthFile)>,
+    /// `[revocation]`, if present.
+    pub revocation: Option<RevocationFile>,
 }
 
 struct Entry {
@@ -232,11 +236,16 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
             "upstreams" => model.upstreams = de_array(&mut doc, "upstreams", v),
             "routes" => model.routes = de_array(&mut doc, "routes", v),
             "rate_limits" => model.rate_limits = de_named(&mut doc, "rate_limits", v),
+            "auth" => model.auth = de_named(&mut doc, "auth", v),
+            "revocation" => match v.get_ref() {
+                DeValue::Table(t) => {
+                    model.revocation = Some(de_table(&mut doc, "revocation", t, v.span()))
+                }
+                _ => doc.err("revocation", "expected a table: write it as [revocation]"),
+            },
             other => doc.err(
                 other,
-                format!(
-                    "unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`"
-                ),
+                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `revocation`"),
             ),
         }
     }
@@ -270,28 +279,30 @@ where
     out
 }
 
-/// Each `[path.NAME]` table of a table of tables, with its name.
+/// A table of named tables (`[auth.NAME]`), each deserialized on its own.
 fn de_named<T>(doc: &mut Doc<'_>, path: &str, v: &Spanned<DeValue<'_>>) -> Vec<(String, T)>
 where
     T: for<'de> Deserialize<'de> + Default,
 {
-    let DeValue::Table(items) = v.get_ref() else {
+    let DeValue::Table(t) = v.get_ref() else {
         doc.err(
             path,
-            format!("expected tables: write each entry as [{path}.NAME]"),
+            format!("expected a table of tables: write each entry as [{path}.NAME]"),
         );
         return Vec::new();
     };
-    let mut out = Vec::with_capacity(items.len());
-    for (k, item) in items.iter() {
+    let mut out = Vec::with_capacity(t.len());
+    for (k, item) in t.iter() {
         let p = join(path, k.get_ref());
         match item.get_ref() {
-            DeValue::Table(t) => {
-                out.push((k.get_ref().to_string(), de_table(doc, &p, t, item.span())))
-            }
+            DeValue::Table(inner) => out.push((
+                k.get_ref().to_string(),
+                de_table(doc, &p, inner, item.span()),
+            )),
             _ => doc.err(&p, format!("expected a table: write it as [{p}]")),
         }
     }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 

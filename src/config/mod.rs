@@ -6,9 +6,12 @@
 //! settings plus the `route::Router`, shared read-only by every shard.
 //! Must never: be touched per request; the shards read only `Compiled`.
 
+mod auth;
+mod auth_routes;
 mod compile;
 mod load;
 mod model;
+mod policies;
 mod ratelimits;
 mod routes;
 mod validate;
@@ -63,8 +66,10 @@ pub struct Compiled {
     pub upstreams: Vec<UpstreamSpec>,
     /// The compiled `[[routes]]`.
     pub router: crate::route::Router,
-    /// `[rate_limits.NAME]`, in file order (routes hold them too).
+    /// `[rate_limits.NAME]`, in name order (routes hold them too).
     pub rate_limits: Vec<std::sync::Arc<crate::ratelimit::Limiter>>,
+    /// `[auth.NAME]` policies and the revocation list (routes refer to policies by index).
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// `[server]` with defaults applied.

@@ -39,6 +39,31 @@ pub const RATE_LIMIT_MAX_DELAY_MS: u64 = 1_000;
 /// `upstreams[].idle_timeout_ms` default.
 pub const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
 
+/// `auth.NAME.leeway_s` default.
+pub const LEEWAY_S: u64 = 30;
+/// `auth.NAME.max_token_bytes` default.
+pub const MAX_TOKEN_BYTES: u64 = 8192;
+/// `auth.NAME.cache_size` default (tokens per shard).
+pub const TOKEN_CACHE_SIZE: u64 = 4096;
+/// `auth.NAME.cache_ttl_s` default.
+pub const TOKEN_CACHE_TTL_S: u64 = 300;
+
+/// `routes[].validate.max_body_bytes` default when `json = true`.
+pub const VALIDATE_JSON_MAX_BODY: u64 = 64 * 1024;
+/// Largest `routes[].validate.max_body_bytes`: such bodies may be buffered whole.
+pub const VALIDATE_MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// `routes[].cors.max_age_s` default.
+pub const CORS_MAX_AGE_S: u64 = 600;
+/// `security_headers = true`: the headers sent, in order. HSTS is not among
+/// them because ringway serves plain HTTP (HSTS is ignored by browsers there);
+/// a TLS terminator in front can set it, or the route can with an override.
+pub const SECURITY_HEADERS: [(&str, &str); 3] = [
+    ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+];
+
 /// The `[server]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +111,11 @@ pub struct RouteFile {
     pub rate_limit: Option<NamesFile>,
     pub concurrency_limit: Option<u64>,
     pub rate_limit_headers: Option<bool>,
+    pub auth: Option<Vec<String>>,
+    pub require: Option<RequireFile>,
+    pub validate: Option<ValidateFile>,
+    pub cors: Option<CorsFile>,
+    pub security_headers: Option<SecurityHeadersFile>,
 }
 
 /// One `[rate_limits.NAME]` table.
@@ -127,6 +157,90 @@ impl<'de> Deserialize<'de> for NamesFile {
         }
         d.deserialize_any(V)
     }
+}
+
+/// A route's `cors`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsFile {
+    pub origins: Option<Vec<String>>,
+    pub methods: Option<Vec<String>>,
+    pub headers: Option<Vec<String>>,
+    pub credentials: Option<bool>,
+    pub max_age_s: Option<u64>,
+}
+
+/// `security_headers`: `true`/`false`, or a table of overrides where a
+/// header maps to a value, `true` (the default value) or `false` (omit).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SecurityHeadersFile {
+    /// `true` = the defaults, `false` = none.
+    On(bool),
+    /// The defaults with these overrides.
+    Overrides(BTreeMap<String, HeaderCondFile>),
+}
+
+/// A route's `validate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateFile {
+    pub content_types: Option<Vec<String>>,
+    pub required_headers: Option<Vec<String>>,
+    pub json: Option<bool>,
+    pub max_body_bytes: Option<u64>,
+}
+
+/// A route's `require`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequireFile {
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+}
+
+/// One `[auth.NAME]` table (keys of both kinds; `compile` checks which apply).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    pub kind: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    pub jwks_file: Option<String>,
+    pub secret: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<Vec<String>>,
+    pub leeway_s: Option<u64>,
+    pub forward_claims: Option<BTreeMap<String, String>>,
+    pub from_header: Option<String>,
+    pub from_cookie: Option<String>,
+    pub from_query: Option<String>,
+    pub max_token_bytes: Option<u64>,
+    pub cache_size: Option<u64>,
+    pub cache_ttl_s: Option<u64>,
+    pub header: Option<String>,
+    pub query: Option<String>,
+    pub keys: Option<Vec<ApiKeyFile>>,
+}
+
+/// One entry of an API-key policy's `keys`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyFile {
+    pub id: Option<String>,
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// The `[revocation]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationFile {
+    pub file: Option<String>,
 }
 
 /// `request_headers` / `response_headers`.

@@ -4,8 +4,9 @@
 use super::*;
 use std::sync::Arc;
 
+use crate::policy::Policy;
 use crate::ratelimit::{Algo, Checked, Verdict};
-use crate::route::{Policy, RouteMatch};
+use crate::route::RouteMatch;
 
 /// Lines 1-6: a valid server and one upstream.
 const BASE: &str = "[server]

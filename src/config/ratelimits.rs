@@ -13,11 +13,11 @@ use super::compile::{check, required};
 use super::load::Doc;
 use super::model::{self, NamesFile, RateLimitFile, RouteFile};
 use super::validate;
+use crate::policy::Policy;
 use crate::ratelimit::algo::{FIXED_MAX_LIMIT, NS, SLIDING_MAX_LIMIT};
 use crate::ratelimit::{
     Algo, ConcurrencyLimit, KeyPart, KeySpec, LimitDef, Limiter, RateLimitPolicy,
 };
-use crate::route::Policy;
 
 /// Longest `period`: one year.
 const MAX_PERIOD_SECS: u64 = 365 * 86_400;
@@ -260,15 +260,16 @@ pub fn route_policies(
                     ok = false;
                 }
                 Some(l) => {
-                    if let Some(part) = l.def.key.parts().iter().find(|p| p.needs_auth()) {
-                        // No route has authentication in this build (issue 4);
-                        // keying on an identity nobody set would put every
-                        // caller in one bucket.
+                    let authenticated = r.auth.as_ref().is_some_and(|a| !a.is_empty());
+                    let needs_auth = l.def.key.parts().iter().find(|p| p.needs_auth());
+                    if let (Some(part), false) = (needs_auth, authenticated) {
+                        // Keying on an identity nobody established would
+                        // put every caller in one bucket.
                         doc.err(
                             &at,
                             format!(
                                 "rate limit {n:?} is keyed on {}, which needs authentication on the route; \
-                                 this route has none (use ip, header:NAME or route)",
+                                 this route has no `auth` (add one, or key on ip, header:NAME or route)",
                                 part_name(part)
                             ),
                         );

@@ -23,14 +23,12 @@ pub fn compile(
     doc: &mut Doc<'_>,
     routes: &[RouteFile],
     upstreams: &[Option<String>],
+    auth: &super::auth_routes::AuthRefs<'_>,
     limits: &[Arc<Limiter>],
 ) -> Router {
     let mut out = Vec::with_capacity(routes.len());
     for (i, r) in routes.iter().enumerate() {
-        let policies = super::ratelimits::route_policies(doc, &format!("routes[{i}]"), r, limits);
-        if let Some(route) = route(doc, i, r, &routes[..i], upstreams) {
-            let Some(policies) = policies else { continue };
-            let route = route.with_policies(policies);
+        if let Some(route) = route(doc, i, r, &routes[..i], upstreams, auth, limits) {
             out.push(route);
         }
     }
@@ -43,6 +41,8 @@ fn route(
     r: &RouteFile,
     earlier: &[RouteFile],
     upstreams: &[Option<String>],
+    auth: &super::auth_routes::AuthRefs<'_>,
+    limits: &[Arc<Limiter>],
 ) -> Option<Route> {
     let p = format!("routes[{i}]");
     let key = |k: &str| format!("{p}.{k}");
@@ -73,6 +73,28 @@ fn route(
     let rewrite = rewrite(doc, &p, r, path.as_ref());
     let req_edits = edits(doc, &key("request_headers"), r.request_headers.as_ref());
     let resp_edits = edits(doc, &key("response_headers"), r.response_headers.as_ref());
+    // Policies run in this order: CORS (inserted first below), authentication,
+    // rate and concurrency limits (keyed on the identity authentication
+    // found), then request validation (after the cheap refusals, before any
+    // body is buffered).
+    let limits = super::ratelimits::route_policies(doc, &p, r, limits);
+    let (mut policies, strip) = super::auth_routes::route_policies(doc, &p, r, auth)?;
+    policies.extend(limits?);
+    if let Some(v) = &r.validate {
+        let rule = super::policies::validate_rule(doc, &key("validate"), v)?;
+        policies.push(crate::policy::Policy::Validate(rule));
+    }
+    // Client copies of headers that carry verified claims are dropped, so
+    // the upstream only ever sees the gateway's values.
+    let req_edits = req_edits.map(|mut e| {
+        e.push_remove(strip);
+        e
+    });
+    let (cors, resp_edits) = super::policies::browser(doc, &p, r, resp_edits, &methods)?;
+    if let Some(c) = cors {
+        // First, so that a refusal by a later policy still carries CORS headers.
+        policies.insert(0, c);
+    }
 
     let m = Matchers {
         host: host?,
@@ -80,14 +102,9 @@ fn route(
         headers: headers?,
         methods: methods?,
     };
-    Some(Route::new(
-        name?,
-        upstream?,
-        m,
-        rewrite?,
-        req_edits?,
-        resp_edits?,
-    ))
+    let mut route = Route::new(name?, upstream?, m, rewrite?, req_edits?, resp_edits);
+    route.policies = policies.into();
+    Some(route)
 }
 
 /// Position of the upstream named `name`, or an error listing the known names.

@@ -331,7 +331,15 @@ fn bundled_configs_are_valid() {
     assert_eq!(demo.router.len(), 3);
     let main = load_str(include_str!("../../config/ringway.toml"), "ringway.toml");
     let main = main.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(main.router.len(), 5);
+    assert_eq!(main.router.len(), 6);
+    assert_eq!(main.auth.policies.len(), 1);
+    let partner = main
+        .router
+        .routes()
+        .iter()
+        .find(|r| &*r.name == "partner-orders");
+    // cors, auth + require, validate.
+    assert_eq!(partner.map(|r| r.policies.len()), Some(3));
 }
 
 #[test]
@@ -344,7 +352,7 @@ fn compiled_routes_route_and_rewrite() {
             .find_in(m, Some(host.as_bytes()), path.as_bytes(), it)
         {
             RouteMatch::Found(r) => r.name.to_string(),
-            RouteMatch::MethodNotAllowed { allow } => format!("405 {allow}"),
+            RouteMatch::MethodNotAllowed { allow, .. } => format!("405 {allow}"),
             RouteMatch::NotFound => "404".into(),
         }
     };

@@ -54,7 +54,6 @@ pub enum TimeoutKind {
 const TIMEOUT_KINDS: [&str; 3] = ["header", "idle", "body"];
 
 /// Every counter one shard keeps.
-#[derive(Default)]
 pub struct ShardMetrics {
     /// Request heads parsed.
     pub requests: Counter,
@@ -76,6 +75,30 @@ pub struct ShardMetrics {
     pub timeouts: [Counter; 3],
     /// Requests held back by a rate limit in delay mode.
     pub ratelimit_delayed: Counter,
+    /// JWTs checked by signature (cache misses).
+    pub jwt_verified: Counter,
+    /// JWTs accepted from the shard's verified-token cache.
+    pub jwt_cache_hits: Counter,
+}
+
+impl Default for ShardMetrics {
+    // Written out: `Default` is not derived for arrays longer than 32.
+    fn default() -> ShardMetrics {
+        ShardMetrics {
+            requests: Counter::default(),
+            connections_accepted: Counter::default(),
+            connections_rejected: Counter::default(),
+            connections_active: Counter::default(),
+            upstream_connects: Counter::default(),
+            upstream_reused: Counter::default(),
+            upstream_aborted: Counter::default(),
+            errors: std::array::from_fn(|_| Counter::default()),
+            timeouts: Default::default(),
+            jwt_verified: Counter::default(),
+            jwt_cache_hits: Counter::default(),
+            ratelimit_delayed: Counter::default(),
+        }
+    }
 }
 
 impl ShardMetrics {
@@ -122,6 +145,18 @@ impl Metrics {
             "counter",
             "Request heads parsed.",
             self.sum(|s| s.requests.get()),
+        );
+        one(
+            "ringway_jwt_verified_total",
+            "counter",
+            "JWTs checked by signature (not found in a shard's token cache).",
+            self.sum(|s| s.jwt_verified.get()),
+        );
+        one(
+            "ringway_jwt_cache_hits_total",
+            "counter",
+            "JWTs accepted from a shard's verified-token cache.",
+            self.sum(|s| s.jwt_cache_hits.get()),
         );
         one(
             "ringway_connections_accepted_total",

@@ -6,11 +6,9 @@
 //! strings by lookup, or change after compilation (shards share it via `Arc`).
 
 pub mod matcher;
-pub mod policy;
 pub mod rewrite;
 
 pub use matcher::{HeaderCond, HeaderMatch, HostMatch, MethodSet, PathMatch};
-pub use policy::Policy;
 pub use rewrite::{HeaderEdits, PathRewrite};
 
 use crate::http::{Method, RequestHead};
@@ -28,8 +26,8 @@ pub struct Route {
     pub request_headers: HeaderEdits,
     /// Edits to the response head sent to the client.
     pub response_headers: HeaderEdits,
-    /// Phase-5 policies, run in order (see `policy`).
-    pub policies: Box<[Policy]>,
+    /// Phase-5 policies, run in order (see `crate::policy`).
+    pub policies: Box<[crate::policy::Policy]>,
     host: HostMatch,
     path: PathMatch,
     headers: Box<[HeaderMatch]>,
@@ -66,19 +64,13 @@ impl Route {
             rewrite,
             request_headers,
             response_headers,
-            policies: Box::new([]),
+            policies: Box::default(),
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,
             path: m.path,
             headers: m.headers.into_boxed_slice(),
             methods: m.methods,
         }
-    }
-
-    /// The route with its phase-5 policies set.
-    pub fn with_policies(mut self, policies: Vec<Policy>) -> Route {
-        self.policies = policies.into_boxed_slice();
-        self
     }
 
     /// The path matcher (read by `ringway check` style listings and tests).
@@ -127,6 +119,8 @@ pub enum RouteMatch<'a> {
     MethodNotAllowed {
         /// Precomputed `allow` header value, e.g. `GET, POST`.
         allow: &'a str,
+        /// The route whose method list `allow` is (its CORS policy may answer a preflight).
+        route: &'a Route,
     },
     /// No route matches host, path and headers.
     NotFound,
@@ -180,7 +174,10 @@ impl Router {
             not_allowed = not_allowed.or(Some(r));
         }
         match not_allowed {
-            Some(r) => RouteMatch::MethodNotAllowed { allow: &r.allow },
+            Some(r) => RouteMatch::MethodNotAllowed {
+                allow: &r.allow,
+                route: r,
+            },
             None => RouteMatch::NotFound,
         }
     }

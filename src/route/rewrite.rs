@@ -104,6 +104,27 @@ impl HeaderEdits {
         }
     }
 
+    /// Adds a `set` entry (for headers compiled from other route keys,
+    /// such as `security_headers`); `name` lowercase, `value` valid.
+    pub fn push_set(&mut self, name: &[u8], value: &[u8]) {
+        let mut rendered = self.rendered.to_vec();
+        rendered.extend_from_slice(name);
+        rendered.extend_from_slice(b": ");
+        rendered.extend_from_slice(value);
+        rendered.extend_from_slice(b"\r\n");
+        self.rendered = rendered.into();
+        let mut names = self.set_names.to_vec();
+        names.push(name.into());
+        self.set_names = names.into();
+    }
+
+    /// Adds names whose incoming lines are dropped.
+    pub fn push_remove(&mut self, names: impl IntoIterator<Item = Vec<u8>>) {
+        let mut remove = self.remove.to_vec();
+        remove.extend(names.into_iter().map(Vec::into_boxed_slice));
+        self.remove = remove.into();
+    }
+
     /// name (any case) is in `remove` or is a `set` name: the proxy skips such incoming lines.
     #[inline]
     pub fn drops(&self, name: &[u8]) -> bool {

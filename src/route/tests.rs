@@ -85,7 +85,7 @@ fn find<'a>(
 fn found(m: RouteMatch<'_>) -> &str {
     match m {
         RouteMatch::Found(r) => &r.name,
-        RouteMatch::MethodNotAllowed { allow } => panic!("405 allow {allow}"),
+        RouteMatch::MethodNotAllowed { allow, .. } => panic!("405 allow {allow}"),
         RouteMatch::NotFound => panic!("404"),
     }
 }
@@ -197,11 +197,11 @@ fn method_mismatch_is_405_with_first_allow_in_specificity_order() {
         r("long", prefix("/api/users")).methods(&[Method::Post, Method::Get]),
     ]);
     match find(&rt, Method::Put, None, "/api/users/1", &[]) {
-        RouteMatch::MethodNotAllowed { allow } => assert_eq!(allow, "GET, POST"),
+        RouteMatch::MethodNotAllowed { allow, .. } => assert_eq!(allow, "GET, POST"),
         other => panic!("{other:?}"),
     }
     match find(&rt, Method::Put, None, "/api/x", &[]) {
-        RouteMatch::MethodNotAllowed { allow } => assert_eq!(allow, "DELETE"),
+        RouteMatch::MethodNotAllowed { allow, .. } => assert_eq!(allow, "DELETE"),
         other => panic!("{other:?}"),
     }
     // Unknown methods are never in a set.

@@ -37,9 +37,6 @@ pub struct Conn {
     pub buf: BytesMut,
     /// Bytes the gateway writes itself (added headers, error bodies).
     pub extra: BytesMut,
-    /// Response header lines phase-5 policies add (RateLimit fields,
-    /// Retry-After), to the proxied response or the gateway's error.
-    pub policy_headers: Vec<u8>,
     /// iovec scratch for gathered writes.
     pub iov: Vec<libc::iovec>,
     /// Segment list scratch, built before the iovecs.
@@ -62,6 +59,13 @@ pub struct Conn {
     pub idle: Rc<Cell<bool>>,
     /// True while the current head is still at the front of `buf`.
     pub head_pending: bool,
+    /// Who sent the current request, set by the auth policy in phase 5
+    /// (subject, claims, API key id; read by later policies and `head`).
+    pub identity: crate::auth::Identity,
+    /// Response header lines phase-5 policies add (CORS, RateLimit fields,
+    /// `Retry-After`), sent on the proxied response or the gateway's error;
+    /// reused by every request on the connection.
+    pub resp_headers: Vec<u8>,
 }
 
 impl Conn {
@@ -111,7 +115,6 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         peer_ip: peer.ip().to_string(),
         buf: sh.bufs.take(),
         extra: BytesMut::with_capacity(4096),
-        policy_headers: Vec::with_capacity(256),
         iov: Vec::with_capacity(64),
         segs: Vec::with_capacity(64),
         head: RequestHead::new(),
@@ -123,6 +126,8 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         rid_len: 0,
         idle,
         head_pending: false,
+        identity: crate::auth::Identity::Anonymous,
+        resp_headers: Vec::with_capacity(256),
     };
     let mut first = true;
     loop {
@@ -160,8 +165,10 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
     let server = &sh.cfg.server;
     let mut started = if first { Some(Instant::now()) } else { None };
     c.head.clear();
-    // A head rejected here must not carry the previous request's policy headers.
-    c.policy_headers.clear();
+    // Per-request policy state: a head rejected here must not carry the
+    // previous request's policy headers or identity.
+    c.resp_headers.clear();
+    c.identity = crate::auth::Identity::Anonymous;
     loop {
         if !c.buf.is_empty() {
             c.idle.set(false);

@@ -66,6 +66,7 @@ pub fn build_request(
         rid,
         rid_len,
         peer_ip,
+        identity,
         ..
     } = c;
     extra.clear();
@@ -151,6 +152,7 @@ pub fn build_request(
         out.add(b"transfer-encoding: chunked\r\n");
     }
     out.add(&route.request_headers.rendered);
+    out.add(identity.forwarded_headers());
     out.add(b"\r\n");
     let start = h.head_len;
     out.segs.push((Src::Main, start..start + prefix));
@@ -174,7 +176,7 @@ pub fn build_response(
         rid,
         rid_len,
         chunk,
-        policy_headers,
+        resp_headers,
         ..
     } = c;
     extra.clear();
@@ -204,8 +206,8 @@ pub fn build_response(
         }
     }
     out.add(&route.response_headers.rendered);
-    if !policy_headers.is_empty() {
-        out.add(policy_headers);
+    if !resp_headers.is_empty() {
+        out.add(resp_headers);
     }
     out.add(b"x-request-id: ");
     out.add(&rid[..*rid_len]);

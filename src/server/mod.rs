@@ -5,11 +5,11 @@
 //! Owns: process-level lifecycle. Must never: run request work on the main
 //! thread (it only waits for signals and joins shards).
 
+mod admit;
 mod body;
 mod conn;
 mod head;
 mod pipeline;
-mod policy;
 mod proxy;
 mod respond;
 mod shard;
@@ -55,10 +55,13 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
         .map_err(|e| StartError(format!("signal handlers: {e}")))?;
 
     if let Some(admin) = cfg.server.admin_listen {
-        let bound = crate::admin::spawn(admin, metrics.clone())
+        let bound = crate::admin::spawn(admin, metrics.clone(), cfg.clone())
             .map_err(|e| StartError(format!("admin listener {admin}: {e}")))?;
         log::info("admin listening", &[("addr", Val::Str(&bound.to_string()))]);
     }
+
+    crate::auth::reload::spawn(cfg.clone(), |c: &Compiled| &c.auth)
+        .map_err(|e| StartError(format!("auth reload thread: {e}")))?;
 
     let open_conns = Arc::new(AtomicUsize::new(0));
     let (ready_tx, ready_rx) = mpsc::channel();

@@ -5,22 +5,26 @@
 //! 3. normalise        the path, before anything looks at it
 //! 4. match route      host, path, method, headers → one compiled route
 //! 5. policies         per-route checks that may answer early: the body
-//!    limit, then `policy::admit` over the route's compiled policy list
-//!    (rate and concurrency limits now; auth and caching plug in as enum
-//!    variants of `route::Policy`, never boxed closures)
+//!    limit, then `admit::admit` over the route's compiled policy list
+//!    (CORS, auth, rate and concurrency limits, validation: enum variants
+//!    of `crate::policy::Policy`, never boxed closures)
 //! 6. upstream         `proxy::forward`: request out, response back, streamed
 //! 7. log              counters and, for errors, a log line
 //!
 //! Must never: touch sockets directly (that is `proxy` and `respond`).
 
+use super::admit::{self, Admission};
 use super::conn::Conn;
-use super::policy::{self, Admission};
 use super::state::Shard;
+use super::wire::{self, IoFail};
 use super::{proxy, respond};
 use crate::error::ErrorCode;
 use crate::http::header::valid_request_id;
 use crate::http::{normalize_path, BodyKind, HeaderKind};
-use crate::route::RouteMatch;
+use crate::observe::metrics::TimeoutKind;
+use crate::policy;
+use crate::ratelimit::Permit;
+use crate::route::{Route, RouteMatch};
 
 /// Runs phases 2 to 7 for the head in `c.head`; returns whether the
 /// connection may carry another request.
@@ -46,7 +50,11 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
     // write to a cache line every shard shares.
     let route = match sh.cfg.router.find(&c.head, &c.buf, &c.path) {
         RouteMatch::Found(route) => route,
-        RouteMatch::MethodNotAllowed { allow } => {
+        RouteMatch::MethodNotAllowed { allow, route } => {
+            if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
+                let keep = respond::no_content(c, sh, body_pending, &h).await;
+                return keep && skip_body(c, buffered_body);
+            }
             let code = ErrorCode::MethodNotAllowed;
             let keep = respond::error(c, sh, code, body_pending, Some(allow)).await;
             return keep && skip_body(c, buffered_body);
@@ -63,16 +71,79 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
         }
     }
 
-    // Held (when the route has a concurrency limit) until forward returns,
-    // whichever way it ends; dropping the task drops it too.
-    let _permit = match policy::admit(c, sh, route).await {
-        Admission::Pass(permit) => permit,
-        Admission::Refuse(code) => {
-            let keep = respond::error(c, sh, code, body_pending, None).await;
-            return keep && skip_body(c, buffered_body);
+    // Phase 5. The permit (a route with a concurrency limit) is held until
+    // forward returns, whichever way it ends; dropping the task drops it too.
+    let _permit = if route.policies.is_empty() {
+        None
+    } else {
+        match phase5(c, sh, route, body_pending, buffered_body).await {
+            Ok(permit) => permit,
+            Err(keep) => return keep,
         }
     };
     proxy::forward(c, sh, route).await
+}
+
+/// Phase 5: a CORS preflight answered here, the route's policies, and the
+/// body checks some need; `Err(keep)` when the request was answered.
+async fn phase5<'r>(
+    c: &mut Conn,
+    sh: &Shard,
+    route: &'r Route,
+    body_pending: bool,
+    buffered_body: Option<usize>,
+) -> Result<Option<Permit<'r>>, bool> {
+    if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
+        let keep = respond::no_content(c, sh, body_pending, &h).await;
+        return Err(keep && skip_body(c, buffered_body));
+    }
+    let permit = match admit::admit(c, sh, route).await {
+        Admission::Pass(permit) => permit,
+        Admission::Refuse(d) => {
+            let keep = respond::error_with_headers(c, sh, d.code, body_pending, &d.headers).await;
+            return Err(keep && skip_body(c, buffered_body));
+        }
+    };
+    if let Some(n) = policy::body_to_buffer(&route.policies, &c.head) {
+        match buffer_body(c, sh, n as usize).await {
+            Ok(()) => {}
+            Err(Some(code)) => return Err(respond::error(c, sh, code, true, None).await),
+            Err(None) => return Err(false),
+        }
+        let start = c.head.head_len;
+        let body = &c.buf[start..start + n as usize];
+        if let Err(d) = policy::run_body(&route.policies, body) {
+            let keep = respond::error_with_headers(c, sh, d.code, false, &d.headers).await;
+            return Err(keep && skip_body(c, Some(n as usize)));
+        }
+    }
+    Ok(permit)
+}
+
+/// Reads until the `n`-byte body is in `c.buf` behind the head (a policy
+/// must see it whole); `Err(None)` means the client went away.
+async fn buffer_body(c: &mut Conn, sh: &Shard, n: usize) -> Result<(), Option<ErrorCode>> {
+    let want = c.head.head_len + n;
+    if c.buf.len() < want && c.head.expect_continue && !respond::continue_100(c, sh).await {
+        return Err(None);
+    }
+    while c.buf.len() < want {
+        let mut buf = std::mem::take(&mut c.buf);
+        buf.reserve(want - buf.len());
+        match wire::read_more(&mut c.stream, buf, sh.cfg.server.idle_timeout).await {
+            Ok((0, buf)) => {
+                c.buf = buf;
+                return Err(None);
+            }
+            Ok((_, buf)) => c.buf = buf,
+            Err(IoFail::Timeout) => {
+                sh.metrics.timeout(TimeoutKind::Body);
+                return Err(Some(ErrorCode::RequestTimeout));
+            }
+            Err(IoFail::Io) => return Err(None),
+        }
+    }
+    Ok(())
 }
 
 /// Phase 2: keep a valid client request id, else generate one.

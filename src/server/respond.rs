@@ -25,6 +25,19 @@ pub async fn error(
     close: bool,
     allow: Option<&str>,
 ) -> bool {
+    let extra = allow.map(|a| format!("allow: {a}\r\n")).unwrap_or_default();
+    error_with_headers(c, sh, code, close, &extra).await
+}
+
+/// `error` with extra pre-rendered `name: value\r\n` lines (`allow`,
+/// `www-authenticate`).
+pub async fn error_with_headers(
+    c: &mut Conn,
+    sh: &Shard,
+    code: ErrorCode,
+    close: bool,
+    extra: &str,
+) -> bool {
     let keep = !close && c.head.keep_alive && !sh.shutting_down.get();
     sh.metrics.errors[code as usize].inc();
     let client = c.peer.to_string();
@@ -45,9 +58,9 @@ pub async fn error(
         code,
         request_id: c.request_id(),
         keep,
-        allow,
         head_only,
-        extra: &c.policy_headers,
+        headers: extra,
+        policy: &c.resp_headers,
     };
     render(&mut out, sh, r);
     let len = out.len();
@@ -66,10 +79,12 @@ struct Render<'a> {
     code: ErrorCode,
     request_id: &'a str,
     keep: bool,
-    allow: Option<&'a str>,
     head_only: bool,
-    /// Complete header lines added by policies (`Retry-After`, RateLimit).
-    extra: &'a [u8],
+    /// Header lines of this refusal (`allow`, `www-authenticate`).
+    headers: &'a str,
+    /// Header lines phase-5 policies added for this request (CORS,
+    /// RateLimit, `Retry-After`).
+    policy: &'a [u8],
 }
 
 fn render(out: &mut BytesMut, sh: &Shard, r: Render<'_>) {
@@ -77,9 +92,9 @@ fn render(out: &mut BytesMut, sh: &Shard, r: Render<'_>) {
         code,
         request_id,
         keep,
-        allow,
         head_only,
-        extra,
+        headers,
+        policy,
     } = r;
     let mut body = String::with_capacity(192);
     error::write_json_body(&mut body, code, request_id);
@@ -91,19 +106,43 @@ fn render(out: &mut BytesMut, sh: &Shard, r: Render<'_>) {
         error::reason_phrase(status),
         body.len()
     );
-    if let Some(allow) = allow {
-        let _ = write!(head, "allow: {allow}\r\n");
-    }
+    head.push_str(headers);
     if !keep {
         head.push_str("connection: close\r\n");
     }
     out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(extra);
+    out.extend_from_slice(policy);
     out.extend_from_slice(b"date: ");
     sh.http_date(out);
     out.extend_from_slice(b"\r\n\r\n");
     if !head_only {
         out.extend_from_slice(body.as_bytes());
+    }
+}
+
+/// Answers `204 No Content` with extra header lines (a CORS preflight);
+/// returns whether the connection may carry another request.
+pub async fn no_content(c: &mut Conn, sh: &Shard, close: bool, extra: &str) -> bool {
+    let keep = !close && c.head.keep_alive && !sh.shutting_down.get();
+    let mut out = std::mem::take(&mut c.extra);
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 204 No Content\r\n");
+    out.extend_from_slice(extra.as_bytes());
+    out.extend_from_slice(b"x-request-id: ");
+    out.extend_from_slice(c.request_id().as_bytes());
+    if !keep {
+        out.extend_from_slice(b"\r\nconnection: close");
+    }
+    out.extend_from_slice(b"\r\ndate: ");
+    sh.http_date(&mut out);
+    out.extend_from_slice(b"\r\n\r\n");
+    let len = out.len();
+    match wire::write_range(&mut c.stream, out, 0..len, sh.cfg.server.idle_timeout).await {
+        Ok(out) => {
+            c.extra = out;
+            keep
+        }
+        Err(_) => false,
     }
 }
 
@@ -130,9 +169,9 @@ pub async fn refuse_connection(sh: &Shard, mut stream: TcpStream) {
         code: ErrorCode::TooManyConnections,
         request_id: id,
         keep: false,
-        allow: None,
         head_only: false,
-        extra: &[],
+        headers: "",
+        policy: &[],
     };
     render(&mut out, sh, r);
     let len = out.len();

@@ -43,6 +43,8 @@ pub struct Shard {
     /// Open client connections across all shards (for `max_connections`);
     /// touched once per connection, never per request.
     pub open_conns: Arc<AtomicUsize>,
+    /// Token caches and key/revocation snapshots (`crate::auth::shard`).
+    pub auth: RefCell<crate::auth::shard::ShardAuth>,
     date: RefCell<(u64, [u8; 29])>,
 }
 
@@ -55,6 +57,10 @@ impl Shard {
         open_conns: Arc<AtomicUsize>,
     ) -> Shard {
         let pools = UpstreamPools::new(&cfg.upstreams);
+        let auth = RefCell::new(crate::auth::shard::ShardAuth::new(
+            &cfg.auth,
+            metrics.clone(),
+        ));
         let buf_size = connection_buf_size(cfg.server.max_header_bytes);
         Shard {
             id,
@@ -69,6 +75,7 @@ impl Shard {
             conns: ConnRegistry::default(),
             shutting_down: Cell::new(false),
             open_conns,
+            auth,
             date: RefCell::new((0, [b' '; 29])),
         }
     }

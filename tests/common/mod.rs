@@ -12,6 +12,7 @@
 pub mod client;
 pub mod config;
 pub mod gateway;
+pub mod mint;
 pub mod poll;
 pub mod seccomp;
 pub mod upstream;

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Gateway CPU per request for the same route with and without JWT auth
+# (cached path), measured side by side in one run: one ringway shard on
+# core 0 in front of an nginx origin on core 1, `wrk -t1 -c32` on core 1,
+# rotating the variants round by round. CPU is ringway's on-CPU time
+# from /proc/PID/task/*/schedstat, divided by the requests wrk completed.
+#
+#   bench/auth-cpu.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds x 5 s)
+#
+# Needs nginx, wrk, python3 (mints the HS256 token: the cached path costs
+# the same whatever the algorithm) and target/release/ringway
+# (`cargo build --release --bin ringway`). Only 127.0.0.1; every process it
+# starts is stopped on exit.
+set -euo pipefail
+ROUNDS=${1:-5}
+SECS=${2:-5}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${RINGWAY_BIN:-$ROOT/target/release/ringway}
+ORIGIN_PORT=${ORIGIN_PORT:-18100}
+GW_PORT=${GW_PORT:-18180}
+WORK=$(mktemp -d /tmp/ringway-auth-cpu.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+[[ -x $BIN ]] || { echo "auth-cpu: build $BIN first" >&2; exit 1; }
+
+sed -e "s/127\.0\.0\.1:18000/127.0.0.1:$ORIGIN_PORT/" "$ROOT/config/nginx-origin.conf" >"$WORK/origin.conf"
+taskset -c 1 nginx -p "$WORK/" -e "$WORK/origin.err" -c "$WORK/origin.conf" -g 'daemon off;' &
+PIDS+=("$!")
+
+SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=' | head -c 48)
+printf '%s' "$SECRET" >"$WORK/secret"
+TOKEN=$(SECRET=$SECRET python3 -c '
+import base64, hmac, hashlib, json, os, time
+b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
+h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+p = b(json.dumps({"sub": "user-12345", "iss": "https://issuer.example", "aud": "api",
+    "exp": int(time.time()) + 3600, "scope": "orders:read orders:write", "jti": "bench-1"}).encode())
+s = hmac.new(os.environ["SECRET"].encode(), f"{h}.{p}".encode(), hashlib.sha256).digest()
+print(f"{h}.{p}.{b(s)}")')
+
+cat >"$WORK/ringway.toml" <<TOML
+[server]
+listen = "127.0.0.1:$GW_PORT"
+workers = 1
+cpus = [0]
+
+[[upstreams]]
+name = "origin"
+targets = ["127.0.0.1:$ORIGIN_PORT"]
+
+[auth.main]
+kind = "jwt"
+algorithms = ["HS256"]
+secret = "file:$WORK/secret"
+issuer = "https://issuer.example"
+audience = ["api"]
+forward_claims = { "sub" = "x-user-id" }
+
+[[routes]]
+name = "plain"
+path = "/plain"
+upstream = "origin"
+
+[[routes]]
+name = "jwt"
+path = "/jwt"
+upstream = "origin"
+auth = ["main"]
+require = { scopes = ["orders:read"] }
+TOML
+taskset -c 0 "$BIN" run --config "$WORK/ringway.toml" 2>"$WORK/ringway.err" &
+GW=$!
+PIDS+=("$GW")
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$ORIGIN_PORT") 2>/dev/null && break
+    sleep 0.1
+done
+AUTH="Authorization: Bearer $TOKEN"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT/plain") == 200 ]] || { echo "plain route broken" >&2; exit 1; }
+[[ $(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://127.0.0.1:$GW_PORT/jwt") == 200 ]] || { echo "jwt route broken" >&2; exit 1; }
+[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT/jwt") == 401 ]] || { echo "jwt route open" >&2; exit 1; }
+
+cpu_ns() { local t=0 v; for f in /proc/"$GW"/task/*/schedstat; do read -r v _ <"$f"; t=$((t + v)); done; echo "$t"; }
+# Variants: `plain` (no auth, no token), `token` (the same no-auth route,
+# but the request carries the token: same bytes on the wire as `jwt`), and
+# `jwt` (auth + require + forward_claims, token cached after the warm-up).
+run() { # VARIANT -> "ns_per_request requests"
+    local before after out reqs path=plain
+    local -a hdr=()
+    [[ $1 != plain ]] && hdr=(-H "$AUTH")
+    [[ $1 == jwt ]] && path=jwt
+    taskset -c 1 wrk -t1 -c32 -d1s "${hdr[@]}" "http://127.0.0.1:$GW_PORT/$path" >/dev/null
+    before=$(cpu_ns)
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${SECS}s" "${hdr[@]}" "http://127.0.0.1:$GW_PORT/$path")
+    after=$(cpu_ns)
+    grep -q "Non-2xx" <<<"$out" && { echo "non-2xx on $1" >&2; exit 1; }
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    echo "$(((after - before) / reqs)) $reqs"
+}
+declare -A all
+orders=("plain token jwt" "jwt plain token" "token jwt plain")
+for r in $(seq "$ROUNDS"); do
+    for v in ${orders[$((r % 3))]}; do
+        read -r ns reqs < <(run "$v")
+        all[$v]+="$ns "
+        echo "round $r $v: $ns ns CPU/request ($reqs requests)" >&2
+    done
+done
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { tr ' ' '\n' <<<"${all[$1]}" | grep .; }
+# Load from other processes drifts between rounds; the ratio within a round
+# (variants measured back to back) is steadier than a ratio of medians.
+ratio() { # A B -> per-round B/A ratios and their median
+    local rs m
+    rs=$(paste -d' ' <(col "$1") <(col "$2") | awk '{ printf "%.3f\n", $2 / $1 }')
+    m=$(median <<<"$rs")
+    awk -v r="$(tr '\n' ' ' <<<"$rs")" -v m="$m" -v a="$1" -v b="$2" \
+        'BEGIN { printf "| %s / %s | %.3f (%+.1f%%) | %s|\n", b, a, m, (m - 1) * 100, r }'
+}
+echo "| variant | gateway CPU ns/request, median of $ROUNDS x ${SECS}s | all rounds |"
+echo "|---|---:|---|"
+echo "| plain: no auth, no token | $(col plain | median) | ${all[plain]}|"
+echo "| token: no auth, request carries the token | $(col token | median) | ${all[token]}|"
+echo "| jwt: auth (HS256, cached) + require + forward_claims | $(col jwt | median) | ${all[jwt]}|"
+echo
+echo "| ratio | median of per-round ratios | per round |"
+echo "|---|---:|---|"
+ratio token jwt
+ratio plain jwt
+ratio plain token
