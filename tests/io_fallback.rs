@@ -28,6 +28,26 @@ fn exercise(gw: &Gateway) {
     let r = cl.roundtrip(&req("POST", "/up", "h", &[], &body));
     assert_eq!(r.status, 200, "{}", r.summary());
     assert_eq!(r.json()["body_len"], 300_000);
+    // Idle between requests the connection parks without its buffers
+    // (server/scratch.rs) and must wake for each of these: after a pause,
+    // with a head split over two writes, and with two pipelined requests.
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    let r = cl.roundtrip(&get("/after-idle", "h"));
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let split = get("/split", "h");
+    cl.send(&split[..7]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let r = cl.roundtrip(&split[7..]);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert_eq!(r.json()["target"], "/split");
+    let mut two = get("/p1", "h");
+    two.extend_from_slice(&get("/p2", "h"));
+    cl.send(&two);
+    for path in ["/p1", "/p2"] {
+        let r = cl.read_response();
+        assert_eq!(r.status, 200, "{}", r.summary());
+        assert_eq!(r.json()["target"], path);
+    }
     let r = cl.roundtrip(&get("/last", "h"));
     assert_eq!(r.status, 200, "{}", r.summary());
 }

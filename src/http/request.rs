@@ -65,7 +65,7 @@ impl RequestHead {
     }
 
     /// All fields at their defaults with an unallocated header Vec.
-    fn blank() -> Self {
+    pub fn blank() -> Self {
         RequestHead {
             method: Method::Get,
             method_span: Span::default(),

@@ -51,7 +51,7 @@ impl ResponseHead {
     }
 
     /// All fields at their defaults with an unallocated header Vec.
-    fn blank() -> Self {
+    pub fn blank() -> Self {
         ResponseHead {
             version: Version::Http11,
             status: 0,

@@ -1,14 +1,15 @@
 //! One client connection: the keep-alive loop and the first phase of every
 //! request, reading the head.
 //!
-//! Owns: the connection's buffers and scratch space (allocated once per
-//! connection, reused by every request on it) and the client-side timeouts.
+//! Owns: the keep-alive loop, parking an idle connection without its working
+//! set (buffers borrowed from the shard while a request is in progress, see
+//! `scratch`) and the client-side timeouts.
 //! Must never: look at routes or upstreams (that is `pipeline` and `proxy`).
 
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::net::TcpStream;
@@ -25,7 +26,7 @@ pub const MAX_REQUEST_ID: usize = 128;
 /// Upper bound for one chunk-size line including extensions.
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// A client connection and the per-connection scratch every request reuses.
+/// A client connection and, while a request is in progress, its working set.
 pub struct Conn {
     /// The client socket.
     pub stream: TcpStream,
@@ -66,6 +67,10 @@ pub struct Conn {
     /// `Retry-After`), sent on the proxied response or the gateway's error;
     /// reused by every request on the connection.
     pub resp_headers: Vec<u8>,
+    /// True while the connection holds no working set (see `wait_for_bytes`).
+    pub parked: bool,
+    /// Cancels a held read when the connection parks; made on first use.
+    pub canceller: Option<monoio::io::Canceller>,
 }
 
 impl Conn {
@@ -109,25 +114,29 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let (reg, idle) = sh.conns.add(stream.as_raw_fd());
     sh.metrics.connections_active.inc();
     let _ = stream.set_nodelay(true);
+    // The working set (buffers, header tables) is lent by the shard's pool
+    // when the first bytes arrive: see `wait_for_bytes`.
     let mut c = Conn {
         stream,
         peer,
         peer_ip: peer.ip().to_string(),
-        buf: sh.bufs.take(),
-        extra: BytesMut::with_capacity(4096),
-        iov: Vec::with_capacity(64),
-        segs: Vec::with_capacity(64),
-        head: RequestHead::new(),
-        resp: ResponseHead::new(),
-        path: Vec::with_capacity(256),
-        rewritten: Vec::with_capacity(256),
+        buf: BytesMut::new(),
+        extra: BytesMut::new(),
+        iov: Vec::new(),
+        segs: Vec::new(),
+        head: RequestHead::blank(),
+        resp: ResponseHead::blank(),
+        path: Vec::new(),
+        rewritten: Vec::new(),
         chunk: ChunkedDecoder::new(MAX_CHUNK_LINE, sh.cfg.server.max_header_bytes),
         rid: [0; MAX_REQUEST_ID],
         rid_len: 0,
         idle,
         head_pending: false,
         identity: crate::auth::Identity::Anonymous,
-        resp_headers: Vec::with_capacity(256),
+        resp_headers: Vec::new(),
+        parked: true,
+        canceller: None,
     };
     let mut first = true;
     loop {
@@ -153,8 +162,9 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         // in place; the next request starts right after it.
         c.consume_head();
     }
-    let buf = std::mem::take(&mut c.buf);
-    sh.bufs.put(buf);
+    if !c.parked && c.buf.is_empty() {
+        sh.scratch.reclaim(&mut c);
+    }
     sh.conns.remove(reg);
     sh.metrics.connections_active.dec();
     sh.close_conn();
@@ -194,6 +204,14 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
             None => server.idle_timeout,
         };
         let got_bytes = !c.buf.is_empty();
+        if !got_bytes {
+            match wait_for_bytes(c, sh, limit).await {
+                Ok(Woke::Read(0)) | Err(IoFail::Io) => return Head::Closed,
+                Ok(Woke::Read(_)) => continue,
+                Ok(Woke::Readable) => {}
+                Err(IoFail::Timeout) => return idle_timeout(sh, first),
+            }
+        }
         let buf = std::mem::take(&mut c.buf);
         match wire::read_more(&mut c.stream, buf, limit).await {
             Ok((0, buf)) => {
@@ -201,16 +219,100 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
                 return Head::Closed;
             }
             Ok((_, buf)) => c.buf = buf,
-            Err(IoFail::Timeout) => {
-                if got_bytes || first {
-                    return header_timeout(sh, got_bytes);
-                }
-                sh.metrics.timeout(TimeoutKind::Idle);
-                return Head::Closed;
-            }
+            Err(IoFail::Timeout) if got_bytes => return header_timeout(sh, true),
+            Err(IoFail::Timeout) => return idle_timeout(sh, first),
             Err(IoFail::Io) => return Head::Closed,
         }
     }
+}
+
+/// How long a kept-alive connection waits for its next request with its
+/// working set in hand before parking (handing the set back to the pool).
+/// A busy client sends again well within it and pays nothing extra; an idle
+/// one costs one cancelled read and one poll operation, once per idle spell.
+const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// What `wait_for_bytes` ended with.
+enum Woke {
+    /// Bytes (or end of stream, 0) were read into `c.buf`.
+    Read(usize),
+    /// The connection was parked and is readable now; it holds a set again.
+    Readable,
+}
+
+/// Waits for the first bytes of the next request into an empty buffer. The
+/// set is held for `PARK_AFTER` (a plain read, the busy path); after that,
+/// or from the start on a fresh connection, the connection parks: it waits
+/// for readability without a set and borrows one when bytes arrive, so an
+/// idle keep-alive connection holds no buffer.
+async fn wait_for_bytes(c: &mut Conn, sh: &Shard, limit: Duration) -> Result<Woke, IoFail> {
+    let mut left = limit;
+    if !c.parked {
+        let hold = PARK_AFTER.min(limit);
+        if let Some(n) = read_holding(c, hold).await? {
+            return Ok(Woke::Read(n));
+        }
+        left = limit.saturating_sub(hold);
+        if left.is_zero() {
+            return Err(IoFail::Timeout);
+        }
+        sh.scratch.reclaim(c);
+        c.parked = true;
+    }
+    // Not relaxed: on epoll a relaxed wait returns at once on the readiness
+    // left by the previous read, and the set would be taken while idle.
+    match monoio::time::timeout(left, c.stream.readable(false)).await {
+        Err(_) => Err(IoFail::Timeout),
+        Ok(Err(_)) => Err(IoFail::Io),
+        Ok(Ok(())) => {
+            sh.scratch.lend(c);
+            c.parked = false;
+            Ok(Woke::Readable)
+        }
+    }
+}
+
+/// Reads into the empty `c.buf` for at most `hold`; `None` when nothing
+/// came. The read is cancelled, not dropped, at the deadline: a drop could
+/// lose bytes the kernel already delivered, a cancel hands them back.
+async fn read_holding(c: &mut Conn, hold: Duration) -> Result<Option<usize>, IoFail> {
+    use monoio::io::CancelableAsyncReadRent;
+    // The buffer is empty, so monoio's read-at-the-start is what we want.
+    let mut buf = std::mem::take(&mut c.buf);
+    wire::ensure_spare(&mut buf);
+    // One canceller per connection, reused by every read until it fires.
+    let handle = c
+        .canceller
+        .get_or_insert_with(monoio::io::Canceller::new)
+        .handle();
+    let mut read = std::pin::pin!(c.stream.cancelable_read(buf, handle));
+    let done = monoio::select! {
+        r = &mut read => Some(r),
+        _ = monoio::time::sleep(hold) => None,
+    };
+    let (res, buf) = match done {
+        Some(r) => r,
+        None => {
+            c.canceller = c.canceller.take().map(|cn| cn.cancel());
+            read.await
+        }
+    };
+    c.buf = buf;
+    match res {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => Ok(None),
+        Err(_) => Err(IoFail::Io),
+    }
+}
+
+/// No byte came before the timeout: on a fresh connection that is the
+/// header timeout, on a kept-alive one the idle timeout; both close silently.
+fn idle_timeout(sh: &Shard, first: bool) -> Head {
+    if first {
+        return header_timeout(sh, false);
+    }
+    sh.metrics.timeout(TimeoutKind::Idle);
+    Head::Closed
 }
 
 /// The head did not arrive in time: 408 if any byte came, silence if none.

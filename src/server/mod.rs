@@ -12,6 +12,7 @@ mod head;
 mod pipeline;
 mod proxy;
 mod respond;
+mod scratch;
 mod shard;
 mod state;
 mod wire;

@@ -1,6 +1,6 @@
 //! Per-shard state: everything a shard owns and its connections share.
 //!
-//! Owns: the immutable compiled config handle, counters, buffer and upstream
+//! Owns: the immutable compiled config handle, counters, working-set and upstream
 //! pools, and the registry of open connections used for graceful shutdown.
 //! Must never: be shared with another thread (it is `!Send` on purpose; only
 //! `cfg`, the counters and the global connection count cross cores).
@@ -19,9 +19,6 @@ use crate::config::Compiled;
 use crate::observe::{RequestIdGen, ShardMetrics};
 use crate::upstream::UpstreamPools;
 
-/// How many spare connection buffers a shard keeps.
-const MAX_POOLED_BUFS: usize = 1024;
-
 /// One shard's context, shared by its tasks through `Rc`.
 pub struct Shard {
     /// Index of this shard.
@@ -34,8 +31,8 @@ pub struct Shard {
     pub ids: RequestIdGen,
     /// Upstream keep-alive pools.
     pub pools: UpstreamPools,
-    /// Spare client connection buffers.
-    pub bufs: BufPool,
+    /// Spare per-request working sets, lent to busy connections.
+    pub scratch: super::scratch::ScratchPool,
     /// Open client connections, for closing idle ones at shutdown.
     pub conns: ConnRegistry,
     /// Set once shutdown begins: connections close after their current request.
@@ -61,17 +58,14 @@ impl Shard {
             &cfg.auth,
             metrics.clone(),
         ));
-        let buf_size = connection_buf_size(cfg.server.max_header_bytes);
+        let scratch = super::scratch::ScratchPool::new(cfg.server.max_header_bytes);
         Shard {
             id,
             cfg,
             metrics,
             ids: RequestIdGen::new(id),
             pools,
-            bufs: BufPool {
-                size: buf_size,
-                free: RefCell::new(Vec::new()),
-            },
+            scratch,
             conns: ConnRegistry::default(),
             shutting_down: Cell::new(false),
             open_conns,
@@ -112,39 +106,6 @@ impl Shard {
             d.0 = secs;
         }
         out.extend_from_slice(&d.1);
-    }
-}
-
-/// Connection buffers hold a whole head plus room for body bytes behind it.
-fn connection_buf_size(max_header_bytes: usize) -> usize {
-    (max_header_bytes + 4096).max(16 * 1024)
-}
-
-/// A free list of connection buffers, so accepting does not allocate.
-pub struct BufPool {
-    size: usize,
-    free: RefCell<Vec<BytesMut>>,
-}
-
-impl BufPool {
-    /// A cleared buffer of the shard's connection buffer size.
-    pub fn take(&self) -> BytesMut {
-        self.free
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| BytesMut::with_capacity(self.size))
-    }
-
-    /// Returns a buffer for reuse (dropped if it grew or the pool is full).
-    pub fn put(&self, mut buf: BytesMut) {
-        buf.clear();
-        let mut free = self.free.borrow_mut();
-        if free.len() < MAX_POOLED_BUFS
-            && buf.capacity() >= self.size
-            && buf.capacity() <= 2 * self.size
-        {
-            free.push(buf);
-        }
     }
 }
 

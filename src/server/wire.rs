@@ -27,15 +27,22 @@ pub enum IoFail {
 /// Minimum free space asked for before each read.
 const READ_RESERVE: usize = 8 * 1024;
 
+/// Makes room for a read behind the buffered bytes. Consumed requests shrink
+/// a `BytesMut`'s capacity from the front; `reserve` takes that space back
+/// (no allocation while the buffer is at most half full).
+pub fn ensure_spare(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < READ_RESERVE {
+        buf.reserve(READ_RESERVE);
+    }
+}
+
 /// Reads more bytes onto the end of `buf`; `Ok((0, buf))` is end of stream.
 pub async fn read_more(
     stream: &mut TcpStream,
     mut buf: BytesMut,
     limit: Duration,
 ) -> Result<(usize, BytesMut), IoFail> {
-    if buf.capacity() - buf.len() < READ_RESERVE {
-        buf.reserve(READ_RESERVE);
-    }
+    ensure_spare(&mut buf);
     // monoio writes at the start of a plain `BytesMut`: read into the spare
     // capacity behind the bytes already buffered instead.
     let (len, cap) = (buf.len(), buf.capacity());
