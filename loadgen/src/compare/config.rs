@@ -34,6 +34,10 @@ pub struct CompareConfig {
     pub proxy_cpus: Vec<usize>,
     /// CPUs of the load threads.
     pub load_cpus: Vec<usize>,
+    /// CPUs kept awake by idle-priority spinners during the fixed-rate runs
+    /// (see `awake`); empty: none.
+    #[serde(default)]
+    pub keep_awake_cpus: Vec<usize>,
     /// Send-delay p99 bound for a valid run, µs.
     pub max_send_delay_us: f64,
     /// Nice value for everything measured (proxies, upstream, load threads),

@@ -8,6 +8,7 @@
 //! connections open. A proxy that is not installed is reported as skipped,
 //! never dropped. It must never quote latency measured at saturation.
 
+pub mod awake;
 pub mod config;
 pub mod idle;
 pub mod markdown;

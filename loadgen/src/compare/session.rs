@@ -107,6 +107,7 @@ pub fn run(
         }
     }
     let mut direct_hists = Vec::new();
+    let awake = super::awake::KeepAwake::start(&cfg.keep_awake_cpus);
     for &rate in &rates {
         let mut dh = histogram();
         for (i, l) in live.iter_mut().enumerate() {
@@ -145,6 +146,7 @@ pub fn run(
         }
         direct_hists.push((rate, dh));
     }
+    drop(awake);
 
     let mut plots = Vec::new();
     for (rate, dh) in &direct_hists {
@@ -189,11 +191,12 @@ pub fn run(
         });
     let pinning =
         format!(
-        "proxies on cpus {:?} (taskset), upstream threads on {:?}, load threads on {:?}; nice {}",
+        "proxies on cpus {:?} (taskset), upstream threads on {:?}, load threads on {:?}; nice {}; SCHED_IDLE keep-awake spinners during fixed-rate runs on cpus {:?}",
         cfg.proxy_cpus,
         cfg.upstream.cpus,
         cfg.load_cpus,
-        cfg.nice.map(|n| n.to_string()).unwrap_or_else(|| "unchanged".into())
+        cfg.nice.map(|n| n.to_string()).unwrap_or_else(|| "unchanged".into()),
+        cfg.keep_awake_cpus
     );
     Ok(CompareReport {
         schema: "ringway-loadgen/compare".into(),
