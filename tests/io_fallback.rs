@@ -10,11 +10,7 @@ use common::seccomp::{install_io_uring_block, probe_io_uring};
 use common::*;
 
 fn config(io: &str, up: &Upstream) -> String {
-    build(
-        &[("io", &format!("\"{io}\""))],
-        &[("u", up.addr())],
-        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n",
-    )
+    catch_all_on(io, up.addr())
 }
 
 /// A few requests, one with a body, on one keep-alive connection.

@@ -72,6 +72,15 @@ pub fn build(server: &[(&str, &str)], upstreams: &[(&str, SocketAddr)], routes: 
     out
 }
 
+/// One upstream `u` at `addr` behind a catch-all route, on the I/O driver `io`.
+pub fn catch_all_on(io: &str, addr: SocketAddr) -> String {
+    build(
+        &[("io", &format!("\"{io}\""))],
+        &[("u", addr)],
+        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n",
+    )
+}
+
 /// A `[rate_limits.NAME]` table with raw `key = value` pairs.
 pub fn rate_limit_section(name: &str, keys: &[(&str, &str)]) -> String {
     let mut out = format!("[rate_limits.{name}]\n");

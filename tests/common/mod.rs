@@ -19,7 +19,9 @@ pub mod upstream;
 pub mod wire;
 
 pub use client::{RawClient, ReadOpts, Response};
-pub use config::{build, rate_limit_section, server_section, unused_addr, upstream_section};
+pub use config::{
+    build, catch_all_on, rate_limit_section, server_section, unused_addr, upstream_section,
+};
 pub use gateway::{metric_in, run_cli, write_config, CliOutput, Gateway, SpawnOpts};
 pub use poll::eventually;
 pub use upstream::{chunked_response, fixed_response, Received, Reply, Upstream};
