@@ -29,9 +29,9 @@ cleanup() {
 trap cleanup EXIT
 [[ -x $BIN ]] || { echo "auth-cpu: build $BIN first" >&2; exit 1; }
 
-sed -e "s/127\.0\.0\.1:18000/127.0.0.1:$ORIGIN_PORT/" "$ROOT/config/nginx-origin.conf" >"$WORK/origin.conf"
-taskset -c 1 nginx -p "$WORK/" -e "$WORK/origin.err" -c "$WORK/origin.conf" -g 'daemon off;' &
-PIDS+=("$!")
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+start_nginx_origin "$ROOT" "$WORK" "$ORIGIN_PORT"
 
 SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=' | head -c 48)
 printf '%s' "$SECRET" >"$WORK/secret"
@@ -86,33 +86,26 @@ AUTH="Authorization: Bearer $TOKEN"
 [[ $(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://127.0.0.1:$GW_PORT/jwt") == 200 ]] || { echo "jwt route broken" >&2; exit 1; }
 [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT/jwt") == 401 ]] || { echo "jwt route open" >&2; exit 1; }
 
-cpu_ns() { local t=0 v; for f in /proc/"$GW"/task/*/schedstat; do read -r v _ <"$f"; t=$((t + v)); done; echo "$t"; }
 # Variants: `plain` (no auth, no token), `token` (the same no-auth route,
 # but the request carries the token: same bytes on the wire as `jwt`), and
 # `jwt` (auth + require + forward_claims, token cached after the warm-up).
-run() { # VARIANT -> "ns_per_request requests"
-    local before after out reqs path=plain
+measure() { # VARIANT -> sets NS (CPU ns per request) and REQS
+    local path=plain
     local -a hdr=()
     [[ $1 != plain ]] && hdr=(-H "$AUTH")
     [[ $1 == jwt ]] && path=jwt
-    taskset -c 1 wrk -t1 -c32 -d1s "${hdr[@]}" "http://127.0.0.1:$GW_PORT/$path" >/dev/null
-    before=$(cpu_ns)
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${SECS}s" "${hdr[@]}" "http://127.0.0.1:$GW_PORT/$path")
-    after=$(cpu_ns)
-    grep -q "Non-2xx" <<<"$out" && { echo "non-2xx on $1" >&2; exit 1; }
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    echo "$(((after - before) / reqs)) $reqs"
+    wrk_cpu "$GW" 1 "$SECS" "http://127.0.0.1:$GW_PORT/$path" "${hdr[@]}"
+    NS=$((WRK_CPU_NS / WRK_REQS)) REQS=$WRK_REQS
 }
 declare -A all
 orders=("plain token jwt" "jwt plain token" "token jwt plain")
 for r in $(seq "$ROUNDS"); do
     for v in ${orders[$((r % 3))]}; do
-        read -r ns reqs < <(run "$v")
-        all[$v]+="$ns "
-        echo "round $r $v: $ns ns CPU/request ($reqs requests)" >&2
+        measure "$v"
+        all[$v]+="$NS "
+        echo "round $r $v: $NS ns CPU/request ($REQS requests)" >&2
     done
 done
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { tr ' ' '\n' <<<"${all[$1]}" | grep .; }
 # Load from other processes drifts between rounds; the ratio within a round
 # (variants measured back to back) is steadier than a ratio of medians.

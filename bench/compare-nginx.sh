@@ -38,6 +38,10 @@ EOF
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# cpu_ns (on-CPU ns from schedstat, the cross-check of the tick count) and
+# median.
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 ROUNDS=5 DURATION=10 WARMUP=2 CONNS=32 ONLY="" OUT="" BUILD=1 ORIGIN_REF=1 KEEP=0
 ORIGIN_PORT=${ORIGIN_PORT:-18000} ORIGIN_REF_PORT=${ORIGIN_REF_PORT:-18001}
 RINGWAY_PORT=${RINGWAY_PORT:-18080} NGINX_PORT=${NGINX_PORT:-18081}
@@ -245,18 +249,6 @@ cpu_ticks() {
     done
     echo "$total"
 }
-# On-CPU nanoseconds from schedstat over every thread of PIDS: a finer
-# cross-check of the tick count, which has only 1/CLK_TCK resolution.
-cpu_ns() {
-    local total=0 p t v
-    for p in "$@"; do
-        for t in /proc/"$p"/task/*/schedstat; do
-            read -r v _ <"$t" 2>/dev/null || continue
-            total=$((total + v))
-        done
-    done
-    echo "$total"
-}
 # Established connections from PIDS to the origin: shows the proxy pools its
 # upstream connections (a handful, steady) rather than opening one per request.
 upstream_conns() {
@@ -394,7 +386,6 @@ done
 
 # ---------------------------------------------------------------- report
 
-median() { sort -g | awk 'NF { v[++n] = $1 } END { if (n == 0) print "n/a"; else if (n % 2) print v[(n + 1) / 2]; else print (v[n / 2] + v[n / 2 + 1]) / 2 }'; }
 fmt() { awk -v v="$1" -v d="${2:-2}" 'BEGIN { if (v == "n/a") print v; else printf "%.*f\n", d, v }'; }
 us_per_req() { awk -v t="$1" -v hz="$CLK_TCK" -v r="$2" 'BEGIN { if (r > 0) printf "%.3f\n", t * 1e6 / hz / r; else print "n/a" }'; }
 ns_per_req() { awk -v n="$1" -v r="$2" 'BEGIN { if (r > 0) printf "%.3f\n", n / 1e3 / r; else print "n/a" }'; }

@@ -35,9 +35,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-sed "s/127.0.0.1:18000/127.0.0.1:$ORIGIN_PORT/" config/nginx-origin.conf >"$TMP/origin.conf"
-nginx -p "$TMP" -e "$TMP/error.log" -c "$TMP/origin.conf" -g 'daemon off;' &
-PIDS+=($!)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+start_nginx_origin "$PWD" "$TMP" "$ORIGIN_PORT"
 
 cat >"$TMP/ringway.toml" <<TOML
 [server]
@@ -76,32 +76,24 @@ for _ in $(seq 100); do
 done
 curl -fsi "http://127.0.0.1:$RINGWAY_PORT/limited" | grep -qi '^ratelimit:' || { echo "ringway not answering with RateLimit" >&2; exit 1; }
 
-oncpu_ns() { awk '{ s += $1 } END { printf "%.0f\n", s }' /proc/"$RPID"/task/*/schedstat; }
-
-run() { # path -> "µs_per_request requests"
-    local before after out reqs bad
-    taskset -c 1 wrk -t1 -c32 -d2s "http://127.0.0.1:$RINGWAY_PORT/$1" >/dev/null
-    before=$(oncpu_ns)
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" "http://127.0.0.1:$RINGWAY_PORT/$1")
-    after=$(oncpu_ns)
-    reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
-    bad=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
-    [[ -z $bad ]] || { echo "non-2xx responses on /$1: $bad" >&2; exit 3; }
-    awk -v c=$((after - before)) -v r="$reqs" 'BEGIN { printf "%.2f %d\n", c / r / 1000, r }'
+measure() { # path -> sets US (CPU µs per request) and REQS
+    wrk_cpu "$RPID" 2 "$DURATION" "http://127.0.0.1:$RINGWAY_PORT/$1"
+    US=$(awk -v c="$WRK_CPU_NS" -v r="$WRK_REQS" 'BEGIN { printf "%.2f", c / r / 1000 }') REQS=$WRK_REQS
 }
 
 declare -a P L R
 echo "| round | /plain µs/req | /limited µs/req | ratio |"
 echo "|---:|---:|---:|---:|"
 for i in $(seq "$ROUNDS"); do
-    read -r p pr < <(run plain)
-    read -r l lr < <(run limited)
+    measure plain
+    p=$US pr=$REQS
+    measure limited
+    l=$US lr=$REQS
     P+=("$p") L+=("$l")
     R+=("$(awk -v p="$p" -v l="$l" 'BEGIN { printf "%.4f", l / p }')")
     awk -v i="$i" -v p="$p" -v l="$l" -v pr="$pr" -v lr="$lr" \
         'BEGIN { printf "| %d | %.2f (%d req) | %.2f (%d req) | %.3f |\n", i, p, pr, l, lr, l / p }'
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-mp=$(median "${P[@]}") ml=$(median "${L[@]}") mr=$(median "${R[@]}")
+mp=$(printf '%s\n' "${P[@]}" | median) ml=$(printf '%s\n' "${L[@]}" | median) mr=$(printf '%s\n' "${R[@]}" | median)
 awk -v p="$mp" -v l="$ml" -v r="$mr" \
     'BEGIN { printf "| **median** | **%.2f** | **%.2f** | **%.3f** (of medians); **%.3f** (median of per-round ratios) |\n", p, l, l / p, r }'

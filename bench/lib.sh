@@ -1,0 +1,44 @@
+# Shell helpers the side-by-side CPU scripts share (bench/compare-nginx.sh,
+# bench/auth-cpu.sh, bench/ratelimit-cpu.sh). Sourced, never run.
+# Must never: start or kill processes of its own accord, or write outside
+# the directories its callers pass in.
+
+# On-CPU nanoseconds from schedstat over every thread of PIDS: a finer
+# measure than the tick count of /proc/PID/stat (1/CLK_TCK resolution).
+cpu_ns() {
+    local total=0 p t v
+    for p in "$@"; do
+        for t in /proc/"$p"/task/*/schedstat; do
+            read -r v _ <"$t" 2>/dev/null || continue
+            total=$((total + v))
+        done
+    done
+    echo "$total"
+}
+
+# Median of the numbers on stdin, one per line (blank lines ignored); n/a if none.
+median() { sort -g | awk 'NF { v[++n] = $1 } END { if (n == 0) print "n/a"; else if (n % 2) print v[(n + 1) / 2]; else print (v[n / 2] + v[n / 2 + 1]) / 2 }'; }
+
+# Starts the nginx origin of config/nginx-origin.conf on core 1, listening on
+# PORT, with its files in DIR; appends its pid to the caller's PIDS.
+start_nginx_origin() { # ROOT DIR PORT
+    sed -e "s/127\.0\.0\.1:18000/127.0.0.1:$3/" "$1/config/nginx-origin.conf" >"$2/origin.conf"
+    taskset -c 1 nginx -p "$2/" -e "$2/origin.err" -c "$2/origin.conf" -g 'daemon off;' &
+    PIDS+=("$!")
+}
+
+# One measured wrk run (`wrk -t1 -c32` on core 1) after a discarded warm-up:
+# sets WRK_CPU_NS (on-CPU ns of PID's threads over the run) and WRK_REQS.
+# Runs in the caller's shell, so a run with non-2xx answers ends the script.
+wrk_cpu() { # PID WARMUP_S SECS URL [wrk args...]
+    local pid=$1 warm=$2 secs=$3 url=$4 before after out bad
+    shift 4
+    taskset -c 1 wrk -t1 -c32 -d"${warm}s" "$@" "$url" >/dev/null
+    before=$(cpu_ns "$pid")
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" "$@" "$url")
+    after=$(cpu_ns "$pid")
+    bad=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
+    [[ -z $bad ]] || { echo "non-2xx responses on $url: $bad" >&2; exit 3; }
+    WRK_REQS=$(awk '/requests in/ { print $1 }' <<<"$out")
+    WRK_CPU_NS=$((after - before))
+}
