@@ -1,5 +1,7 @@
 //! HTTP/1.1 wire format: parsing request and response heads in place, body
-//! framing (chunked decoding), path normalisation and header classification.
+//! framing (chunked decoding), path normalisation, header classification,
+//! the configured header rules (`rules`) and client addresses behind
+//! trusted proxies (`client_ip`).
 //!
 //! Owns: turning bytes into spans over the caller's buffer, and every rule of
 //! RFC 9112 framing that defends against request smuggling.

@@ -3,7 +3,8 @@
 //!
 //! Owns: the keep-alive loop, parking an idle connection without its working
 //! set (buffers borrowed from the shard while a request is in progress, see
-//! `scratch`) and the client-side timeouts.
+//! `scratch`), the client-side timeouts, and, for each parsed head, the
+//! configured header rules and the client address (`Conn::client`).
 //! Must never: look at routes or upstreams (that is `pipeline` and `proxy`).
 
 use std::cell::Cell;
