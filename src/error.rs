@@ -45,6 +45,9 @@ codes! {
     InvalidContentLength => 400, "invalid_content_length", "Content-Length is invalid or repeated";
     InvalidTransferEncoding => 400, "invalid_transfer_encoding", "only a single chunked transfer coding is accepted";
     InvalidHost => 400, "invalid_host", "the Host header is missing, repeated or invalid";
+    AmbiguousHeader => 400, "ambiguous_header", "a header that must have one value was sent more than once or as a comma-separated list";
+    InvalidHeaderName => 400, "invalid_header_name", "header names containing '_' are refused";
+    MethodOverrideRefused => 400, "method_override_refused", "method override headers (X-HTTP-Method-Override and similar) are refused";
     InvalidPath => 400, "invalid_path", "the request target cannot be normalised";
     InvalidChunk => 400, "invalid_chunk", "the chunked request body is malformed";
     ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
@@ -94,6 +97,9 @@ impl From<HttpError> for ErrorCode {
             HttpError::BadContentLength => ErrorCode::InvalidContentLength,
             HttpError::BadTransferEncoding => ErrorCode::InvalidTransferEncoding,
             HttpError::BadHost => ErrorCode::InvalidHost,
+            HttpError::AmbiguousHeader => ErrorCode::AmbiguousHeader,
+            HttpError::UnderscoreInName => ErrorCode::InvalidHeaderName,
+            HttpError::MethodOverride => ErrorCode::MethodOverrideRefused,
             HttpError::UnsupportedExpectation => ErrorCode::ExpectationFailed,
             HttpError::BadTarget => ErrorCode::InvalidPath,
             HttpError::BadChunk => ErrorCode::InvalidChunk,

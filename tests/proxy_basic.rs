@@ -35,11 +35,14 @@ fn forwarded_headers_are_added() {
     let head = got.head_text();
     assert_eq!(got.version, "HTTP/1.1", "{head}");
     assert_eq!(got.header_all("via"), vec!["1.1 ringway"], "{head}");
+    // The peer is not a trusted proxy, so its own X-Forwarded-For is
+    // replaced, not appended to (see tests/header_rules.rs for trusted peers).
     assert_eq!(
         got.header_all("x-forwarded-for"),
-        vec!["10.0.0.1, 127.0.0.1"],
+        vec!["127.0.0.1"],
         "{head}"
     );
+    assert_eq!(got.header_all("x-real-ip"), vec!["127.0.0.1"], "{head}");
     assert_eq!(got.header_all("x-forwarded-proto"), vec!["http"], "{head}");
     assert_eq!(
         got.header_all("x-forwarded-host"),

@@ -35,6 +35,12 @@ pub fn compile(
         declared: &declared,
     };
     let router = routes::compile(doc, &m.routes, &names, &refs, &rate_limits);
+    let server = server.map(|mut s| {
+        let one_value =
+            super::headers::one_value(doc, &s.header_rules, &rate_limits, &auth, &m.routes);
+        s.header_rules.one_value = one_value;
+        s
+    });
     match (server, doc.ok()) {
         (Some(server), true) => Some(Compiled {
             server,
@@ -180,6 +186,12 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             model::SHUTDOWN_GRACE_MS,
         ),
         admin_listen,
+        trusted_proxies: super::headers::trusted_proxies(doc, s.trusted_proxies.as_deref()),
+        header_rules: super::headers::rules(
+            doc,
+            s.underscores_in_headers.as_deref(),
+            s.singleton_headers.as_deref(),
+        ),
     };
     listen.map(|_| settings)
 }

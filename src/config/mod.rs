@@ -9,6 +9,7 @@
 mod auth;
 mod auth_routes;
 mod compile;
+mod headers;
 mod load;
 mod model;
 mod policies;
@@ -97,6 +98,11 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Where `/metrics` is served, if anywhere.
     pub admin_listen: Option<SocketAddr>,
+    /// `trusted_proxies`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::http::client_ip::TrustedProxies,
+    /// `underscores_in_headers` and the one-value header set (the
+    /// `singleton_headers` plus every header a key, credential or matcher reads).
+    pub header_rules: crate::http::rules::HeaderRules,
 }
 
 /// `server.io`.
@@ -127,6 +133,8 @@ pub struct UpstreamSpec {
     pub idle_timeout: Duration,
 }
 
+#[cfg(test)]
+mod header_tests;
 #[cfg(test)]
 mod ratelimit_tests;
 #[cfg(test)]

@@ -79,6 +79,9 @@ pub struct ServerFile {
     pub idle_timeout_ms: Option<u64>,
     pub shutdown_grace_ms: Option<u64>,
     pub admin_listen: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub underscores_in_headers: Option<String>,
+    pub singleton_headers: Option<Vec<String>>,
 }
 
 /// One `[[upstreams]]` table.

@@ -242,6 +242,10 @@ fn header_edit_rules() {
             "response_headers.add.x-request-id",
         ),
         (
+            "request_headers = { set = { X-Real-IP = \"1.2.3.4\" } }",
+            "request_headers.set.X-Real-IP",
+        ),
+        (
             "request_headers = { set = { \"a b\" = \"1\" } }",
             "request_headers.set.a b",
         ),

@@ -18,8 +18,8 @@ pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
 
 /// Headers a route may not set, add or remove: they frame the message or
 /// belong to one hop, so editing them would desynchronise or break the
-/// connection; `x-request-id` is owned by the gateway.
-pub const FORBIDDEN_EDITS: [&str; 10] = [
+/// connection; `x-request-id` and `x-real-ip` are owned by the gateway.
+pub const FORBIDDEN_EDITS: [&str; 11] = [
     "content-length",
     "transfer-encoding",
     "host",
@@ -30,6 +30,7 @@ pub const FORBIDDEN_EDITS: [&str; 10] = [
     "upgrade",
     "proxy-connection",
     "x-request-id",
+    "x-real-ip",
 ];
 
 /// Route and upstream names: they appear in logs and error bodies.

@@ -40,6 +40,18 @@ pub enum HeaderKind {
     XRequestId,
     /// `Via`
     Via,
+    /// `Authorization`: one per request (a second could be verified or forwarded instead).
+    Authorization,
+    /// `Proxy-Authorization`: one per request.
+    ProxyAuthorization,
+    /// `Content-Type`: one per request (the body has one media type).
+    ContentType,
+    /// `X-Real-IP`: set by the gateway, never passed on from a client.
+    XRealIp,
+    /// `Forwarded` (RFC 7239): passed on from trusted proxies only.
+    Forwarded,
+    /// `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`: refused.
+    MethodOverride,
     /// Any other name.
     Other,
 }
@@ -56,15 +68,23 @@ impl HeaderKind {
             6 if is(b"expect") => HeaderKind::Expect,
             7 if is(b"trailer") => HeaderKind::Trailer,
             7 if is(b"upgrade") => HeaderKind::Upgrade,
+            9 if is(b"x-real-ip") => HeaderKind::XRealIp,
+            9 if is(b"forwarded") => HeaderKind::Forwarded,
             10 if is(b"connection") => HeaderKind::Connection,
             10 if is(b"keep-alive") => HeaderKind::KeepAlive,
             12 if is(b"x-request-id") => HeaderKind::XRequestId,
+            12 if is(b"content-type") => HeaderKind::ContentType,
+            13 if is(b"authorization") => HeaderKind::Authorization,
+            13 if is(b"x-http-method") => HeaderKind::MethodOverride,
             14 if is(b"content-length") => HeaderKind::ContentLength,
             15 if is(b"x-forwarded-for") => HeaderKind::XForwardedFor,
             16 if is(b"proxy-connection") => HeaderKind::ProxyConnection,
             16 if is(b"x-forwarded-host") => HeaderKind::XForwardedHost,
             17 if is(b"transfer-encoding") => HeaderKind::TransferEncoding,
             17 if is(b"x-forwarded-proto") => HeaderKind::XForwardedProto,
+            17 if is(b"x-method-override") => HeaderKind::MethodOverride,
+            19 if is(b"proxy-authorization") => HeaderKind::ProxyAuthorization,
+            22 if is(b"x-http-method-override") => HeaderKind::MethodOverride,
             _ => HeaderKind::Other,
         }
     }
@@ -81,6 +101,18 @@ impl HeaderKind {
                 | HeaderKind::Trailer
                 | HeaderKind::Upgrade
         )
+    }
+
+    /// A distinct bit for each field a request may carry at most once
+    /// (beyond the framing ones and Host, which have their own errors); 0
+    /// for every other kind.
+    pub fn singleton_bit(self) -> u8 {
+        match self {
+            HeaderKind::Authorization => 1,
+            HeaderKind::ProxyAuthorization => 2,
+            HeaderKind::ContentType => 4,
+            _ => 0,
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! HTTP/1.1 wire format: parsing request and response heads in place, body
-//! framing (chunked decoding), path normalisation and header classification.
+//! framing (chunked decoding), path normalisation, header classification,
+//! the configured header rules (`rules`) and client addresses behind
+//! trusted proxies (`client_ip`).
 //!
 //! Owns: turning bytes into spans over the caller's buffer, and every rule of
 //! RFC 9112 framing that defends against request smuggling.
@@ -7,10 +9,12 @@
 //! or copy header bytes out of the connection buffer.
 
 pub mod chunked;
+pub mod client_ip;
 pub mod header;
 pub mod path;
 pub mod request;
 pub mod response;
+pub mod rules;
 
 pub use chunked::{ChunkError, ChunkedDecoder};
 pub use header::{HeaderEntry, HeaderKind};
@@ -161,6 +165,12 @@ pub enum HttpError {
     UnsupportedExpectation,
     /// A request target that is not origin-form, absolute-form or `*`.
     BadTarget,
+    /// A one-value header sent twice, or as a comma-joined list.
+    AmbiguousHeader,
+    /// A method-override header (`X-HTTP-Method-Override` and kin).
+    MethodOverride,
+    /// A header name with `_` under `underscores_in_headers = "reject"`.
+    UnderscoreInName,
     /// Any other syntax error in the head (from httparse or our checks).
     Malformed,
     /// A chunk-size line, chunk terminator or trailer section that is invalid.

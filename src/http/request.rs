@@ -1,5 +1,7 @@
 //! Request head parsing: httparse in place, then the RFC 9112 framing,
-//! Host, target-form and Expect rules that defend against smuggling.
+//! Host, target-form and Expect rules that defend against smuggling, and
+//! the fixed header rules (one `Authorization`, `Proxy-Authorization` and
+//! `Content-Type`; no method override). Configured rules are `rules`.
 //!
 //! Must never: allocate per request (the header Vec is reused), copy bytes
 //! out of the connection buffer, or accept an ambiguous body length.
@@ -203,7 +205,8 @@ fn scheme_len(t: &[u8]) -> Option<usize> {
         .map(<[u8]>::len)
 }
 
-/// Framing, Host, Expect and keep-alive rules over the collected headers.
+/// Framing, Host, Expect, one-value-header, method-override and keep-alive
+/// rules over the collected headers.
 fn apply_header_rules(buf: &[u8], out: &mut RequestHead) -> Result<(), HttpError> {
     let mut cl: Option<Span> = None;
     let mut cl_count = 0u32;
@@ -215,8 +218,19 @@ fn apply_header_rules(buf: &[u8], out: &mut RequestHead) -> Result<(), HttpError
     let mut keep_alive = false;
     let mut expect_continue = false;
     let mut bad_expect = false;
+    // The `singleton_bit`s seen so far.
+    let mut singletons = 0u8;
     for h in &out.headers {
         match h.kind {
+            k if k.singleton_bit() != 0 => {
+                if singletons & k.singleton_bit() != 0 {
+                    return Err(HttpError::AmbiguousHeader);
+                }
+                singletons |= k.singleton_bit();
+            }
+            // Frameworks honour these, so `POST` + override `DELETE` would
+            // reach a handler the route's method-scoped policies never saw.
+            HeaderKind::MethodOverride => return Err(HttpError::MethodOverride),
             HeaderKind::ContentLength => {
                 cl_count += 1;
                 cl = Some(h.value);

@@ -527,3 +527,35 @@ fn every_prefix_is_incomplete_or_same_verdict() {
     assert_eq!(head.headers, want.headers);
     assert_eq!(head.body, BodyKind::Chunked);
 }
+
+#[test]
+fn one_value_headers_and_method_overrides() {
+    for ok in [
+        "Authorization: Bearer a\r\n",
+        "Authorization: Digest a=1, b=2\r\nProxy-Authorization: Basic x\r\nContent-Type: text/plain\r\n",
+        "Content-Type: application/json; charset=utf-8\r\n",
+    ] {
+        assert!(parse(&with_headers(ok)).is_ok(), "{ok:?}");
+    }
+    for dup in [
+        "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n",
+        "authorization: Bearer a\r\nAUTHORIZATION: Bearer a\r\n",
+        "Authorization: Bearer a\r\nX: y\r\nAuthorization:\r\n",
+        "Proxy-Authorization: Basic a\r\nproxy-authorization: Basic b\r\n",
+        "Content-Type: text/plain\r\nContent-Type: application/json\r\n",
+    ] {
+        assert_eq!(
+            err(&with_headers(dup)),
+            HttpError::AmbiguousHeader,
+            "{dup:?}"
+        );
+    }
+    for o in [
+        "X-HTTP-Method-Override",
+        "x-http-method",
+        "X-Method-Override",
+    ] {
+        let h = with_headers(&format!("{o}: DELETE\r\n"));
+        assert_eq!(err(&h), HttpError::MethodOverride, "{o}");
+    }
+}

@@ -79,6 +79,8 @@ pub struct ShardMetrics {
     pub jwt_verified: Counter,
     /// JWTs accepted from the shard's verified-token cache.
     pub jwt_cache_hits: Counter,
+    /// Request header fields dropped for a `_` in their name.
+    pub headers_dropped: Counter,
 }
 
 impl Default for ShardMetrics {
@@ -97,6 +99,7 @@ impl Default for ShardMetrics {
             jwt_verified: Counter::default(),
             jwt_cache_hits: Counter::default(),
             ratelimit_delayed: Counter::default(),
+            headers_dropped: Counter::default(),
         }
     }
 }
@@ -199,6 +202,12 @@ impl Metrics {
             "counter",
             "Requests held back by a rate limit in delay mode.",
             self.sum(|s| s.ratelimit_delayed.get()),
+        );
+        one(
+            "ringway_headers_dropped_total",
+            "counter",
+            "Request header fields dropped for a '_' in their name (underscores_in_headers = \"drop\").",
+            self.sum(|s| s.headers_dropped.get()),
         );
         let _ = writeln!(out, "# HELP ringway_errors_total Gateway-generated error responses by code.\n# TYPE ringway_errors_total counter");
         for code in ErrorCode::ALL {

@@ -15,9 +15,11 @@ use crate::http::HeaderEntry;
 /// One part of a key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KeyPart {
-    /// The client's IP address (the TCP peer).
+    /// The client's IP address: the TCP peer, or behind
+    /// `server.trusted_proxies` the client they reported.
     Ip,
-    /// Every value of the named header (lowercase name), in order.
+    /// Every value of the named header (lowercase name), in order; the
+    /// one-value rule (`http::rules`) has refused a second one before this runs.
     Header(Box<[u8]>),
     /// The matched route: one bucket for everyone on the route.
     Route,
@@ -58,7 +60,7 @@ impl Identity for Anonymous {
 
 /// The request parts a key may read, borrowed for one check.
 pub struct RequestParts<'a, I: Identity> {
-    /// The TCP peer's address.
+    /// The client's address (`server::conn::Conn::client`).
     pub ip: IpAddr,
     /// Header entries (spans into `buf`).
     pub headers: &'a [HeaderEntry],

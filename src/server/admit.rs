@@ -56,7 +56,7 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
                     cfg: &sh.cfg.auth,
                 };
                 let parts = RequestParts {
-                    ip: c.peer.ip(),
+                    ip: c.client,
                     headers: &c.head.headers,
                     buf: &c.buf,
                     route: route.name.as_bytes(),

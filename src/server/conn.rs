@@ -3,11 +3,12 @@
 //!
 //! Owns: the keep-alive loop, parking an idle connection without its working
 //! set (buffers borrowed from the shard while a request is in progress, see
-//! `scratch`) and the client-side timeouts.
+//! `scratch`), the client-side timeouts, and, for each parsed head, the
+//! configured header rules and the client address (`Conn::client`).
 //! Must never: look at routes or upstreams (that is `pipeline` and `proxy`).
 
 use std::cell::Cell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -30,10 +31,15 @@ const MAX_CHUNK_LINE: usize = 4096;
 pub struct Conn {
     /// The client socket.
     pub stream: TcpStream,
-    /// The client's address.
+    /// The TCP peer's address.
     pub peer: SocketAddr,
-    /// The client's IP as text, for `x-forwarded-for`.
+    /// The peer's IP as text, for `x-forwarded-for`.
     pub peer_ip: String,
+    /// True when the peer is in `server.trusted_proxies`.
+    pub peer_trusted: bool,
+    /// The current request's client: the peer, or the address a trusted
+    /// proxy reported (see `http::client_ip`); what `ip` keys count.
+    pub client: IpAddr,
     /// Read buffer: the current request head starts at offset 0.
     pub buf: BytesMut,
     /// Bytes the gateway writes itself (added headers, error bodies).
@@ -120,6 +126,8 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         stream,
         peer,
         peer_ip: peer.ip().to_string(),
+        peer_trusted: sh.cfg.server.trusted_proxies.contains(peer.ip()),
+        client: peer.ip(),
         buf: BytesMut::new(),
         extra: BytesMut::new(),
         iov: Vec::new(),
@@ -179,6 +187,7 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
     // previous request's policy headers or identity.
     c.resp_headers.clear();
     c.identity = crate::auth::Identity::Anonymous;
+    c.client = c.peer.ip();
     loop {
         if !c.buf.is_empty() {
             c.idle.set(false);
@@ -186,7 +195,7 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
                 started = Some(Instant::now());
             }
             match parse_request(&c.buf, server.max_header_bytes, &mut c.head) {
-                Ok(true) => return Head::Ready,
+                Ok(true) => return after_parse(c, sh),
                 Ok(false) => {}
                 Err(e) => return Head::Reject(e.into()),
             }
@@ -224,6 +233,21 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
             Err(IoFail::Io) => return Head::Closed,
         }
     }
+}
+
+/// The configured header rules, then the client address, for a head just
+/// parsed: before routing, so nothing after sees a dropped field.
+fn after_parse(c: &mut Conn, sh: &Shard) -> Head {
+    let server = &sh.cfg.server;
+    match server.header_rules.apply(&c.buf, &mut c.head) {
+        Ok(0) => {}
+        Ok(n) => sh.metrics.headers_dropped.add(n as u64),
+        Err(e) => return Head::Reject(e.into()),
+    }
+    c.client = server
+        .trusted_proxies
+        .client(c.peer.ip(), c.peer_trusted, &c.head.headers, &c.buf);
+    Head::Ready
 }
 
 /// How long a kept-alive connection waits for its next request with its

@@ -3,8 +3,10 @@
 //! the bytes the gateway adds or changes are written (into `Conn::extra`).
 //!
 //! Owns: which header lines are forwarded (hop-by-hop and route edits
-//! removed) and which the gateway adds (`via`, `x-forwarded-*`,
-//! `x-request-id`, framing, `connection`). Must never: re-serialise a header
+//! removed; client `x-real-ip`, and `x-forwarded-for`/`forwarded` unless
+//! the peer is a trusted proxy) and which the gateway adds (`via`,
+//! `x-forwarded-*`, `x-real-ip`, `x-request-id`, framing, a canonical
+//! `content-length`, `connection`). Must never: re-serialise a header
 //! line that passes through unchanged.
 
 use std::fmt::Write as _;
@@ -16,6 +18,7 @@ use bytes::BytesMut;
 use super::body::{self, Framing, PumpFail};
 use super::conn::Conn;
 use super::wire::Src;
+use crate::http::client_ip::format_ip;
 use crate::http::{BodyKind, HeaderKind, Span, Version};
 use crate::route::Route;
 
@@ -66,6 +69,8 @@ pub fn build_request(
         rid,
         rid_len,
         peer_ip,
+        peer_trusted,
+        client,
         identity,
         ..
     } = c;
@@ -91,6 +96,7 @@ pub fn build_request(
 
     let has_connection = h.headers.iter().any(|e| e.kind == HeaderKind::Connection);
     let mut xff = false;
+    let mut odd_length = false;
     for e in &h.headers {
         let skip = match e.kind {
             k if k.is_hop_by_hop() => true,
@@ -101,8 +107,17 @@ pub fn build_request(
             HeaderKind::XForwardedProto
             | HeaderKind::XForwardedHost
             | HeaderKind::XRequestId
+            | HeaderKind::XRealIp
             | HeaderKind::Expect => true,
+            // Only a trusted proxy may tell the upstream about earlier hops.
+            HeaderKind::Forwarded => !*peer_trusted,
             HeaderKind::Host => !origin_form,
+            HeaderKind::ContentLength => {
+                // `003` means 3 to us, maybe not to the upstream: send one
+                // canonical value (the line itself when it already is).
+                odd_length = !canonical_length(e.value.get(buf));
+                odd_length
+            }
             _ => false,
         };
         let name = e.name.get(buf);
@@ -115,8 +130,17 @@ pub fn build_request(
         out.fwd(e.line);
     }
 
+    if odd_length {
+        let n = match h.body {
+            BodyKind::Length(n) => n,
+            _ => 0,
+        };
+        let _ = write!(out, "content-length: {n}\r\n");
+    }
     out.add(b"via: 1.1 ringway\r\nx-forwarded-for: ");
-    if xff {
+    // From an untrusted peer the chain is dropped: its earlier hops are
+    // whatever the client wrote.
+    if xff && *peer_trusted {
         for e in h
             .headers
             .iter()
@@ -129,6 +153,12 @@ pub fn build_request(
         }
     }
     out.add(peer_ip.as_bytes());
+    out.add(b"\r\nx-real-ip: ");
+    let mut text = [0u8; 46];
+    match *peer_trusted {
+        true => out.add(format_ip(*client, &mut text)),
+        false => out.add(peer_ip.as_bytes()),
+    }
     out.add(b"\r\nx-forwarded-proto: http\r\n");
     match h.host {
         Some(host) => {
@@ -156,6 +186,11 @@ pub fn build_request(
     out.add(b"\r\n");
     let start = h.head_len;
     out.segs.push((Src::Main, start..start + prefix));
+}
+
+/// True when a (valid, all-digit) Content-Length value has no leading zero.
+fn canonical_length(v: &[u8]) -> bool {
+    v == b"0" || v.first() != Some(&b'0')
 }
 
 /// Builds the client response head from `c.resp` (spans into `ubuf`, the

@@ -40,17 +40,22 @@ pub async fn error_with_headers(
 ) -> bool {
     let keep = !close && c.head.keep_alive && !sh.shutting_down.get();
     sh.metrics.errors[code as usize].inc();
-    let client = c.peer.to_string();
-    log::warn(
-        "request rejected",
-        &[
-            ("shard", Val::Num(sh.id as u64)),
-            ("status", Val::Num(code.status() as u64)),
-            ("code", Val::Str(code.as_str())),
-            ("request_id", Val::Str(c.request_id())),
-            ("client", Val::Str(&client)),
-        ],
-    );
+    // Behind a trusted proxy the client is the address it reported, and
+    // the proxy is named too; otherwise the peer is the client.
+    let (client, proxy) = match c.peer_trusted {
+        true => (c.client.to_string(), c.peer.to_string()),
+        false => (c.peer.to_string(), String::new()),
+    };
+    let fields = [
+        ("shard", Val::Num(sh.id as u64)),
+        ("status", Val::Num(code.status() as u64)),
+        ("code", Val::Str(code.as_str())),
+        ("request_id", Val::Str(c.request_id())),
+        ("client", Val::Str(&client)),
+        ("proxy", Val::Str(&proxy)),
+    ];
+    let n = if c.peer_trusted { 6 } else { 5 };
+    log::warn("request rejected", &fields[..n]);
     let mut out = std::mem::take(&mut c.extra);
     out.clear();
     let head_only = c.head.method == Method::Head;
