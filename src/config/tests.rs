@@ -55,6 +55,7 @@ fn defaults() {
     assert_eq!(s.max_body_bytes, 10_485_760);
     assert_eq!(s.header_timeout, Duration::from_secs(10));
     assert_eq!(s.idle_timeout, Duration::from_secs(60));
+    assert_eq!(s.body_timeout, Duration::from_secs(60));
     assert_eq!(s.shutdown_grace, Duration::from_secs(30));
     assert_eq!(s.admin_listen, None);
     let u = &c.upstreams[0];
@@ -81,6 +82,7 @@ max_header_bytes = 1024
 max_body_bytes = 0
 header_timeout_ms = 1
 idle_timeout_ms = 2
+body_timeout_ms = 4
 shutdown_grace_ms = 3
 admin_listen = \"127.0.0.1:0\"
 ";
@@ -96,6 +98,7 @@ admin_listen = \"127.0.0.1:0\"
     );
     assert_eq!(s.header_timeout, Duration::from_millis(1));
     assert_eq!(s.idle_timeout, Duration::from_millis(2));
+    assert_eq!(s.body_timeout, Duration::from_millis(4));
     assert_eq!(s.shutdown_grace, Duration::from_millis(3));
     assert_eq!(s.admin_listen, Some("127.0.0.1:0".parse().unwrap()));
 }
@@ -232,6 +235,8 @@ fn server_errors() {
         "max_header_bytes = 1048577",
         "header_timeout_ms = 0",
         "idle_timeout_ms = 0",
+        "body_timeout_ms = 0",
+        "body_timeout_ms = 86400001",
         "shutdown_grace_ms = 0",
         "shutdown_grace_ms = 86400001",
         "admin_listen = \"localhost\"",

@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use super::body::{self, Framing, PumpFail};
 use super::conn::Conn;
 use super::wire::Src;
-use crate::http::{BodyKind, HeaderKind, Span, Version};
+use crate::http::{BodyKind, HeaderKind, LengthFields, Span, Version};
 use crate::route::Route;
 
 /// Appends segments: gateway-written bytes go to `extra`, forwarded ones are
@@ -198,12 +198,15 @@ pub fn build_response(
         let name = e.name.get(ubuf);
         let skip = e.kind.is_hop_by_hop()
             || e.kind == HeaderKind::XRequestId
-            || (e.kind == HeaderKind::ContentLength && r.body == BodyKind::Chunked)
+            || (e.kind == HeaderKind::ContentLength && r.content_length != LengthFields::Keep)
             || (has_connection && r.is_connection_listed(ubuf, name))
             || route.response_headers.drops(name);
         if !skip {
             out.fwd(e.line);
         }
+    }
+    if let LengthFields::Rewrite(n) = r.content_length {
+        let _ = write!(out, "content-length: {n}\r\n");
     }
     out.add(&route.response_headers.rendered);
     if !resp_headers.is_empty() {
