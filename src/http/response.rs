@@ -195,9 +195,9 @@ fn apply_framing(buf: &[u8], method: Method, out: &mut ResponseHead) -> Result<b
     }
     // An invalid length only gets this far on a response without a body
     // (below), where it frames nothing: it is not forwarded either.
-    out.content_length = match (te_final, cl) {
+    out.content_length = match cl {
         _ if te_final.is_some() || cl_bad => LengthFields::Drop,
-        (None, Some(n)) if cl_items > 1 || !cl_canonical => LengthFields::Rewrite(n),
+        Some(n) if cl_items > 1 || !cl_canonical => LengthFields::Rewrite(n),
         _ => LengthFields::Keep,
     };
     let http11 = out.version == Version::Http11;

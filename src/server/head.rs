@@ -4,8 +4,9 @@
 //!
 //! Owns: which header lines are forwarded (hop-by-hop and route edits
 //! removed) and which the gateway adds (`via`, `x-forwarded-*`,
-//! `x-request-id`, framing, `connection`). Must never: re-serialise a header
-//! line that passes through unchanged.
+//! `x-request-id`, framing, `connection`, one normalised `content-length`
+//! when the upstream sent several or a non-canonical one). Must never:
+//! re-serialise a header line that passes through unchanged.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
