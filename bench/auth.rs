@@ -16,6 +16,7 @@ use serde_json::json;
 
 use mint::{jwks, Signer};
 use ringway::auth::jwk::{self, Alg, AlgSet};
+use ringway::auth::jwks;
 use ringway::auth::publish::Published;
 use ringway::auth::revoke::Revoked;
 use ringway::auth::shard::ShardAuth;
@@ -56,7 +57,9 @@ fn verify_benches(c: &mut Criterion) {
     ];
     let revoked = Revoked::default();
     for (s, alg) in &signers {
-        let keys = jwk::parse_set(&jwks(&[(s, "k")])).expect("jwks");
+        let keys = jwks::parse_set(&jwks(&[(s, "k")]), AlgSet(alg.bit()))
+            .expect("jwks")
+            .keys;
         let p = policy(*alg, keys, 0);
         let tok = s.token(Some("k"), &claims());
         let keys = p.keys.current();
@@ -69,7 +72,9 @@ fn verify_benches(c: &mut Criterion) {
     // The per-request path on a shard for a token it has seen: revocation
     // generation check, cache lookup (hash + compare), Rc clone.
     let es = Signer::es256();
-    let keys = jwk::parse_set(&jwks(&[(&es, "k")])).expect("jwks");
+    let keys = jwks::parse_set(&jwks(&[(&es, "k")]), AlgSet(Alg::Es256.bit()))
+        .expect("jwks")
+        .keys;
     let cfg = AuthConfig {
         policies: vec![AuthPolicy::Jwt(policy(Alg::Es256, keys, 10_000))],
         ..AuthConfig::default()

@@ -62,6 +62,7 @@ codes! {
     UpstreamTimeout => 504, "upstream_timeout", "the upstream service did not respond in time";
     UpstreamReset => 502, "upstream_reset", "the upstream service closed the connection before responding";
     BadUpstreamResponse => 502, "bad_upstream_response", "the upstream service sent an invalid response";
+    UpstreamHeadTooLarge => 502, "upstream_head_too_large", "the upstream service's response head is larger than the gateway accepts";
     MissingCredentials => 401, "missing_credentials", "the route requires credentials and none were sent";
     InvalidToken => 401, "invalid_token", "the token is not a well-formed JWT";
     TokenTooLarge => 401, "token_too_large", "the token is larger than allowed";
@@ -127,6 +128,18 @@ impl From<UpstreamError> for ErrorCode {
             UpstreamError::ResponseTimeout => ErrorCode::UpstreamTimeout,
             UpstreamError::Reset => ErrorCode::UpstreamReset,
             UpstreamError::BadResponse => ErrorCode::BadUpstreamResponse,
+            UpstreamError::HeadTooLarge => ErrorCode::UpstreamHeadTooLarge,
+        }
+    }
+}
+
+/// A response head the parser refused: the size bounds get their own code
+/// (a 431 would blame the client's request), everything else is invalid.
+impl From<HttpError> for UpstreamError {
+    fn from(e: HttpError) -> UpstreamError {
+        match e {
+            HttpError::HeadTooLarge | HttpError::TooManyHeaders => UpstreamError::HeadTooLarge,
+            _ => UpstreamError::BadResponse,
         }
     }
 }

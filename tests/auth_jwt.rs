@@ -127,7 +127,8 @@ fn each_algorithm_is_accepted_and_claims_are_forwarded_without_spoofing() {
 #[test]
 fn hs256_secret_from_a_file() {
     let up = Upstream::echo("u");
-    let secret = "0123456789abcdef0123456789abcdef-test-only";
+    // HS512 needs a 64-byte secret (RFC 7518 §3.2; refused at load otherwise).
+    let secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-test-only";
     let sfile = write_config(secret);
     let routes = format!(
         "[auth.h]\nkind = \"jwt\"\nalgorithms = [\"HS256\", \"HS512\"]\nsecret = \"file:{}\"\n\n\
@@ -324,7 +325,8 @@ fn jwks_file_reload_rotates_keys_and_drops_cached_tokens() {
 #[test]
 fn token_from_a_cookie_with_an_env_secret_and_no_cache() {
     let up = Upstream::echo("u");
-    let secret = "env-secret-for-the-cookie-test-only-0123456789";
+    // HS384 needs a 48-byte secret (RFC 7518 §3.2; refused at load otherwise).
+    let secret = "env-secret-for-the-cookie-test-only-0123456789abcdef";
     // A name no other test uses; the spawned gateway inherits it.
     std::env::set_var("RINGWAY_TEST_COOKIE_SECRET", secret);
     let routes = "[auth.c]\nkind = \"jwt\"\nalgorithms = [\"HS384\"]\nsecret = \"env:RINGWAY_TEST_COOKIE_SECRET\"\n\

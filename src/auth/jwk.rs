@@ -3,13 +3,11 @@
 //!
 //! Owns: the key-type/algorithm pairing that blocks algorithm confusion (an
 //! RSA or EC public key can never become an HMAC secret: only `oct` keys and
-//! `secret` do). Must never: hold private keys, or pick a key for a token
-//! (that is `jwt`).
+//! `secret` do), and the HMAC secret length rule. Parsing and validating a
+//! JWK Set is `jwks`. Must never: hold private keys, or pick a key for a
+//! token (that is `jwt`).
 
 use ring::{hmac, signature};
-use serde::Deserialize;
-
-use super::b64;
 
 /// A signature algorithm a policy may accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +81,16 @@ impl Alg {
     /// Bit for an `AlgSet`.
     pub fn bit(self) -> u16 {
         1 << self as u16
+    }
+
+    /// For HS*: the hash output size, the shortest secret RFC 7518 §3.2 allows.
+    pub fn hmac_min_len(self) -> Option<usize> {
+        match self {
+            Alg::Hs256 => Some(32),
+            Alg::Hs384 => Some(48),
+            Alg::Hs512 => Some(64),
+            _ => None,
+        }
     }
 }
 
@@ -181,110 +189,19 @@ pub struct Key {
     pub material: KeyMaterial,
 }
 
-/// A JWK as written (only the members verification needs).
-#[derive(Deserialize)]
-struct JwkFile {
-    kty: String,
-    kid: Option<String>,
-    alg: Option<String>,
-    #[serde(rename = "use")]
-    use_: Option<String>,
-    crv: Option<String>,
-    x: Option<String>,
-    y: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-    k: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct JwksFile {
-    keys: Vec<serde_json::Value>,
-}
-
-fn member(v: &Option<String>, name: &str) -> Result<Vec<u8>, String> {
-    let s = v
-        .as_deref()
-        .ok_or_else(|| format!("missing member `{name}`"))?;
-    b64::decode(s.as_bytes()).map_err(|_| format!("member `{name}` is not base64url"))
-}
-
-fn point(x: Vec<u8>, y: Vec<u8>, len: usize, crv: &str) -> Result<Box<[u8]>, String> {
-    if x.len() != len || y.len() != len {
-        return Err(format!("{crv} coordinates must be {len} bytes each"));
+/// Checks an HMAC secret of `len` bytes against every HS* algorithm it may
+/// verify: those of `algs`, narrowed to `pinned` when the key names one.
+pub fn check_hmac_len(len: usize, algs: AlgSet, pinned: Option<Alg>) -> Result<(), String> {
+    let need = Alg::ALL
+        .into_iter()
+        .filter(|a| algs.has(*a) && !pinned.is_some_and(|p| p != *a))
+        .filter_map(|a| Some((a, a.hmac_min_len()?)))
+        .max_by_key(|(_, n)| *n);
+    match need {
+        Some((a, n)) if len < n => Err(format!(
+            "the secret is {len} bytes; {} needs at least {n} (RFC 7518 §3.2: no shorter than the hash output)",
+            a.name()
+        )),
+        _ => Ok(()),
     }
-    let mut p = Vec::with_capacity(1 + 2 * len);
-    p.push(4);
-    p.extend_from_slice(&x);
-    p.extend_from_slice(&y);
-    Ok(p.into())
-}
-
-fn parse_key(v: serde_json::Value) -> Result<Key, String> {
-    let j: JwkFile = serde_json::from_value(v).map_err(|e| e.to_string())?;
-    if j.use_.as_deref().is_some_and(|u| u != "sig") {
-        return Err("`use` is not \"sig\"".into());
-    }
-    let alg = match &j.alg {
-        None => None,
-        Some(a) => Some(Alg::from_name(a.as_bytes()).ok_or_else(|| format!("unknown alg {a:?}"))?),
-    };
-    let material = match (j.kty.as_str(), j.crv.as_deref()) {
-        ("RSA", _) => {
-            let n = member(&j.n, "n")?;
-            if n.len() < 256 {
-                return Err("RSA modulus shorter than 2048 bits".into());
-            }
-            KeyMaterial::Rsa(signature::RsaPublicKeyComponents {
-                n: n.into(),
-                e: member(&j.e, "e")?.into(),
-            })
-        }
-        ("EC", Some("P-256")) => {
-            KeyMaterial::P256(point(member(&j.x, "x")?, member(&j.y, "y")?, 32, "P-256")?)
-        }
-        ("EC", Some("P-384")) => {
-            KeyMaterial::P384(point(member(&j.x, "x")?, member(&j.y, "y")?, 48, "P-384")?)
-        }
-        ("OKP", Some("Ed25519")) => {
-            let x = member(&j.x, "x")?;
-            if x.len() != 32 {
-                return Err("Ed25519 key must be 32 bytes".into());
-            }
-            KeyMaterial::Ed25519(x.into())
-        }
-        ("oct", _) => {
-            let k = member(&j.k, "k")?;
-            if k.len() < 32 {
-                return Err("oct key shorter than 32 bytes".into());
-            }
-            KeyMaterial::Hmac(k.into())
-        }
-        (kty, crv) => return Err(format!("unsupported key type {kty:?} (crv {crv:?})")),
-    };
-    if let Some(a) = alg {
-        if !material.fits(a) {
-            return Err(format!("alg {} does not fit key type {}", a.name(), j.kty));
-        }
-    }
-    Ok(Key {
-        kid: j.kid.map(String::into_boxed_str),
-        alg,
-        material,
-    })
-}
-
-/// Parses a JWK Set document; any bad key makes the whole set an error
-/// (half a key set would fail tokens in confusing ways).
-pub fn parse_set(text: &str) -> Result<Vec<Key>, String> {
-    let set: JwksFile = serde_json::from_str(text)
-        .map_err(|e| format!("not a JWK Set ({{\"keys\": [...]}}): {e}"))?;
-    if set.keys.is_empty() {
-        return Err("the JWK Set has no keys".into());
-    }
-    let mut out = Vec::with_capacity(set.keys.len());
-    for (i, k) in set.keys.into_iter().enumerate() {
-        out.push(parse_key(k).map_err(|e| format!("keys[{i}]: {e}"))?);
-    }
-    Ok(out)
 }

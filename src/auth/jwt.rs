@@ -185,20 +185,54 @@ fn scopes(claims: &Map<String, Value>) -> Result<Box<[Box<str>]>, AuthError> {
     }
 }
 
-/// The text a claim is forwarded as: strings as they are, arrays joined
-/// with `,`, other values as JSON; `None` when it could not be a header value.
+/// The text a claim is forwarded as: strings as they are, other scalars and
+/// objects as JSON, arrays as their elements' texts joined with `,`, each
+/// element percent-encoded (`encode_element`) so that splitting on `,`
+/// gives the elements back. `None` when a string or scalar could not be a
+/// header value (control bytes, leading or trailing whitespace): such a
+/// claim is not forwarded at all.
 pub fn claim_text(v: &Value) -> Option<String> {
     let s = match v {
-        Value::String(s) => s.clone(),
         Value::Array(a) => {
-            let parts: Option<Vec<String>> = a.iter().map(claim_text).collect();
-            parts?.join(",")
+            let mut out = String::new();
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match x {
+                    Value::String(e) => encode_element(e, &mut out),
+                    other => encode_element(&claim_text(other)?, &mut out),
+                }
+            }
+            return Some(out);
         }
+        Value::String(s) => s.clone(),
         other => other.to_string(),
     };
     let bad = s.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
     (!bad && s.trim_matches([' ', '\t']).len() == s.len()).then_some(s)
 }
+
+/// Appends one array element: `%`, `,`, control bytes (CR, LF, NUL, …, DEL)
+/// and whitespace at either end become `%XX`, so an element can neither
+/// split in two nor break the header line, and `%` stays unambiguous.
+fn encode_element(e: &str, out: &mut String) {
+    let last = e.len().saturating_sub(1);
+    for (i, c) in e.char_indices() {
+        let edge_space = (i == 0 || i == last) && (c == ' ' || c == '\t');
+        if c == '%' || c == ',' || c.is_ascii_control() || edge_space {
+            let b = c as u8;
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        } else {
+            // Non-ASCII passes through as UTF-8 (obs-text is a valid value byte).
+            out.push(c);
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 fn render_forwarded(p: &JwtPolicy, claims: &Map<String, Value>) -> Box<[u8]> {
     let mut out = Vec::new();
@@ -217,4 +251,4 @@ fn render_forwarded(p: &JwtPolicy, claims: &Map<String, Value>) -> Box<[u8]> {
 
 #[cfg(test)]
 #[path = "jwt_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -3,14 +3,15 @@
 
 #[path = "../../tests/common/mint.rs"]
 #[allow(dead_code)]
-mod mint;
+pub(crate) mod mint;
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use super::*;
-use crate::auth::jwk::{self, AlgSet};
+use crate::auth::jwk::AlgSet;
+use crate::auth::jwks;
 use crate::auth::publish::Published;
 use crate::auth::TokenSource;
 use mint::{b64url, Signer};
@@ -42,8 +43,15 @@ fn policy(algs: &[&str], keys: Vec<Key>) -> JwtPolicy {
     }
 }
 
+/// The signers' JWK Set, loaded for the algorithms they sign with.
 fn keys_of(signers: &[(&Signer, &str)]) -> Vec<Key> {
-    jwk::parse_set(&mint::jwks(signers)).expect("jwks")
+    let mut algs = AlgSet::default();
+    for (s, _) in signers {
+        algs.0 |= Alg::from_name(s.alg().as_bytes()).expect("alg").bit();
+    }
+    jwks::parse_set(&mint::jwks(signers), algs)
+        .expect("jwks")
+        .keys
 }
 
 fn claims() -> Value {
@@ -63,7 +71,9 @@ fn check(p: &JwtPolicy, tok: &str) -> Result<VerifiedToken, AuthError> {
 
 #[test]
 fn every_algorithm_verifies_with_its_key() {
-    let secret = [7u8; 48];
+    // 64 bytes: RFC 7518 §3.2's minimum for HS512 (the HS384 key is
+    // loaded for HS384 alone and would take 48).
+    let secret = [7u8; 64];
     let signers = [
         Signer::hmac(&secret, "HS256"),
         Signer::hmac(&secret, "HS384"),
@@ -247,4 +257,55 @@ fn forwarded_claims_cannot_inject_headers() {
     c["scope"] = json!(["a", "b"]);
     let v = check(&p, &s.token(Some("k"), &c)).expect("valid");
     assert_eq!(&*v.forwarded, b"x-user-scopes: a,b\r\n");
+}
+
+#[test]
+fn array_claims_are_joined_with_each_element_percent_encoded() {
+    for (v, want) in [
+        (json!(["user,admin"]), Some("user%2Cadmin")),
+        (json!(["user", "admin"]), Some("user,admin")),
+        (json!(["50%", "a%2Cb"]), Some("50%25,a%252Cb")),
+        (
+            json!(["a\r\nx-admin: yes", "b\u{0}"]),
+            Some("a%0D%0Ax-admin: yes,b%00"),
+        ),
+        (
+            json!([" lead", "trail\t", "in side"]),
+            Some("%20lead,trail%09,in side"),
+        ),
+        (json!(["é,ü"]), Some("é%2Cü")),
+        (json!([1, true, ["x", "y,z"]]), Some("1,true,x%2Cy%252Cz")),
+        (json!([{"a": 1, "b": 2}]), Some("{\"a\":1%2C\"b\":2}")),
+        (json!([]), Some("")),
+        // Scalars are forwarded as they are, or not at all.
+        (json!("a,b 50%"), Some("a,b 50%")),
+        (json!("u1\r\nx-admin: yes"), None),
+        (json!("nul\u{0}"), None),
+        (json!(" padded"), None),
+        (json!(42), Some("42")),
+    ] {
+        assert_eq!(claim_text(&v).as_deref(), want, "{v}");
+    }
+    // Splitting on `,` and decoding gives the elements back.
+    let elems = ["user,admin", "50%", "a\r\nb", " x "];
+    let text = claim_text(&json!(elems)).expect("text");
+    let back: Vec<String> = text.split(',').map(pct_decode).collect();
+    assert_eq!(back, elems);
+    assert!(!text.bytes().any(|b| b < 0x20 || b == 0x7f), "{text:?}");
+}
+
+fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("hex"));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("utf8")
 }

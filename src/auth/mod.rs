@@ -1,7 +1,8 @@
 //! Authentication: turning a credential on a request into an `Identity`.
 //!
 //! Owns the compiled `[auth.NAME]` policies (`JwtPolicy`, `ApiKeyPolicy`),
-//! JWT verification with `ring` (`jwt`, `jwk`, `b64`), API keys
+//! JWT verification with `ring` (`jwt`, `jwk`, `b64`), JWK Set loading
+//! and its load-time checks (`jwks`), API keys
 //! (`apikey`), the per-shard verified-token cache (`cache`), and the
 //! lock-free publication of key sets and the revocation list from the
 //! control plane to the shards (`publish`, `revoke`, `reload`).
@@ -14,6 +15,7 @@ pub mod b64;
 pub mod cache;
 pub mod identity;
 pub mod jwk;
+pub mod jwks;
 pub mod jwt;
 pub mod publish;
 pub mod reload;

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::jwk::{self, AlgSet};
 use super::revoke::Revoked;
-use super::{jwk, AuthConfig, AuthPolicy};
+use super::{jwks, AuthConfig, AuthPolicy};
 use crate::observe::log::{self, Val};
 
 /// How often files are checked.
@@ -24,11 +25,19 @@ fn stamp(p: &Path) -> Stamp {
     Some((m.modified().ok()?, m.len()))
 }
 
-/// Reads and parses a JWK Set file (also used at load time).
-pub fn read_jwks(path: &Path) -> Result<Vec<jwk::Key>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    jwk::parse_set(&text)
+/// Reads and parses a JWK Set file for a policy accepting `algs` (also
+/// used at load time); logs each key left out as not meant for verifying.
+pub fn read_jwks(path: &Path, algs: AlgSet) -> Result<Vec<jwk::Key>, String> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let set = jwks::parse_set(&text, algs).map_err(|e| format!("{file}: {e}"))?;
+    for why in &set.skipped {
+        log::info(
+            "jwks key skipped",
+            &[("file", Val::Str(&file)), ("reason", Val::Str(why))],
+        );
+    }
+    Ok(set.keys)
 }
 
 /// Reads and parses a revocation file (also used at load time).
@@ -78,7 +87,7 @@ pub fn spawn<C: Send + Sync + 'static>(
                 let AuthPolicy::Jwt(p) = &a.policies[*i] else {
                     continue;
                 };
-                match read_jwks(file) {
+                match read_jwks(file, p.algs) {
                     Ok(keys) => {
                         let n = keys.len() as u64;
                         p.keys.publish(keys);

@@ -13,7 +13,7 @@ use super::compile::{check, required};
 use super::load::Doc;
 use super::model::{self, ApiKeyFile, AuthFile, RevocationFile};
 use super::validate;
-use crate::auth::jwk::{Alg, AlgSet, Key, KeyMaterial};
+use crate::auth::jwk::{self, Alg, AlgSet, Key, KeyMaterial};
 use crate::auth::publish::Published;
 use crate::auth::revoke::Revoked;
 use crate::auth::{apikey, reload, ApiKeyPolicy, AuthConfig, AuthPolicy, JwtPolicy, TokenSource};
@@ -164,12 +164,17 @@ fn keys(
         }
         (Some(f), None) => {
             let path = PathBuf::from(f);
-            let keys = check(doc, &format!("{p}.jwks_file"), reload::read_jwks(&path))?;
+            let keys = check(
+                doc,
+                &format!("{p}.jwks_file"),
+                reload::read_jwks(&path, algs),
+            )?;
             Some((keys, Some(path)))
         }
         (None, Some(s)) => {
             let key = format!("{p}.secret");
             let bytes = check(doc, &key, secret(s))?;
+            check(doc, &key, jwk::check_hmac_len(bytes.len(), algs, None))?;
             let non_hmac = Alg::ALL
                 .iter()
                 .filter(|a| algs.has(**a))

@@ -179,6 +179,12 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             s.idle_timeout_ms,
             model::IDLE_TIMEOUT_MS,
         ),
+        body_timeout: timeout(
+            doc,
+            "server.body_timeout_ms",
+            s.body_timeout_ms,
+            model::BODY_TIMEOUT_MS,
+        ),
         shutdown_grace: timeout(
             doc,
             "server.shutdown_grace_ms",

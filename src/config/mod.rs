@@ -94,6 +94,8 @@ pub struct ServerSettings {
     pub header_timeout: Duration,
     /// Time a keep-alive connection may idle between requests.
     pub idle_timeout: Duration,
+    /// Longest wait between two reads of a request body.
+    pub body_timeout: Duration,
     /// Time in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
     /// Where `/metrics` is served, if anywhere.

@@ -24,6 +24,8 @@ pub const MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 pub const HEADER_TIMEOUT_MS: u64 = 10_000;
 /// `server.idle_timeout_ms` default.
 pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// `server.body_timeout_ms` default (nginx's `client_body_timeout`).
+pub const BODY_TIMEOUT_MS: u64 = 60_000;
 /// `server.shutdown_grace_ms` default.
 pub const SHUTDOWN_GRACE_MS: u64 = 30_000;
 /// `upstreams[].connect_timeout_ms` default.
@@ -77,6 +79,7 @@ pub struct ServerFile {
     pub max_body_bytes: Option<u64>,
     pub header_timeout_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
     pub shutdown_grace_ms: Option<u64>,
     pub admin_listen: Option<String>,
     pub trusted_proxies: Option<Vec<String>>,

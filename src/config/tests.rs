@@ -55,6 +55,7 @@ fn defaults() {
     assert_eq!(s.max_body_bytes, 10_485_760);
     assert_eq!(s.header_timeout, Duration::from_secs(10));
     assert_eq!(s.idle_timeout, Duration::from_secs(60));
+    assert_eq!(s.body_timeout, Duration::from_secs(60));
     assert_eq!(s.shutdown_grace, Duration::from_secs(30));
     assert_eq!(s.admin_listen, None);
     let u = &c.upstreams[0];
@@ -81,6 +82,7 @@ max_header_bytes = 1024
 max_body_bytes = 0
 header_timeout_ms = 1
 idle_timeout_ms = 2
+body_timeout_ms = 4
 shutdown_grace_ms = 3
 admin_listen = \"127.0.0.1:0\"
 ";
@@ -96,6 +98,7 @@ admin_listen = \"127.0.0.1:0\"
     );
     assert_eq!(s.header_timeout, Duration::from_millis(1));
     assert_eq!(s.idle_timeout, Duration::from_millis(2));
+    assert_eq!(s.body_timeout, Duration::from_millis(4));
     assert_eq!(s.shutdown_grace, Duration::from_millis(3));
     assert_eq!(s.admin_listen, Some("127.0.0.1:0".parse().unwrap()));
 }
@@ -232,6 +235,8 @@ fn server_errors() {
         "max_header_bytes = 1048577",
         "header_timeout_ms = 0",
         "idle_timeout_ms = 0",
+        "body_timeout_ms = 0",
+        "body_timeout_ms = 86400001",
         "shutdown_grace_ms = 0",
         "shutdown_grace_ms = 86400001",
         "admin_listen = \"localhost\"",
@@ -404,4 +409,90 @@ fn compiled_routes_route_and_rewrite() {
         &*canary.request_headers.rendered,
         b"x-gateway: ringway\r\nx-canary: 1\r\n"
     );
+}
+
+/// A file in the temp dir holding `text`, unique to this test process.
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("ringway-cfg-{}-{name}", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// BASE plus a jwt policy `h` (lines 8-11) with `algorithms` and `keys_line`.
+fn jwt_policy(algorithms: &str, keys_line: &str) -> String {
+    format!("{BASE}\n[auth.h]\nkind = \"jwt\"\nalgorithms = {algorithms}\n{keys_line}\n")
+}
+
+#[test]
+fn hmac_secrets_must_be_as_long_as_every_listed_hash() {
+    let secret = |len: usize| {
+        let f = temp_file(&format!("secret-{len}"), &"s".repeat(len));
+        format!("secret = \"file:{}\"", f.display())
+    };
+    for (algs, len, need) in [
+        ("[\"HS384\"]", 47, "HS384 needs at least 48"),
+        ("[\"HS256\", \"HS512\"]", 63, "HS512 needs at least 64"),
+        ("[\"HS512\"]", 48, "HS512 needs at least 64"),
+    ] {
+        let msg = only(&jwt_policy(algs, &secret(len)), "auth.h.secret", 11);
+        assert!(
+            msg.contains(&format!("the secret is {len} bytes; {need}")),
+            "{msg}"
+        );
+        assert!(!msg.contains(&"s".repeat(len)), "secret echoed: {msg}");
+    }
+    for (algs, len) in [
+        ("[\"HS256\"]", 32),
+        ("[\"HS384\"]", 48),
+        ("[\"HS256\", \"HS512\"]", 64),
+    ] {
+        assert!(
+            load(&jwt_policy(algs, &secret(len))).is_ok(),
+            "{algs} {len}"
+        );
+    }
+}
+
+#[test]
+fn jwks_file_errors_name_the_file_and_the_key() {
+    let oct = |kid: &str, len: usize| serde_json::json!({"kty": "oct", "kid": kid, "k": crate::auth::b64::encode(&vec![1u8; len])});
+    let write = |name: &str, keys: Vec<serde_json::Value>| {
+        temp_file(name, &serde_json::json!({ "keys": keys }).to_string())
+    };
+    let dup = write("dup.json", vec![oct("a", 64), oct("a", 64)]);
+    let msg = only(
+        &jwt_policy("[\"HS256\"]", &format!("jwks_file = \"{}\"", dup.display())),
+        "auth.h.jwks_file",
+        11,
+    );
+    assert_eq!(
+        msg,
+        format!(
+            "{}: keys[1] (kid \"a\"): kid \"a\" is also the kid of keys[0]",
+            dup.display()
+        )
+    );
+    let short = write("short.json", vec![oct("b", 48)]);
+    let msg = only(
+        &jwt_policy(
+            "[\"HS512\"]",
+            &format!("jwks_file = \"{}\"", short.display()),
+        ),
+        "auth.h.jwks_file",
+        11,
+    );
+    assert!(
+        msg.contains("keys[0] (kid \"b\"): the secret is 48 bytes; HS512"),
+        "{msg}"
+    );
+    let enc = write(
+        "enc.json",
+        vec![serde_json::json!({"kty": "oct", "kid": "e", "use": "enc", "k": "AA"})],
+    );
+    let msg = only(
+        &jwt_policy("[\"HS256\"]", &format!("jwks_file = \"{}\"", enc.display())),
+        "auth.h.jwks_file",
+        11,
+    );
+    assert!(msg.contains("no key of the JWK Set may verify"), "{msg}");
 }

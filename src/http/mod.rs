@@ -20,7 +20,7 @@ pub use chunked::{ChunkError, ChunkedDecoder};
 pub use header::{HeaderEntry, HeaderKind};
 pub use path::{normalize_path, PathError};
 pub use request::{parse_request, RequestHead};
-pub use response::{parse_response, ResponseHead};
+pub use response::{parse_response, LengthFields, ResponseHead};
 
 /// A byte range into the buffer a head was parsed from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

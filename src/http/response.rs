@@ -29,6 +29,22 @@ pub struct ResponseHead {
     pub body: BodyKind,
     /// Whether the upstream connection may be reused after this response.
     pub keep_alive: bool,
+    /// How the `Content-Length` fields are to be forwarded.
+    pub content_length: LengthFields,
+}
+
+/// What forwarding does with a response's `Content-Length` fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LengthFields {
+    /// None, or one field with a canonical value: the line goes out as it came.
+    Keep,
+    /// Several agreeing fields, a list (`5, 5`) or leading zeros: one
+    /// `content-length: N` is written instead, so no later parser has to
+    /// choose between copies (RFC 9112 6.3).
+    Rewrite(u64),
+    /// Dropped: Transfer-Encoding overrides them (RFC 9112 6.1), or they
+    /// are invalid on a response that has no body anyway.
+    Drop,
 }
 
 impl ResponseHead {
@@ -60,6 +76,7 @@ impl ResponseHead {
             head_len: 0,
             body: BodyKind::Empty,
             keep_alive: false,
+            content_length: LengthFields::Keep,
         }
     }
 
@@ -145,6 +162,8 @@ fn apply_framing(buf: &[u8], method: Method, out: &mut ResponseHead) -> Result<b
     let mut te_final: Option<&[u8]> = None;
     let mut cl: Option<u64> = None;
     let mut cl_bad = false;
+    let mut cl_canonical = true;
+    let mut cl_items = 0;
     for h in &out.headers {
         let v = h.value.get(buf);
         match h.kind {
@@ -158,9 +177,13 @@ fn apply_framing(buf: &[u8], method: Method, out: &mut ResponseHead) -> Result<b
                 te_final = Some(trim_ows(last));
             }
             HeaderKind::ContentLength => {
-                // "10, 10" and repeated identical fields are tolerated (RFC 9110 8.6).
+                // "10, 10" and repeated identical fields are tolerated (RFC 9110 8.6)
+                // but forwarded as one value; "010" is forwarded as "10".
                 for item in v.split(|&b| b == b',') {
-                    match (parse_decimal(trim_ows(item)), cl) {
+                    let item = trim_ows(item);
+                    cl_items += 1;
+                    cl_canonical &= item.len() == 1 || item.first() != Some(&b'0');
+                    match (parse_decimal(item), cl) {
                         (None, _) => cl_bad = true,
                         (Some(n), Some(prev)) if n != prev => cl_bad = true,
                         (Some(n), _) => cl = Some(n),
@@ -170,6 +193,13 @@ fn apply_framing(buf: &[u8], method: Method, out: &mut ResponseHead) -> Result<b
             _ => {}
         }
     }
+    // An invalid length only gets this far on a response without a body
+    // (below), where it frames nothing: it is not forwarded either.
+    out.content_length = match cl {
+        _ if te_final.is_some() || cl_bad => LengthFields::Drop,
+        Some(n) if cl_items > 1 || !cl_canonical => LengthFields::Rewrite(n),
+        _ => LengthFields::Keep,
+    };
     let http11 = out.version == Version::Http11;
     let status = out.status;
     let mut reusable = true;
@@ -190,6 +220,7 @@ fn apply_framing(buf: &[u8], method: Method, out: &mut ResponseHead) -> Result<b
                 BodyKind::UntilClose
             }
         } else if cl_bad {
+            // RFC 9112 6.3 item 5: the framing is unknowable; the proxy answers 502.
             return Err(HttpError::BadContentLength);
         } else {
             match cl {

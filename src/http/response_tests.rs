@@ -294,3 +294,46 @@ fn connection_listing_and_reuse() {
     assert!(head.headers.is_empty());
     assert_eq!(head.headers.capacity(), cap);
 }
+
+#[test]
+fn content_length_fields_are_kept_rewritten_or_dropped() {
+    let fields = |cl: &str| {
+        parse(format!("HTTP/1.1 200 OK\r\n{cl}\r\n").as_bytes())
+            .map(|h| h.content_length)
+            .map_err(|e| (cl.to_string(), e))
+    };
+    use LengthFields::*;
+    for (cl, want) in [
+        ("", Keep),
+        ("Content-Length: 5\r\n", Keep),
+        ("Content-Length:  5 \r\n", Keep),
+        ("Content-Length: 0\r\n", Keep),
+        ("Content-Length: 5\r\nContent-Length: 5\r\n", Rewrite(5)),
+        ("Content-Length: 5, 5\r\n", Rewrite(5)),
+        ("Content-Length: 005\r\n", Rewrite(5)),
+        ("Content-Length: 00\r\n", Rewrite(0)),
+        ("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", Drop),
+        ("Content-Length: 5\r\nTransfer-Encoding: gzip\r\n", Drop),
+    ] {
+        assert_eq!(fields(cl), Ok(want), "{cl:?}");
+    }
+    // Differing values on a response without a body frame nothing: they
+    // are not forwarded (a response with a body is refused, see above).
+    for buf in [
+        "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nContent-Length: 1, 2\r\n\r\n",
+    ] {
+        let h = parse(buf.as_bytes()).unwrap();
+        assert_eq!(
+            (h.body, h.content_length),
+            (BodyKind::Empty, Drop),
+            "{buf:?}"
+        );
+    }
+    let h = parse_m(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 7, 7\r\n\r\n",
+        Method::Head,
+    )
+    .unwrap();
+    assert_eq!((h.body, h.content_length), (BodyKind::Empty, Rewrite(7)));
+}

@@ -5,9 +5,10 @@
 //! Owns: which header lines are forwarded (hop-by-hop and route edits
 //! removed; client `x-real-ip`, and `x-forwarded-for`/`forwarded` unless
 //! the peer is a trusted proxy) and which the gateway adds (`via`,
-//! `x-forwarded-*`, `x-real-ip`, `x-request-id`, framing, a canonical
-//! `content-length`, `connection`). Must never: re-serialise a header
-//! line that passes through unchanged.
+//! `x-forwarded-*`, `x-real-ip`, `x-request-id`, framing, `connection`, one
+//! canonical `content-length` where either side sent a non-canonical value
+//! or, upstream, several). Must never: re-serialise a header line that
+//! passes through unchanged.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use super::body::{self, Framing, PumpFail};
 use super::conn::Conn;
 use super::wire::Src;
 use crate::http::client_ip::format_ip;
-use crate::http::{BodyKind, HeaderKind, Span, Version};
+use crate::http::{BodyKind, HeaderKind, LengthFields, Span, Version};
 use crate::route::Route;
 
 /// Appends segments: gateway-written bytes go to `extra`, forwarded ones are
@@ -233,12 +234,15 @@ pub fn build_response(
         let name = e.name.get(ubuf);
         let skip = e.kind.is_hop_by_hop()
             || e.kind == HeaderKind::XRequestId
-            || (e.kind == HeaderKind::ContentLength && r.body == BodyKind::Chunked)
+            || (e.kind == HeaderKind::ContentLength && r.content_length != LengthFields::Keep)
             || (has_connection && r.is_connection_listed(ubuf, name))
             || route.response_headers.drops(name);
         if !skip {
             out.fwd(e.line);
         }
+    }
+    if let LengthFields::Rewrite(n) = r.content_length {
+        let _ = write!(out, "content-length: {n}\r\n");
     }
     out.add(&route.response_headers.rendered);
     if !resp_headers.is_empty() {

@@ -130,7 +130,7 @@ async fn buffer_body(c: &mut Conn, sh: &Shard, n: usize) -> Result<(), Option<Er
     while c.buf.len() < want {
         let mut buf = std::mem::take(&mut c.buf);
         buf.reserve(want - buf.len());
-        match wire::read_more(&mut c.stream, buf, sh.cfg.server.idle_timeout).await {
+        match wire::read_more(&mut c.stream, buf, sh.cfg.server.body_timeout).await {
             Ok((0, buf)) => {
                 c.buf = buf;
                 return Err(None);

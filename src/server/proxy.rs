@@ -182,7 +182,7 @@ async fn send_request(
     let p = Pump {
         src: &mut c.stream,
         dst: &mut up.stream,
-        read_limit: sh.cfg.server.idle_timeout,
+        read_limit: sh.cfg.server.body_timeout,
         write_limit: up_write_limit(sh, route),
         max_payload: sh.cfg.server.max_body_bytes,
     };
@@ -245,7 +245,7 @@ async fn read_response_head(
                 }
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
-                Err(_) => return Err(UpstreamError::BadResponse),
+                Err(e) => return Err(UpstreamError::from(e)),
             }
         }
         let buf = std::mem::take(&mut up.buf);

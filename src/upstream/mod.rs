@@ -22,4 +22,6 @@ pub enum UpstreamError {
     Reset,
     /// The response head was not valid HTTP/1.x.
     BadResponse,
+    /// The response head exceeded the gateway's size or field-count bound.
+    HeadTooLarge,
 }
