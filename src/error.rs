@@ -52,6 +52,7 @@ codes! {
     RequestTimeout => 408, "request_timeout", "the request was not received in time";
     RateLimited => 429, "rate_limited", "the rate limit for this client was exceeded";
     RateLimitKeysFull => 429, "rate_limit_keys_full", "the rate limiter tracks as many clients as it may; retry later";
+    RateLimitNewKeys => 429, "rate_limit_new_keys", "this client has started as many new rate-limit keys as it may in this period";
     ConcurrencyLimited => 503, "concurrency_limited", "the route has as many requests in flight as it allows";
     TooManyConnections => 503, "too_many_connections", "the gateway is at its connection limit";
     UpstreamUnavailable => 502, "upstream_unavailable", "the upstream service could not be reached";
