@@ -160,4 +160,17 @@ fn unknown_endpoints_and_methods_get_the_json_error_shape() {
     );
     let r = ask(b"GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n");
     assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
+    // Counted like the data plane's errors.
+    assert_eq!(
+        gw.counter("ringway_errors_total{code=\"admin_not_found\"}"),
+        1.0
+    );
+    assert_eq!(
+        gw.counter("ringway_errors_total{code=\"admin_method_not_allowed\"}"),
+        2.0
+    );
+    assert!(eventually(Duration::from_secs(2), || gw
+        .log_entries("admin request rejected")
+        .len()
+        == 5));
 }

@@ -24,7 +24,7 @@ use crate::config::Compiled;
 use crate::error::{self, ErrorCode};
 use crate::observe::log::{self, Val};
 use crate::observe::request_id::{RequestIdGen, ID_LEN};
-use crate::observe::Metrics;
+use crate::observe::{Metrics, ShardMetrics};
 
 mod request;
 mod revocations;
@@ -47,17 +47,26 @@ struct Admin {
     cfg: Arc<Compiled>,
     /// Connections being served now.
     active: AtomicUsize,
-    ids: Mutex<RequestIdGen>,
+    /// The admin threads' one lock (control plane, never on a shard):
+    /// request ids, and the error counters, whose `Counter` needs one
+    /// writer at a time.
+    own: Mutex<(RequestIdGen, Arc<ShardMetrics>)>,
 }
 
 impl Admin {
+    fn own(&self) -> std::sync::MutexGuard<'_, (RequestIdGen, Arc<ShardMetrics>)> {
+        self.own.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn request_id(&self) -> String {
         let mut id = [0u8; ID_LEN];
-        match self.ids.lock() {
-            Ok(g) => g.next(&mut id),
-            Err(p) => p.into_inner().next(&mut id),
-        }
+        self.own().0.next(&mut id);
         String::from_utf8_lossy(&id).into_owned()
+    }
+
+    /// Counts an error in `ringway_errors_total`.
+    fn count(&self, code: ErrorCode) {
+        self.own().1.errors[code as usize].inc();
     }
 }
 
@@ -70,10 +79,12 @@ impl Drop for Slot {
     }
 }
 
-/// Binds the admin listener and serves it on background threads.
+/// Binds the admin listener and serves it on background threads; its
+/// errors are counted in `counters` (a set no shard writes).
 pub fn spawn(
     addr: SocketAddr,
     metrics: Metrics,
+    counters: Arc<ShardMetrics>,
     cfg: Arc<Compiled>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
@@ -82,7 +93,7 @@ pub fn spawn(
         metrics,
         cfg,
         active: AtomicUsize::new(0),
-        ids: Mutex::new(RequestIdGen::new(usize::MAX)),
+        own: Mutex::new((RequestIdGen::new(usize::MAX), counters)),
     });
     std::thread::Builder::new()
         .name("ringway-admin".into())
@@ -124,7 +135,13 @@ fn admit(s: TcpStream, admin: &Arc<Admin>) {
 fn busy(mut s: TcpStream, admin: &Admin) {
     let _ = s.set_write_timeout(Some(BUSY_WRITE_TIMEOUT));
     let rid = admin.request_id();
-    let _ = refuse(&mut s, &rid, ErrorCode::AdminBusy, "", "retry-after: 1\r\n");
+    let _ = refuse(
+        &mut s,
+        admin,
+        &rid,
+        ErrorCode::AdminBusy,
+        ("", "retry-after: 1\r\n"),
+    );
     let _ = s.shutdown(std::net::Shutdown::Write);
     // Drop what already arrived so the close is not a reset; no waiting.
     let _ = s.set_nonblocking(true);
@@ -146,7 +163,7 @@ fn serve(mut s: TcpStream, accepted: Instant, admin: &Admin) {
         Ok(r) => r,
         Err(ReadError::Gone) => return,
         Err(ReadError::Refuse(code)) => {
-            let _ = refuse(&mut s, &rid, code, "", "");
+            let _ = refuse(&mut s, admin, &rid, code, ("", ""));
             request::linger_close(&mut s);
             return;
         }
@@ -161,7 +178,7 @@ fn serve(mut s: TcpStream, accepted: Instant, admin: &Admin) {
                 ErrorCode::AdminMethodNotAllowed => "allow: GET\r\n".to_owned(),
                 _ => String::new(),
             };
-            refuse(&mut s, &rid, code, &detail, &allow)
+            refuse(&mut s, admin, &rid, code, (&detail, &allow))
         }
     };
 }
@@ -182,14 +199,16 @@ fn route(req: &Request, admin: &Admin) -> Result<(&'static str, String), Refusal
     }
 }
 
-/// Writes the JSON error for `code` (with `detail` in its message) and logs it.
+/// Writes the JSON error for `code` (with `detail` in its message and
+/// `extra` header lines), counts and logs it.
 fn refuse(
     s: &mut TcpStream,
+    admin: &Admin,
     rid: &str,
     code: ErrorCode,
-    detail: &str,
-    extra: &str,
+    (detail, extra): (&str, &str),
 ) -> std::io::Result<()> {
+    admin.count(code);
     let client = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     log::warn(
         "admin request rejected",

@@ -50,14 +50,16 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
     let addr = listeners[0]
         .local_addr()
         .map_err(|e| StartError(format!("listener address: {e}")))?;
-    let metrics = Metrics::new(workers);
+    // One counter set per shard, and one for the admin listener's errors.
+    let metrics = Metrics::new(workers + 1);
     // Register before any shard runs so an early signal is not lost.
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
         .map_err(|e| StartError(format!("signal handlers: {e}")))?;
 
     if let Some(admin) = cfg.server.admin_listen {
-        let bound = crate::admin::spawn(admin, metrics.clone(), cfg.clone())
-            .map_err(|e| bind_error("admin_listen", admin, &e))?;
+        let bound =
+            crate::admin::spawn(admin, metrics.clone(), metrics.shard(workers), cfg.clone())
+                .map_err(|e| bind_error("admin_listen", admin, &e))?;
         log::info("admin listening", &[("addr", Val::Str(&bound.to_string()))]);
     }
 
