@@ -89,14 +89,17 @@ fn a_2mb_revocation_body_gets_413_not_a_reset() {
     let fits = "jti:a\n".repeat(64 * 1024 / 6);
     let r = c.roundtrip(&req("POST", "/revocations", "admin", &[], fits.as_bytes()));
     assert_eq!(r.status, 200, "{}", r.summary());
+    // As curl sends a larger body: the head, then the body after 100.
     let mut c = RawClient::connect(gw.admin_addr());
-    let r = c.roundtrip(&req(
-        "POST",
-        "/revocations",
-        "admin",
-        &[],
-        b"jti:b\nsub:c\n",
-    ));
+    let body = b"jti:b\nsub:c\n";
+    let head = format!(
+        "POST /revocations HTTP/1.1\r\nHost: admin\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    c.send(head.as_bytes());
+    assert_eq!(c.read_response().status, 100);
+    c.send(body);
+    let r = c.read_response();
     assert_error(&r, 400, "invalid_revocation");
     assert!(r.text().contains("line 2"), "{}", r.text());
 }

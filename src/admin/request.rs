@@ -8,7 +8,7 @@
 //! client trickling one byte at a time cannot stretch it), buffer more than
 //! `MAX_HEAD + MAX_BODY` bytes, or choose a status (`crate::error`).
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,13 @@ pub enum ReadError {
 pub fn read(s: &mut TcpStream, deadline: Instant) -> Result<Request, ReadError> {
     let mut buf = vec![0u8; 1024];
     let mut len = 0;
-    let (head_len, method, path, body_len) = loop {
+    let Head {
+        len: head_len,
+        method,
+        path,
+        body_len,
+        expect_continue,
+    } = loop {
         if let Some(head) = parse_head(&buf[..len])? {
             break head;
         }
@@ -62,6 +68,11 @@ pub fn read(s: &mut TcpStream, deadline: Instant) -> Result<Request, ReadError> 
         len += read_some(s, &mut buf[len..], deadline)?;
     };
     let total = head_len + body_len;
+    if expect_continue && len < total {
+        // curl sends bodies over 1 KiB only after this (or a 1 s pause).
+        s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .map_err(|_| ReadError::Gone)?;
+    }
     buf.resize(total.max(len), 0);
     while len < total {
         len += read_some(s, &mut buf[len..total], deadline)?;
@@ -74,9 +85,18 @@ pub fn read(s: &mut TcpStream, deadline: Instant) -> Result<Request, ReadError> 
     })
 }
 
-/// The parsed head of `buf`: (head length, method, path, body length), or
-/// `None` when more bytes are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, String, String, usize)>, ReadError> {
+/// A parsed request head.
+#[derive(Debug, PartialEq, Eq)]
+struct Head {
+    len: usize,
+    method: String,
+    path: String,
+    body_len: usize,
+    expect_continue: bool,
+}
+
+/// The parsed head of `buf`, or `None` when more bytes are needed.
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, ReadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
@@ -89,7 +109,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, String, String, usize)>, Read
     };
     let refuse = |c| Err(ReadError::Refuse(c));
     let mut body_len = None;
+    let mut expect_continue = false;
     for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("expect") {
+            expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
+        }
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return refuse(ErrorCode::LengthRequired);
         }
@@ -110,12 +134,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, String, String, usize)>, Read
     let target = req.path.unwrap_or("/");
     let path = target.split('?').next().unwrap_or(target);
     let method = req.method.unwrap_or("");
-    Ok(Some((
-        head_len,
-        method.to_owned(),
-        path.to_owned(),
+    Ok(Some(Head {
+        len: head_len,
+        method: method.to_owned(),
+        path: path.to_owned(),
         body_len,
-    )))
+        expect_continue,
+    }))
 }
 
 /// Digits only; a value too large for `usize` is "too large", not invalid.
@@ -177,7 +202,7 @@ mod tests {
     use super::*;
 
     fn head(raw: &str) -> Result<Option<(usize, String, String, usize)>, ReadError> {
-        parse_head(raw.as_bytes())
+        parse_head(raw.as_bytes()).map(|h| h.map(|h| (h.len, h.method, h.path, h.body_len)))
     }
 
     #[test]
