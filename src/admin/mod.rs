@@ -11,8 +11,8 @@
 //! `serve` between reading and routing.
 //!
 //! Must never: be reachable on the data-plane listener, take anything but
-//! relaxed reads of shard counters, let one connection wait on another, or
-//! choose a status (`crate::error`).
+//! relaxed reads of shard counters (it writes only its own counter set),
+//! let one connection wait on another, or choose a status (`crate::error`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
