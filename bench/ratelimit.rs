@@ -23,6 +23,7 @@ fn limiter(algo: Algo, key: KeySpec) -> Limiter {
         limit: 1_000_000_000,
         period_secs: 1,
         max_keys: 100_000,
+        max_new_keys_per_source: 100_000,
     })
 }
 

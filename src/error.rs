@@ -55,6 +55,7 @@ codes! {
     RequestTimeout => 408, "request_timeout", "the request was not received in time";
     RateLimited => 429, "rate_limited", "the rate limit for this client was exceeded";
     RateLimitKeysFull => 429, "rate_limit_keys_full", "the rate limiter tracks as many clients as it may; retry later";
+    RateLimitNewKeys => 429, "rate_limit_new_keys", "this client has started as many new rate-limit keys as it may in this period";
     ConcurrencyLimited => 503, "concurrency_limited", "the route has as many requests in flight as it allows";
     TooManyConnections => 503, "too_many_connections", "the gateway is at its connection limit";
     UpstreamUnavailable => 502, "upstream_unavailable", "the upstream service could not be reached";
@@ -83,6 +84,11 @@ codes! {
     UnsupportedMediaType => 415, "unsupported_media_type", "this route does not accept the request's content type";
     InvalidJson => 400, "invalid_json", "the request body is not well-formed JSON";
     LengthRequired => 411, "length_required", "this route needs a Content-Length request body";
+    AdminNotFound => 404, "admin_not_found", "the admin listener has no such endpoint";
+    AdminMethodNotAllowed => 405, "admin_method_not_allowed", "this admin endpoint does not allow this method";
+    AdminBusy => 503, "admin_busy", "the admin listener is at its connection limit";
+    InvalidRevocation => 400, "invalid_revocation", "the revocation change is invalid; nothing was applied";
+    RevocationNotSaved => 500, "revocation_not_saved", "the revocation change was applied but not saved to the file";
 }
 
 impl From<HttpError> for ErrorCode {
@@ -180,6 +186,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         417 => "Expectation Failed",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
@@ -190,13 +197,27 @@ pub fn reason_phrase(status: u16) -> &'static str {
 
 /// Appends the JSON error body for `code` to `out`.
 pub fn write_json_body(out: &mut String, code: ErrorCode, request_id: &str) {
+    write_json_body_detail(out, code, request_id, "");
+}
+
+/// `write_json_body` with `detail` (when not empty) appended to the
+/// message after `": "`, e.g. which line of an admin request body is wrong.
+pub fn write_json_body_detail(out: &mut String, code: ErrorCode, request_id: &str, detail: &str) {
     let _ = write!(
         out,
-        "{{\"error\":{{\"status\":{},\"code\":\"{}\",\"message\":\"{}\",\"request_id\":",
+        "{{\"error\":{{\"status\":{},\"code\":\"{}\",\"message\":\"{}",
         code.status(),
         code.as_str(),
         code.message()
     );
+    if !detail.is_empty() {
+        // Escaped on its own, then spliced in without its quotes.
+        let mut quoted = String::with_capacity(detail.len() + 2);
+        crate::observe::log::push_json_str(&mut quoted, detail);
+        out.push_str(": ");
+        out.push_str(&quoted[1..quoted.len() - 1]);
+    }
+    out.push_str("\",\"request_id\":");
     crate::observe::log::push_json_str(out, request_id);
     out.push_str("}}");
 }
@@ -218,6 +239,13 @@ mod tests {
         assert_eq!(
             s,
             "{\"error\":{\"status\":502,\"code\":\"upstream_unavailable\",\"message\":\"the upstream service could not be reached\",\"request_id\":\"abc\"}}"
+        );
+        let mut s = String::new();
+        write_json_body_detail(&mut s, ErrorCode::InvalidRevocation, "r", "line 2: \"x\"");
+        let v: serde_json::Value = serde_json::from_str(&s).expect("json");
+        assert_eq!(
+            v["error"]["message"],
+            "the revocation change is invalid; nothing was applied: line 2: \"x\""
         );
     }
 }

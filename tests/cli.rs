@@ -1,10 +1,12 @@
 //! The `ringway` command line: `--version`, `--help`, `check` on good and
 //! bad configs (exit 0 / exit 2 with `FILE:LINE: KEY: MESSAGE` lines), and
-//! `run`'s exit codes for a bad config (2) and an address in use (1).
+//! `run`'s exit codes for a bad config (2) and an address in use (1), also
+//! when the owner is another gateway with `SO_REUSEPORT`.
 
 mod common;
 
 use std::net::TcpListener;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -204,6 +206,37 @@ fn check_reports_toml_syntax_errors_with_a_line() {
 }
 
 #[test]
+fn a_toml_syntax_error_is_reported_once() {
+    // The parser's error recovery used to add a second error on the line
+    // (a line ` = `, or a lone `"`) and "duplicate key" for later tables
+    // (a lone `[`).
+    for (bad, want_line) in [
+        (
+            GOOD_MINIMAL.replace("\n\n[[upstreams]]", "\n = \n[[upstreams]]"),
+            3,
+        ),
+        (
+            GOOD_MINIMAL.replace("\n\n[[upstreams]]", "\n \"\n[[upstreams]]"),
+            3,
+        ),
+        (
+            GOOD_MINIMAL.replace("\n\n[[upstreams]]", "\n[\n[[upstreams]]"),
+            3,
+        ),
+    ] {
+        let (path, out) = check(&bad);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "want exactly one line: {}", out.stderr);
+        assert!(
+            lines[0].starts_with(&format!("{path}:{want_line}: ")),
+            "want `{path}:{want_line}: …`: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
 fn check_missing_file_fails() {
     let out = run_cli(&["check", "--config", "/nonexistent/ringway-test.toml"]);
     assert!(!out.status.success(), "{out:?}");
@@ -234,5 +267,60 @@ fn run_on_an_address_in_use_exits_1() {
     let out = run_cli(&["run", "--config", &p]);
     let _ = std::fs::remove_file(&path);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("address in use"), "{out:?}");
+    assert!(out.stderr.contains(&addr.to_string()), "{out:?}");
+    drop(taken);
+}
+
+/// The config of a gateway on a fixed `listen` (and an ephemeral admin port).
+fn on(listen: &str, admin: &str) -> String {
+    GOOD_MINIMAL.replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"{listen}\"\nadmin_listen = \"{admin}\"\nworkers = 2"),
+    )
+}
+
+#[test]
+fn a_second_gateway_on_the_same_listen_exits_1() {
+    // SO_REUSEPORT would let both bind and share the traffic silently.
+    let free = unused_addr();
+    let first = Gateway::start(&on(&free.to_string(), "127.0.0.1:0"));
+    let path = write_config(&on(&first.addr().to_string(), "127.0.0.1:0"));
+    let p = path.to_string_lossy().into_owned();
+    let started = Instant::now();
+    let out = run_cli(&["run", "--config", &p]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(out.stderr.contains("address in use"), "{out:?}");
+    assert!(out.stderr.contains(&first.addr().to_string()), "{out:?}");
+    assert!(!out.stderr.contains("\"listening\""), "{out:?}");
+    // The first keeps serving (404: no route matches).
+    for _ in 0..10 {
+        let mut c = first.client();
+        c.send(&get("/nothing-here", "x"));
+        assert_eq!(c.read_response().status, 404);
+    }
+    assert!(first.metrics().contains("ringway_"));
+}
+
+#[test]
+fn an_admin_listen_in_use_exits_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let path = write_config(&on("127.0.0.1:0", &addr.to_string()));
+    let p = path.to_string_lossy().into_owned();
+    let out = run_cli(&["run", "--config", &p]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("address in use"), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("admin_listen = {addr}")),
+        "{out:?}"
+    );
     drop(taken);
 }

@@ -1,8 +1,8 @@
 //! Rate and concurrency limits on the wire, with 2 shards: the exact
 //! admitted count whether requests come over many connections (spread over
 //! shards by SO_REUSEPORT) or one pinned keep-alive connection, the 429
-//! with its JSON error and headers, Retry-After that is enough, eviction at
-//! `max_keys`, and concurrency slots released on every path.
+//! with its JSON error and headers, Retry-After that is enough, the shared
+//! bucket at `max_keys`, and concurrency slots released on every path.
 
 mod common;
 
@@ -271,7 +271,7 @@ fn all_listed_limits_must_pass() {
 }
 
 #[test]
-fn eviction_at_max_keys_is_conservative() {
+fn a_full_table_serves_new_keys_from_one_shared_bucket() {
     let limits = rate_limit_section(
         "tiny",
         &[
@@ -279,29 +279,34 @@ fn eviction_at_max_keys_is_conservative() {
             ("limit", "1"),
             ("period", "\"2s\""),
             ("max_keys", "2"),
+            // The default (max_keys / 16 = 1) would refuse b already.
+            ("max_new_keys_per_source", "10"),
         ],
     );
     let (gw, _up) = gateway(&limits, &route("rate_limit = \"tiny\""));
     let mut c = gw.client();
     assert_eq!(c.roundtrip(&get_as("a")).status, 200);
     assert_eq!(c.roundtrip(&get_as("b")).status, 200);
-    // The table is full of live state: a new key is refused, not given a
-    // slot taken from a client still being limited.
-    let r = c.roundtrip(&get_as("c"));
+    // The table is full of live state: a new key is not given a slot taken
+    // from a client still being limited, nor refused outright; new keys
+    // share one bucket with the limit's own rate.
+    assert_eq!(c.roundtrip(&get_as("c")).status, 200);
+    let r = c.roundtrip(&get_as("d"));
     assert_error(&r, 429, "rate_limit_keys_full");
     let retry: u64 = r
         .header("retry-after")
         .expect("Retry-After")
         .parse()
         .expect("seconds");
-    // The home slot's state is full within 2 s (+ one clock tick, rounded up).
+    // The shared bucket refills within 2 s (+ one clock tick, rounded up).
     assert!((1..=3).contains(&retry), "{retry}");
     assert_error(&c.roundtrip(&get_as("a")), 429, "rate_limited");
     assert_eq!(
         gw.counter("ringway_errors_total{code=\"rate_limit_keys_full\"}"),
         1.0
     );
-    // Once a's and b's state is full again, forgetting it loses nothing.
+    // Once a's and b's state is full again, c takes a slot, carrying the
+    // shared state (full again by now): admitted once, then limited.
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(c.roundtrip(&get_as("c")).status, 200);
     assert_error(&c.roundtrip(&get_as("c")), 429, "rate_limited");

@@ -8,20 +8,22 @@
 //! Must never: publish a partly applied body (a bad line rejects it whole).
 
 use crate::auth::AuthConfig;
+use crate::error::ErrorCode;
 
-/// Handles one request; returns (status line, body).
-pub fn handle(auth: &AuthConfig, method: &[u8], body: &[u8]) -> (&'static str, String) {
+/// What went wrong: the error code and the detail its message gets.
+pub type Refusal = (ErrorCode, String);
+
+/// Handles one request; returns the body of the 200 answer.
+pub fn handle(auth: &AuthConfig, method: &str, body: &[u8]) -> Result<String, Refusal> {
     let current = auth.revoked.current();
-    if method == b"GET" {
-        return ("200 OK", current.render());
-    }
     let add = match method {
-        b"POST" => true,
-        b"DELETE" => false,
-        _ => return ("405 Method Not Allowed", "use GET, POST or DELETE\n".into()),
+        "GET" => return Ok(current.render()),
+        "POST" => true,
+        "DELETE" => false,
+        _ => return Err((ErrorCode::AdminMethodNotAllowed, format!("use {ALLOW}"))),
     };
     let Ok(text) = std::str::from_utf8(body) else {
-        return ("400 Bad Request", "the body is not UTF-8\n".into());
+        return Err((ErrorCode::InvalidRevocation, "the body is not UTF-8".into()));
     };
     let mut next = (*current).clone();
     for (i, line) in text.lines().map(str::trim).enumerate() {
@@ -34,18 +36,21 @@ pub fn handle(auth: &AuthConfig, method: &[u8], body: &[u8]) -> (&'static str, S
             next.remove(line).map(|_| ())
         };
         if let Err(e) = r {
-            return ("400 Bad Request", format!("line {}: {e}\n", i + 1));
+            return Err((ErrorCode::InvalidRevocation, format!("line {}: {e}", i + 1)));
         }
     }
     let rendered = next.render();
     auth.revoked.publish(next);
     if let Some(f) = &auth.revocation_file {
         if let Err(e) = std::fs::write(f, &rendered) {
-            return (
-                "500 Internal Server Error",
-                format!("applied, but not saved to {}: {e}\n", f.display()),
-            );
+            return Err((
+                ErrorCode::RevocationNotSaved,
+                format!("{}: {e}", f.display()),
+            ));
         }
     }
-    ("200 OK", rendered)
+    Ok(rendered)
 }
+
+/// The methods `/revocations` allows (the `allow` header of a 405).
+pub const ALLOW: &str = "GET, POST, DELETE";

@@ -213,11 +213,12 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
         errors: Vec::new(),
     };
     let (root, syntax) = DeTable::parse_recoverable(src);
-    if !syntax.is_empty() {
-        for e in syntax {
-            let line = e.span().map(|s| doc.line_at(s.start));
-            doc.push("", line, e.message().trim_end().to_owned());
-        }
+    // Only the first syntax error is reported: the parser recovers past
+    // it by guessing, and what it reports after that guess (a second error
+    // on the same line, "duplicate key" for every later table) is noise.
+    if let Some(e) = syntax.into_iter().next() {
+        let line = e.span().map(|s| doc.line_at(s.start));
+        doc.push("", line, e.message().trim_end().to_owned());
         return (doc, None);
     }
     let span = root.span();
@@ -377,6 +378,23 @@ mod tests {
         assert!(!errs.is_empty());
         assert_eq!(errs[0].line, Some(2), "{errs:?}");
         assert_eq!(errs[0].key, "");
+    }
+
+    #[test]
+    fn one_syntax_error_is_reported_once() {
+        // The parser's recovery used to add a second error on the same
+        // line, and a "duplicate key" for every table after an unclosed `[`.
+        for src in [
+            "[server]\n = \nworkers = 1\n",
+            "[server]\n \"\nworkers = 1\n",
+            "[server]\n[\n[[routes]]\nname = \"b\"\n[[routes]]\nname = \"c\"\n",
+        ] {
+            let (doc, model) = parse(src, "t.toml");
+            assert!(model.is_none());
+            let errs = doc.into_errors().0;
+            assert_eq!(errs.len(), 1, "{src:?}: {errs:?}");
+            assert_eq!(errs[0].line, Some(2), "{src:?}: {errs:?}");
+        }
     }
 
     #[test]

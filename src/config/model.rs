@@ -134,6 +134,7 @@ pub struct RateLimitFile {
     pub period: Option<String>,
     pub burst: Option<u64>,
     pub max_keys: Option<u64>,
+    pub max_new_keys_per_source: Option<u64>,
     pub on_exhausted: Option<String>,
     pub max_delay_ms: Option<u64>,
 }

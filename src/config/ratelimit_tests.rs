@@ -63,6 +63,8 @@ fn compiles_gcra_into_ns_and_the_route_policy_list() {
         (l.def.limit, l.def.period_secs, l.def.max_keys),
         (100, 60, 100_000)
     );
+    // One source may add a sixteenth of the table per period by default.
+    assert_eq!(l.def.max_new_keys_per_source, 6_250);
     match policies(&c) {
         [Policy::RateLimit(p), Policy::Concurrency(n)] => {
             assert!(Arc::ptr_eq(&p.limits()[0], l));
@@ -126,6 +128,11 @@ fn rules_name_the_key_and_line() {
         "[rate_limits.a]\nkey = \"ip\"\nlimit = 1\nperiod = \"1s\"\nmax_delay_ms = 5\n",
         "",
         "rate_limits.a.max_delay_ms: applies only with on_exhausted = \"delay\"",
+    );
+    bad(
+        "[rate_limits.a]\nkey = \"ip\"\nlimit = 1\nperiod = \"1s\"\nmax_new_keys_per_source = 0\n",
+        "",
+        "t.toml:11: rate_limits.a.max_new_keys_per_source: 0 is out of range",
     );
     bad(
         "[rate_limits.a]\nkey = \"ip\"\nlimit = 0\nperiod = \"1s\"\n",

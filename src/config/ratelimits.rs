@@ -57,6 +57,13 @@ fn def(doc: &mut Doc<'_>, name: &str, f: &RateLimitFile) -> Option<LimitDef> {
         &key("max_keys"),
         validate::bounded(max_keys, 1, MAX_KEYS),
     );
+    // One source may fill a sixteenth of the table per period by default.
+    let new_keys = f.max_new_keys_per_source.unwrap_or((max_keys / 16).max(1));
+    check(
+        doc,
+        &key("max_new_keys_per_source"),
+        validate::bounded(new_keys, 1, MAX_KEYS),
+    );
     let delay = match f.on_exhausted.as_deref() {
         None | Some("reject") => false,
         Some("delay") => true,
@@ -157,6 +164,7 @@ fn def(doc: &mut Doc<'_>, name: &str, f: &RateLimitFile) -> Option<LimitDef> {
         limit,
         period_secs: period,
         max_keys: usize::try_from(max_keys).ok()?,
+        max_new_keys_per_source: new_keys,
     })
 }
 

@@ -8,8 +8,8 @@
 //! and `concurrency::ConcurrencyLimit` values as variants of their compiled
 //! policy list. Design, bound and proof: `docs/rate-limiting.md`.
 //!
-//! Owns: the algorithms, the shared state, key extraction and the
-//! RateLimit header values. Must never: take a lock, allocate or make a
+//! Owns: the algorithms, the shared state, key extraction, the per-source
+//! budget of new keys (`source`) and the RateLimit header values. Must never: take a lock, allocate or make a
 //! syscall on a check (the clock is the vDSO `clock_gettime`), or decide an
 //! HTTP status (that is `crate::error`).
 
@@ -17,6 +17,7 @@ pub mod algo;
 pub mod concurrency;
 pub mod key;
 pub mod policy;
+pub mod source;
 pub mod table;
 
 #[cfg(test)]
@@ -46,11 +47,15 @@ pub struct LimitDef {
     pub period_secs: u64,
     /// `max_keys`: slots in the table.
     pub max_keys: usize,
+    /// `max_new_keys_per_source`: keys one source may add per period.
+    pub max_new_keys_per_source: u64,
 }
 
-/// A limit's state: the key table and the seed its keys are hashed with.
+/// A limit's state: the key table, the per-source new-key counters and
+/// the seed keys and sources are hashed with.
 pub struct LimitState {
     table: Table,
+    new_keys: source::NewKeys,
     seed: key::Seed,
 }
 
@@ -72,6 +77,10 @@ impl Limiter {
     pub fn new(def: LimitDef) -> Limiter {
         let state = Arc::new(LimitState {
             table: Table::new(def.max_keys),
+            new_keys: source::NewKeys::new(
+                def.max_new_keys_per_source,
+                def.period_secs.saturating_mul(algo::NS),
+            ),
             seed: key::Seed::default(),
         });
         Limiter { def, state }
@@ -102,14 +111,21 @@ impl Limiter {
     /// Checks (and on admission charges) one request at `now` (see `clock`).
     #[inline]
     pub fn check<I: Identity>(&self, r: &RequestParts<'_, I>, now: u64) -> Checked {
-        let k = self.def.key.hash(&self.state.seed, r);
-        self.check_key(k, now)
+        let s = &self.state;
+        let k = self.def.key.hash(&s.seed, r);
+        // The source is hashed only for a key not in the table.
+        s.table.check(k, self.def.algo, now, &s.new_keys, || {
+            source::source_of(&s.seed, r.ip)
+        })
     }
 
-    /// The check for an already hashed key (benchmarks and tests).
+    /// The check for an already hashed key, which is also its own source
+    /// (benchmarks and tests).
     #[inline]
     pub fn check_key(&self, key: u64, now: u64) -> Checked {
-        self.state.table.check(key.max(1), self.def.algo, now)
+        let s = &self.state;
+        let key = key.max(1);
+        s.table.check(key, self.def.algo, now, &s.new_keys, || key)
     }
 }
 

@@ -36,8 +36,12 @@ pub enum Outcome {
     },
     /// A limit rejected; retry after this many ns.
     Reject(u64),
-    /// A limit's table had no slot for a new key; retry after this many ns.
+    /// A new key was refused by the state it shares with the other keys
+    /// that found no slot in a full table; retry after this many ns.
     KeysFull(u64),
+    /// The client's source added as many new keys as it may this period;
+    /// retry after this many ns.
+    SourceBudget(u64),
 }
 
 impl RateLimitPolicy {
@@ -87,19 +91,15 @@ impl RateLimitPolicy {
         for (i, l) in self.limits.iter().enumerate() {
             let (remaining, reset) = match l.check(r, now) {
                 Checked::Step(s) => {
-                    match s.verdict {
-                        Verdict::Admit => {}
-                        Verdict::Delay(d) => {
-                            if let Outcome::Admit { delay } = &mut outcome {
-                                *delay = (*delay).max(d);
-                            }
-                        }
-                        Verdict::Reject(retry) => outcome = Outcome::Reject(retry),
-                    }
+                    combine(&mut outcome, s.verdict, Outcome::Reject);
                     (s.remaining, s.reset)
                 }
-                Checked::Full(retry) => {
-                    outcome = Outcome::KeysFull(retry);
+                Checked::Shared(s) => {
+                    combine(&mut outcome, s.verdict, Outcome::KeysFull);
+                    (s.remaining, s.reset)
+                }
+                Checked::SourceBudget(retry) => {
+                    outcome = Outcome::SourceBudget(retry);
                     (0, retry)
                 }
             };
@@ -122,12 +122,26 @@ impl RateLimitPolicy {
         if self.headers {
             out.extend_from_slice(b"\r\n");
         }
-        if let Outcome::Reject(ns) | Outcome::KeysFull(ns) = outcome {
+        if let Outcome::Reject(ns) | Outcome::KeysFull(ns) | Outcome::SourceBudget(ns) = outcome {
             out.extend_from_slice(b"retry-after: ");
             push_u64(out, secs_ceil(ns + self.tick).max(1));
             out.extend_from_slice(b"\r\n");
         }
         outcome
+    }
+}
+
+/// Folds one limit's verdict into the route's outcome; `refused` names a
+/// rejection (by the key's own state or by the shared overflow state).
+fn combine(outcome: &mut Outcome, v: Verdict, refused: fn(u64) -> Outcome) {
+    match v {
+        Verdict::Admit => {}
+        Verdict::Delay(d) => {
+            if let Outcome::Admit { delay } = outcome {
+                *delay = (*delay).max(d);
+            }
+        }
+        Verdict::Reject(retry) => *outcome = refused(retry),
     }
 }
 

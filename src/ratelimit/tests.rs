@@ -1,6 +1,7 @@
 //! The algorithms against simple reference models over random arrival
 //! sequences (proptest), the window bound, retry-after correctness, the
-//! table's eviction rules, and exactness under real threads.
+//! table's eviction and overflow rules against an unbounded per-key model,
+//! the per-source new-key budget, and exactness under real threads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -8,8 +9,23 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::algo::{Algo, Verdict, FRESH};
+use super::algo::{Algo, Step, Verdict, FRESH};
+use super::source::NewKeys;
 use super::table::{Checked, Table};
+
+/// A budget no test source reaches.
+fn unlimited() -> NewKeys {
+    NewKeys::new(u64::MAX, 1)
+}
+
+/// A table check where every key is its own source, without a budget.
+fn check(t: &Table, key: u64, algo: Algo, now: u64) -> Checked {
+    t.check(key, algo, now, &unlimited(), || key)
+}
+
+fn admitted(c: Checked) -> bool {
+    matches!(c, Checked::Step(s) | Checked::Shared(s) if s.verdict == Verdict::Admit)
+}
 
 /// The textbook token bucket GCRA must equal: capacity (burst + 1) tokens,
 /// one token per `interval`, tokens kept in ns so nothing is rounded.
@@ -167,32 +183,102 @@ proptest! {
         }
     }
 
-    /// A bounded table never admits a request an unbounded one would reject:
-    /// eviction only forgets full state, and a refused new key is refused.
+    /// A bounded table never admits a request an unbounded one would reject
+    /// for that key: eviction only forgets full state, the overflow state
+    /// sees every request of the keys it serves, and a key that leaves it
+    /// starts from it. Until the first overflow, the table is exact.
     #[test]
-    fn bounded_table_never_over_admits(max_keys in 1usize..5, seq in prop::collection::vec((0u8..8, 0u64..300), 1..300)) {
-        let algo = gcra(100, 1);
+    fn bounded_table_never_over_admits(
+        which in 0u8..3,
+        max_keys in 1usize..5,
+        seq in prop::collection::vec((0u8..8, 0u64..300), 1..300),
+    ) {
+        let algo = match which {
+            0 => gcra(100, 1),
+            1 => Algo::FixedWindow { limit: 2, period: 250 },
+            _ => Algo::SlidingWindow { limit: 2, period: 250 },
+        };
         let table = Table::new(max_keys);
         let mut reference: HashMap<u8, u64> = HashMap::new();
+        let mut overflowed = false;
         let mut now = 1;
         for (k, gap) in seq {
             now += gap;
             let r = reference.entry(k).or_insert(FRESH);
             let want = algo.step(*r, now);
-            match table.check((u64::from(k) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15), algo, now) {
-                Checked::Step(got) => {
-                    prop_assert_eq!(got, want, "key {} at {}", k, now);
-                    if let Some(n) = want.next { *r = n; }
+            let got = check(&table, (u64::from(k) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15), algo, now);
+            overflowed |= matches!(got, Checked::Shared(_));
+            let got: Step = match got {
+                Checked::Step(s) if !overflowed => {
+                    prop_assert_eq!(s, want, "key {} at {}", k, now);
+                    s
                 }
-                Checked::Full(retry) => {
-                    prop_assert!(retry > 0);
-                    // Refusing is conservative; the reference counts it as not sent.
-                }
+                Checked::Step(s) | Checked::Shared(s) => s,
+                Checked::SourceBudget(_) => { prop_assert!(false, "no budget here"); continue }
+            };
+            if got.verdict == Verdict::Admit {
+                prop_assert_eq!(want.verdict, Verdict::Admit, "over-admitted key {} at {}", k, now);
+                if let Some(n) = want.next { *r = n; }
             }
         }
     }
 }
 
+/// A table full of live state serves new keys from one shared state
+/// instead of refusing them, evicts only full state, and a key moving
+/// from the overflow into a slot keeps what it used there.
+#[test]
+fn full_table_shares_one_state_and_moving_keys_keep_it() {
+    let algo = gcra(1000, 0);
+    let t = Table::new(2);
+    let step = |c: Checked| match c {
+        Checked::Step(s) => ("own", s.verdict),
+        Checked::Shared(s) => ("shared", s.verdict),
+        Checked::SourceBudget(_) => ("budget", Verdict::Admit),
+    };
+    assert_eq!(step(check(&t, 11, algo, 1)), ("own", Verdict::Admit));
+    assert_eq!(step(check(&t, 22, algo, 1)), ("own", Verdict::Admit));
+    // Both slots hold live state until t = 1001: new keys share one bucket.
+    assert_eq!(step(check(&t, 33, algo, 500)), ("shared", Verdict::Admit));
+    assert_eq!(
+        step(check(&t, 44, algo, 500)),
+        ("shared", Verdict::Reject(1000))
+    );
+    assert_eq!(
+        step(check(&t, 11, algo, 500)),
+        ("own", Verdict::Reject(501))
+    );
+    // At 1001 the home slot's state is full, but 33 used the overflow at
+    // 500: it moves in with that state, not a fresh one.
+    assert_eq!(
+        step(check(&t, 33, algo, 1001)),
+        ("shared", Verdict::Reject(499))
+    );
+    assert_eq!(step(check(&t, 33, algo, 1500)), ("own", Verdict::Admit));
+    assert_eq!(
+        step(check(&t, 33, algo, 1600)),
+        ("own", Verdict::Reject(900))
+    );
+    assert_eq!(t.len(), 2);
+}
+
+/// One source may add `budget` keys per window; its existing keys and other
+/// sources are unaffected, and a refused key leaves no state behind.
+#[test]
+fn a_source_over_its_new_key_budget_is_refused_new_keys_only() {
+    let algo = gcra(100, 5);
+    let t = Table::new(64);
+    let budget = NewKeys::new(2, 1000);
+    let on = |key: u64, source: u64, now: u64| t.check(key, algo, now, &budget, || source);
+    assert!(admitted(on(1, 7, 1)));
+    assert!(admitted(on(2, 7, 1)));
+    assert_eq!(on(3, 7, 10), Checked::SourceBudget(990));
+    assert!(admitted(on(1, 7, 10)), "existing keys keep working");
+    assert!(admitted(on(4, 8 | (8 << 32), 10)), "another source");
+    assert_eq!(t.len(), 3);
+    // The next window gives the source its budget again.
+    assert!(admitted(on(3, 7, 1000)));
+}
 #[test]
 fn delay_mode_holds_then_rejects() {
     let algo = Algo::Gcra {
@@ -219,28 +305,6 @@ fn delay_mode_holds_then_rejects() {
             Verdict::Reject(300)
         ]
     );
-}
-
-#[test]
-fn table_refuses_when_full_and_evicts_only_full_state() {
-    let algo = gcra(1000, 0);
-    let t = Table::new(2);
-    let admit = |c: Checked| matches!(c, Checked::Step(s) if s.verdict == Verdict::Admit);
-    assert!(admit(t.check(11, algo, 1)));
-    assert!(admit(t.check(22, algo, 1)));
-    // Both slots hold live state until t = 1001: a third key is refused,
-    // told to come back when a slot frees.
-    match t.check(33, algo, 500) {
-        Checked::Full(retry) => assert_eq!(retry, 501),
-        other => panic!("expected Full, got {other:?}"),
-    }
-    assert!(
-        matches!(t.check(11, algo, 500), Checked::Step(s) if matches!(s.verdict, Verdict::Reject(_)))
-    );
-    // Once full, a state may be replaced; its key starts over from the
-    // same full state it had.
-    assert!(admit(t.check(33, algo, 1001)));
-    assert_eq!(t.len(), 2);
 }
 
 /// Threads hammering one key with the clock frozen admit exactly what the
@@ -272,7 +336,7 @@ fn exact_under_threads() {
                     let (table, admitted) = (table.clone(), admitted.clone());
                     std::thread::spawn(move || {
                         for _ in 0..200 {
-                            if let Checked::Step(s) = table.check(42 + round, algo, 10) {
+                            if let Checked::Step(s) = check(&table, 42 + round, algo, 10) {
                                 if s.verdict == Verdict::Admit {
                                     admitted.fetch_add(1, SeqCst);
                                 }
@@ -304,7 +368,7 @@ fn racing_inserts_never_duplicate_a_key() {
                     for i in 0..400u64 {
                         let k = (i * 7 + t) % 16;
                         let key = (k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ round;
-                        if let Checked::Step(s) = table.check(key.max(1), algo, 1 + i) {
+                        if let Checked::Step(s) = check(&table, key.max(1), algo, 1 + i) {
                             if s.verdict == Verdict::Admit {
                                 per_key[k as usize].fetch_add(1, SeqCst);
                             }

@@ -71,6 +71,7 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
                     }
                     Outcome::Reject(_) => Err(refusal(ErrorCode::RateLimited)),
                     Outcome::KeysFull(_) => Err(refusal(ErrorCode::RateLimitKeysFull)),
+                    Outcome::SourceBudget(_) => Err(refusal(ErrorCode::RateLimitNewKeys)),
                 }
             }
             Policy::Concurrency(limit) => match limit.try_acquire() {

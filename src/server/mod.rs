@@ -50,14 +50,16 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
     let addr = listeners[0]
         .local_addr()
         .map_err(|e| StartError(format!("listener address: {e}")))?;
-    let metrics = Metrics::new(workers);
+    // One counter set per shard, and one for the admin listener's errors.
+    let metrics = Metrics::new(workers + 1);
     // Register before any shard runs so an early signal is not lost.
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
         .map_err(|e| StartError(format!("signal handlers: {e}")))?;
 
     if let Some(admin) = cfg.server.admin_listen {
-        let bound = crate::admin::spawn(admin, metrics.clone(), cfg.clone())
-            .map_err(|e| StartError(format!("admin listener {admin}: {e}")))?;
+        let bound =
+            crate::admin::spawn(admin, metrics.clone(), metrics.shard(workers), cfg.clone())
+                .map_err(|e| bind_error("admin_listen", admin, &e))?;
         log::info("admin listening", &[("addr", Val::Str(&bound.to_string()))]);
     }
 
@@ -162,11 +164,13 @@ fn pick_core(
 /// One `SO_REUSEPORT` listener per shard on the same address; port 0 is
 /// resolved by the first bind and reused by the others.
 fn bind_all(listen: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, StartError> {
+    if listen.port() != 0 {
+        probe(listen).map_err(|e| bind_error("listen", listen, &e))?;
+    }
     let mut addr = listen;
     let mut out = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let l =
-            bind_one(addr).map_err(|e| StartError(format!("cannot listen on {listen}: {e}")))?;
+        let l = bind_one(addr).map_err(|e| bind_error("listen", listen, &e))?;
         if addr.port() == 0 {
             addr = l
                 .local_addr()
@@ -185,4 +189,26 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
     s.bind(&addr.into())?;
     s.listen(4096)?;
     Ok(s.into())
+}
+
+/// Binds `addr` without `SO_REUSEPORT` and closes it again. `SO_REUSEPORT`
+/// lets a second process (another gateway, any program that sets it) share
+/// a port and its traffic silently; this bind fails with `EADDRINUSE` while
+/// anything listens there, whatever that owner set. `SO_REUSEADDR` only
+/// ignores connections in TIME_WAIT, so a restart is not refused.
+fn probe(addr: SocketAddr) -> std::io::Result<()> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())
+}
+
+/// The start-up error for a failed bind of the `what` listener on `addr`:
+/// `EADDRINUSE` is spelled out as "address in use", as the README promises.
+pub(crate) fn bind_error(what: &str, addr: SocketAddr, e: &std::io::Error) -> StartError {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => StartError(format!(
+            "{what} = {addr}: address in use (another process is listening there)"
+        )),
+        _ => StartError(format!("{what} = {addr}: {e}")),
+    }
 }

@@ -137,6 +137,25 @@ impl RawClient {
         })
     }
 
+    /// Connects to `addr` from the local address `from` (another loopback
+    /// address, e.g. 127.0.0.2, to be another client IP).
+    pub fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> RawClient {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        s.bind(&SocketAddr::new(from, 0).into())
+            .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+        s.connect_timeout(&addr.into(), Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {addr} from {from}: {e}"));
+        let s: TcpStream = s.into();
+        s.set_nodelay(true).expect("nodelay");
+        s.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+        s.set_write_timeout(Some(CLIENT_TIMEOUT)).expect("timeout");
+        RawClient {
+            r: Reader::new(s, None),
+            timeout: CLIENT_TIMEOUT,
+        }
+    }
+
     /// Sets the read timeout used by subsequent reads.
     pub fn set_timeout(&mut self, d: Duration) {
         self.timeout = d;

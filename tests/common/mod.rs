@@ -3,7 +3,8 @@
 //! client (`client`), HTTP/1.1 framing helpers both sides use (`wire`), and
 //! the seccomp filter that hides io_uring from the gateway (`seccomp`).
 //!
-//! Must never: use anything but 127.0.0.1 and ephemeral ports, or block
+//! Must never: use anything but loopback (127.0.0.1, or 127.0.0.2 as a
+//! second client address) and ephemeral ports, or block
 //! without a timeout (a hung gateway must fail a test, never hang CI).
 
 // Each test file compiles this module on its own and uses a subset of it.
