@@ -46,6 +46,8 @@ codes! {
     InvalidTransferEncoding => 400, "invalid_transfer_encoding", "only a single chunked transfer coding is accepted";
     InvalidHost => 400, "invalid_host", "the Host header is missing, repeated or invalid";
     InvalidPath => 400, "invalid_path", "the request target cannot be normalised";
+    AmbiguousPath => 400, "ambiguous_path", "the path has a spelling upstreams read differently (encoded slash, backslash, ';' parameter, trailing dot or space)";
+    InvalidMethod => 400, "invalid_method", "methods are case-sensitive: send the standard method in upper case";
     InvalidChunk => 400, "invalid_chunk", "the chunked request body is malformed";
     ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
     BodyTooLarge => 413, "body_too_large", "the request body is larger than allowed";
@@ -96,14 +98,19 @@ impl From<HttpError> for ErrorCode {
             HttpError::BadHost => ErrorCode::InvalidHost,
             HttpError::UnsupportedExpectation => ErrorCode::ExpectationFailed,
             HttpError::BadTarget => ErrorCode::InvalidPath,
+            HttpError::MiscasedMethod => ErrorCode::InvalidMethod,
             HttpError::BadChunk => ErrorCode::InvalidChunk,
         }
     }
 }
 
 impl From<PathError> for ErrorCode {
-    fn from(_: PathError) -> ErrorCode {
-        ErrorCode::InvalidPath
+    fn from(e: PathError) -> ErrorCode {
+        if e.is_ambiguous() {
+            ErrorCode::AmbiguousPath
+        } else {
+            ErrorCode::InvalidPath
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::load::{Doc, FileModel};
 use super::model::{self, ServerFile, UpstreamFile};
 use super::{ratelimits, routes, validate, Compiled, IoMode, ServerSettings, UpstreamSpec};
+use crate::http::{EscapedSlashes, PathMode, PathParams};
 
 /// Builds the runtime configuration, or `None` when `doc` holds errors.
 pub fn compile(
@@ -111,6 +112,7 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             );
         }
     }
+    let path_mode = path_mode(doc, &s);
     let io = match s.io.as_deref() {
         None | Some("auto") => IoMode::Auto,
         Some("io_uring") => IoMode::IoUring,
@@ -180,8 +182,35 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             model::SHUTDOWN_GRACE_MS,
         ),
         admin_listen,
+        path_mode,
     };
     listen.map(|_| settings)
+}
+
+/// `escaped_slashes` and `path_params`; an unknown value is an error (and the default).
+fn path_mode(doc: &mut Doc<'_>, s: &ServerFile) -> PathMode {
+    let escaped_slashes = match s.escaped_slashes.as_deref() {
+        None | Some("reject") => EscapedSlashes::Reject,
+        Some("decode") => EscapedSlashes::Decode,
+        Some(other) => {
+            let msg = format!("unknown value {other:?}: use \"reject\" or \"decode\"");
+            doc.err("server.escaped_slashes", msg);
+            EscapedSlashes::Reject
+        }
+    };
+    let path_params = match s.path_params.as_deref() {
+        None | Some("reject") => PathParams::Reject,
+        Some("strip") => PathParams::Strip,
+        Some(other) => {
+            let msg = format!("unknown value {other:?}: use \"reject\" or \"strip\"");
+            doc.err("server.path_params", msg);
+            PathParams::Reject
+        }
+    };
+    PathMode {
+        escaped_slashes,
+        path_params,
+    }
 }
 
 fn upstream(

@@ -97,6 +97,8 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Where `/metrics` is served, if anywhere.
     pub admin_listen: Option<SocketAddr>,
+    /// `escaped_slashes` and `path_params`: how paths are normalised.
+    pub path_mode: crate::http::PathMode,
 }
 
 /// `server.io`.

@@ -79,6 +79,8 @@ pub struct ServerFile {
     pub idle_timeout_ms: Option<u64>,
     pub shutdown_grace_ms: Option<u64>,
     pub admin_listen: Option<String>,
+    pub escaped_slashes: Option<String>,
+    pub path_params: Option<String>,
 }
 
 /// One `[[upstreams]]` table.
@@ -116,6 +118,8 @@ pub struct RouteFile {
     pub validate: Option<ValidateFile>,
     pub cors: Option<CorsFile>,
     pub security_headers: Option<SecurityHeadersFile>,
+    pub case_sensitive: Option<bool>,
+    pub original_path_header: Option<String>,
 }
 
 /// One `[rate_limits.NAME]` table.

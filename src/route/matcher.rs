@@ -67,19 +67,26 @@ pub fn bare_host(host: &[u8]) -> &[u8] {
 /// How a route constrains the (normalised) path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PathMatch {
-    /// `path = "/exact"`: byte-for-byte equality.
+    /// `path = "/exact"`: equality, also with one trailing `/` added.
     Exact(Box<[u8]>),
     /// `path_prefix`: segment-aware prefix (see [`prefix_matches`]).
     Prefix(Box<[u8]>),
 }
 
 impl PathMatch {
-    /// True when `path` matches.
+    /// True when `path` matches, byte for byte.
     #[inline]
     pub fn matches(&self, path: &[u8]) -> bool {
+        self.matches_case(path, false)
+    }
+
+    /// True when `path` matches; `ignore_case` compares ASCII letters
+    /// case-insensitively (`case_sensitive = false`).
+    #[inline]
+    pub fn matches_case(&self, path: &[u8], ignore_case: bool) -> bool {
         match self {
-            PathMatch::Exact(p) => path == &p[..],
-            PathMatch::Prefix(p) => prefix_matches(p, path),
+            PathMatch::Exact(p) => exact_matches(p, path, ignore_case),
+            PathMatch::Prefix(p) => prefix_matches_case(p, path, ignore_case),
         }
     }
 
@@ -97,10 +104,36 @@ impl PathMatch {
 /// in `/` (including `/` itself) matches anything that starts with it.
 #[inline]
 pub fn prefix_matches(prefix: &[u8], path: &[u8]) -> bool {
-    if !path.starts_with(prefix) {
+    prefix_matches_case(prefix, path, false)
+}
+
+/// [`prefix_matches`], ASCII case-insensitive when `ignore_case`.
+#[inline]
+pub fn prefix_matches_case(prefix: &[u8], path: &[u8], ignore_case: bool) -> bool {
+    if !starts_with(path, prefix, ignore_case) {
         return false;
     }
     prefix.last() == Some(&b'/') || path.len() == prefix.len() || path[prefix.len()] == b'/'
+}
+
+/// `path` is `exact` or `exact` plus one `/`: Express (non-strict routing)
+/// and Spring serve both as one resource, so both must take this route.
+#[inline]
+fn exact_matches(exact: &[u8], path: &[u8], ignore_case: bool) -> bool {
+    let body = match path.strip_suffix(b"/") {
+        Some(b) if path.len() == exact.len() + 1 && exact.last() != Some(&b'/') => b,
+        _ => path,
+    };
+    body.len() == exact.len() && starts_with(body, exact, ignore_case)
+}
+
+#[inline]
+fn starts_with(path: &[u8], prefix: &[u8], ignore_case: bool) -> bool {
+    match path.get(..prefix.len()) {
+        Some(head) if ignore_case => head.eq_ignore_ascii_case(prefix),
+        Some(head) => head == prefix,
+        None => false,
+    }
 }
 
 /// What a header matcher requires of the named header.
@@ -269,12 +302,47 @@ mod tests {
     }
 
     #[test]
-    fn exact_path_is_byte_equality() {
+    fn exact_path_is_byte_equality_with_one_optional_trailing_slash() {
         let m = PathMatch::Exact(b"/health".as_slice().into());
         assert!(m.matches(b"/health"));
-        assert!(!m.matches(b"/health/"));
+        // Issue 10: `/health/` is the same resource to Express and Spring.
+        assert!(m.matches(b"/health/"));
+        assert!(!m.matches(b"/health//"));
+        assert!(!m.matches(b"/health/x"));
         assert!(!m.matches(b"/healthz"));
+        assert!(!m.matches(b"/healthz/"));
         assert!(!m.matches(b"/Health"));
+        assert!(!m.matches(b"/healt/"));
+        let dir = PathMatch::Exact(b"/dir/".as_slice().into());
+        assert!(dir.matches(b"/dir/"));
+        assert!(!dir.matches(b"/dir//"));
+        assert!(!dir.matches(b"/dir"));
+        let root = PathMatch::Exact(b"/".as_slice().into());
+        assert!(root.matches(b"/"));
+        assert!(!root.matches(b"//"));
+    }
+
+    #[test]
+    fn case_insensitive_path_matching() {
+        let ex = PathMatch::Exact(b"/exact/Secret".as_slice().into());
+        for ok in ["/exact/secret", "/EXACT/SECRET", "/Exact/sEcReT/"] {
+            assert!(ex.matches_case(ok.as_bytes(), true), "{ok}");
+            assert!(!ex.matches_case(ok.as_bytes(), false), "{ok}");
+        }
+        assert!(ex.matches_case(b"/exact/Secret", false));
+        assert!(!ex.matches_case(b"/exact/secreT2", true));
+        let p = PathMatch::Prefix(b"/admin".as_slice().into());
+        for ok in ["/ADMIN", "/Admin/", "/aDmIn/users"] {
+            assert!(p.matches_case(ok.as_bytes(), true), "{ok}");
+            assert!(!p.matches_case(ok.as_bytes(), false), "{ok}");
+        }
+        for no in ["/ADMINX", "/ADMI", "/", "/%41DMIN"] {
+            assert!(!p.matches_case(no.as_bytes(), true), "{no}");
+        }
+        // Only ASCII letters fold: a decoded non-ASCII byte never matches one.
+        assert!(
+            !PathMatch::Prefix(b"/k".as_slice().into()).matches_case("/\u{212a}".as_bytes(), true)
+        );
     }
 
     fn hm(name: &str, cond: HeaderCond) -> HeaderMatch {
