@@ -226,7 +226,10 @@ fn no_spelling_of_a_protected_path_reaches_the_upstream_unauthenticated() {
             Auth => r.status == 401 && r.error_code().as_deref() == Some("missing_credentials"),
         };
         if !ok {
-            failures.push(format!("{method} {target}: want {want:?}, got {}", r.summary()));
+            failures.push(format!(
+                "{method} {target}: want {want:?}, got {}",
+                r.summary()
+            ));
         }
         let now_seen = up.requests();
         if now_seen.len() != seen {
@@ -304,7 +307,10 @@ fn decode_and_strip_route_the_decoded_path_and_forward_it() {
         assert!(up.requests().is_empty(), "{target} reached the upstream");
     }
     for &(target, fwd) in DECODED {
-        let auth = [("Authorization", bearer.as_str()), ("X-Original-Path", "/spoofed")];
+        let auth = [
+            ("Authorization", bearer.as_str()),
+            ("X-Original-Path", "/spoofed"),
+        ];
         let (r, _) = send(&gw, "GET", target, &auth);
         assert_eq!(r.status, 200, "{target}: {}", r.summary());
         let got = up.last();

@@ -118,7 +118,11 @@ fn encoded_slash_is_refused_by_default() {
     // segment under /api/public, and an upstream that decodes `%2F` then
     // served /api/admin. Now it is 400 ambiguous_path (escaped_slashes =
     // "reject", the default; tests/path_spellings.rs covers "decode").
-    for target in ["/api/public/..%2fadmin", "/api/public/..%5Cadmin", "/api/public/..\\admin"] {
+    for target in [
+        "/api/public/..%2fadmin",
+        "/api/public/..%5Cadmin",
+        "/api/public/..\\admin",
+    ] {
         let e = env();
         let mut cl = e.gw.client();
         let r = cl.roundtrip(&get(target, "h"));

@@ -7,6 +7,7 @@ use ringway::http::{
 };
 
 /// Every span lies inside the head and header lines tile it exactly.
+#[allow(dead_code)]
 pub fn check_headers(data: &[u8], first_line: Span, headers: &[HeaderEntry], head_len: usize) {
     assert!(head_len <= data.len());
     assert!(first_line.end as usize <= head_len);
@@ -56,6 +57,7 @@ pub fn path_modes() -> [PathMode; 4] {
 }
 
 /// Decodes `body` in one feed and byte by byte; both must agree exactly.
+#[allow(dead_code)]
 pub fn check_chunked(body: &[u8]) {
     let mut whole = ChunkedDecoder::new(64, 1024);
     let mut payload_whole = 0u64;
