@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::load::{Doc, FileModel};
 use super::model::{self, ServerFile, UpstreamFile};
 use super::{ratelimits, routes, validate, Compiled, IoMode, ServerSettings, UpstreamSpec};
-use crate::http::{EscapedSlashes, PathMode, PathParams};
+use crate::http::PathMode;
 
 /// Builds the runtime configuration, or `None` when `doc` holds errors.
 pub fn compile(
@@ -189,28 +189,38 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
 
 /// `escaped_slashes` and `path_params`; an unknown value is an error (and the default).
 fn path_mode(doc: &mut Doc<'_>, s: &ServerFile) -> PathMode {
-    let escaped_slashes = match s.escaped_slashes.as_deref() {
-        None | Some("reject") => EscapedSlashes::Reject,
-        Some("decode") => EscapedSlashes::Decode,
-        Some(other) => {
-            let msg = format!("unknown value {other:?}: use \"reject\" or \"decode\"");
-            doc.err("server.escaped_slashes", msg);
-            EscapedSlashes::Reject
-        }
-    };
-    let path_params = match s.path_params.as_deref() {
-        None | Some("reject") => PathParams::Reject,
-        Some("strip") => PathParams::Strip,
-        Some(other) => {
-            let msg = format!("unknown value {other:?}: use \"reject\" or \"strip\"");
-            doc.err("server.path_params", msg);
-            PathParams::Reject
-        }
-    };
+    use crate::http::{EscapedSlashes as E, PathParams as P};
+    let slashes = [("reject", E::Reject), ("decode", E::Decode)];
+    let params = [("reject", P::Reject), ("strip", P::Strip)];
     PathMode {
-        escaped_slashes,
-        path_params,
+        escaped_slashes: one_of(doc, "server.escaped_slashes", &s.escaped_slashes, &slashes),
+        path_params: one_of(doc, "server.path_params", &s.path_params, &params),
     }
+}
+
+/// A string key with two possible values, the first being the default.
+fn one_of<T: Copy>(
+    doc: &mut Doc<'_>,
+    key: &str,
+    v: &Option<String>,
+    choices: &[(&str, T); 2],
+) -> T {
+    let [(_, default), _] = *choices;
+    let found = match v {
+        None => return default,
+        Some(v) => choices.iter().find(|(name, _)| name == v),
+    };
+    if let Some((_, t)) = found {
+        return *t;
+    }
+    let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+    let msg = format!(
+        "unknown value {:?}: use {}",
+        v.as_deref().unwrap_or(""),
+        names.join(" or ")
+    );
+    doc.err(key, msg);
+    default
 }
 
 fn upstream(
