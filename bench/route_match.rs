@@ -29,7 +29,7 @@ fn request(path: &str, host: &str) -> (Vec<u8>, RequestHead, Vec<u8>) {
     let mut head = RequestHead::new();
     assert!(parse_request(&buf, 16 * 1024, &mut head).expect("valid request"));
     let mut norm = Vec::new();
-    normalize_path(head.path.get(&buf), &mut norm).expect("valid path");
+    normalize_path(head.path.get(&buf), Default::default(), &mut norm).expect("valid path");
     (buf, head, norm)
 }
 

@@ -49,6 +49,8 @@ codes! {
     InvalidHeaderName => 400, "invalid_header_name", "header names containing '_' are refused";
     MethodOverrideRefused => 400, "method_override_refused", "method override headers (X-HTTP-Method-Override and similar) are refused";
     InvalidPath => 400, "invalid_path", "the request target cannot be normalised";
+    AmbiguousPath => 400, "ambiguous_path", "the path has a spelling upstreams read differently (encoded slash, backslash, ';' parameter, trailing dot or space)";
+    InvalidMethod => 400, "invalid_method", "methods are case-sensitive: send the standard method in upper case";
     InvalidChunk => 400, "invalid_chunk", "the chunked request body is malformed";
     ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
     BodyTooLarge => 413, "body_too_large", "the request body is larger than allowed";
@@ -109,14 +111,19 @@ impl From<HttpError> for ErrorCode {
             HttpError::MethodOverride => ErrorCode::MethodOverrideRefused,
             HttpError::UnsupportedExpectation => ErrorCode::ExpectationFailed,
             HttpError::BadTarget => ErrorCode::InvalidPath,
+            HttpError::MiscasedMethod => ErrorCode::InvalidMethod,
             HttpError::BadChunk => ErrorCode::InvalidChunk,
         }
     }
 }
 
 impl From<PathError> for ErrorCode {
-    fn from(_: PathError) -> ErrorCode {
-        ErrorCode::InvalidPath
+    fn from(e: PathError) -> ErrorCode {
+        if e.is_ambiguous() {
+            ErrorCode::AmbiguousPath
+        } else {
+            ErrorCode::InvalidPath
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Path normalisation as a security boundary: dot segments (plain and
 //! percent-encoded), `//`, unreserved escapes are resolved before routing
-//! and the upstream receives the normalised path; `%2F` stays encoded; bad
-//! escapes are 400 `invalid_path`; the query string is never touched.
+//! and the upstream receives the normalised path; `%2F` is 400
+//! `ambiguous_path` by default; bad escapes are 400 `invalid_path`; the
+//! query string is never touched.
 //! Routes: `/api/users` → users, `/api/public` → public; nothing for
 //! `/api/admin`, so any trick that reaches "admin" must be a 404.
 
@@ -112,19 +113,23 @@ fn dot_dot_to_the_parent_of_a_prefix_is_404() {
 }
 
 #[test]
-fn encoded_slash_stays_encoded_and_is_not_a_separator() {
-    // `..%2fadmin` is one segment under /api/public: it must not climb out.
-    let e = env();
-    let mut cl = e.gw.client();
-    let r = cl.roundtrip(&get("/api/public/..%2fadmin", "h"));
-    assert_eq!(r.status, 200, "{}", r.summary());
-    assert_eq!(r.upstream(), Some("public"));
-    let t = e.public.last().target;
-    assert!(
-        t.eq_ignore_ascii_case("/api/public/..%2fadmin"),
-        "forwarded {t:?}: %2F must stay encoded and must not be resolved"
-    );
-    e.users.assert_untouched("encoded slash");
+fn encoded_slash_is_refused_by_default() {
+    // Issue 10 changed this: `..%2fadmin` used to be forwarded as one
+    // segment under /api/public, and an upstream that decodes `%2F` then
+    // served /api/admin. Now it is 400 ambiguous_path (escaped_slashes =
+    // "reject", the default; tests/path_spellings.rs covers "decode").
+    for target in [
+        "/api/public/..%2fadmin",
+        "/api/public/..%5Cadmin",
+        "/api/public/..\\admin",
+    ] {
+        let e = env();
+        let mut cl = e.gw.client();
+        let r = cl.roundtrip(&get(target, "h"));
+        assert_error(&r, 400, "ambiguous_path");
+        assert!(cl.is_closed(Duration::from_secs(3)), "{target}");
+        e.nothing_upstream(target);
+    }
 }
 
 #[test]
@@ -200,4 +205,9 @@ fn truncated_percent_escape_is_400() {
 #[test]
 fn encoded_nul_is_400() {
     assert_invalid_path("/api/users/a%00b");
+}
+
+#[test]
+fn overlong_utf8_is_400() {
+    assert_invalid_path("/api/public/%C0%AE%C0%AE/admin");
 }

@@ -2,9 +2,12 @@
 //! split-independence of the chunked decoder. Any violation panics, which
 //! libFuzzer reports as a crash.
 
-use ringway::http::{normalize_path, ChunkedDecoder, HeaderEntry, Span};
+use ringway::http::{
+    normalize_path, ChunkedDecoder, EscapedSlashes, HeaderEntry, PathMode, PathParams, Span,
+};
 
 /// Every span lies inside the head and header lines tile it exactly.
+#[allow(dead_code)]
 pub fn check_headers(data: &[u8], first_line: Span, headers: &[HeaderEntry], head_len: usize) {
     assert!(head_len <= data.len());
     assert!(first_line.end as usize <= head_len);
@@ -29,14 +32,32 @@ pub fn check_headers(data: &[u8], first_line: Span, headers: &[HeaderEntry], hea
 // Only the request target has a path; each target compiles its own copy.
 #[allow(dead_code)]
 pub fn check_path(raw: &[u8], out: &mut Vec<u8>, again: &mut Vec<u8>) {
-    if normalize_path(raw, out).is_ok() {
-        assert!(out.starts_with(b"/"));
-        assert!(!out.windows(2).any(|w| w == b"//"));
-        assert_eq!(normalize_path(out, again), Ok(false), "not idempotent");
+    for mode in path_modes() {
+        if normalize_path(raw, mode, out).is_ok() {
+            assert!(out.starts_with(b"/"));
+            assert!(!out.windows(2).any(|w| w == b"//"));
+            assert_eq!(normalize_path(out, mode, again), Ok(false), "not idempotent");
+        }
     }
 }
 
+/// Every combination of `escaped_slashes` and `path_params`.
+#[allow(dead_code)]
+pub fn path_modes() -> [PathMode; 4] {
+    let m = |escaped_slashes, path_params| PathMode {
+        escaped_slashes,
+        path_params,
+    };
+    [
+        m(EscapedSlashes::Reject, PathParams::Reject),
+        m(EscapedSlashes::Decode, PathParams::Reject),
+        m(EscapedSlashes::Reject, PathParams::Strip),
+        m(EscapedSlashes::Decode, PathParams::Strip),
+    ]
+}
+
 /// Decodes `body` in one feed and byte by byte; both must agree exactly.
+#[allow(dead_code)]
 pub fn check_chunked(body: &[u8]) {
     let mut whole = ChunkedDecoder::new(64, 1024);
     let mut payload_whole = 0u64;

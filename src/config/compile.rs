@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::load::{Doc, FileModel};
 use super::model::{self, ServerFile, UpstreamFile};
 use super::{ratelimits, routes, validate, Compiled, IoMode, ServerSettings, UpstreamSpec};
+use crate::http::PathMode;
 
 /// Builds the runtime configuration, or `None` when `doc` holds errors.
 pub fn compile(
@@ -117,6 +118,7 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             );
         }
     }
+    let path_mode = path_mode(doc, &s);
     let io = match s.io.as_deref() {
         None | Some("auto") => IoMode::Auto,
         Some("io_uring") => IoMode::IoUring,
@@ -198,8 +200,45 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             s.underscores_in_headers.as_deref(),
             s.singleton_headers.as_deref(),
         ),
+        path_mode,
     };
     listen.map(|_| settings)
+}
+
+/// `escaped_slashes` and `path_params`; an unknown value is an error (and the default).
+fn path_mode(doc: &mut Doc<'_>, s: &ServerFile) -> PathMode {
+    use crate::http::{EscapedSlashes as E, PathParams as P};
+    let slashes = [("reject", E::Reject), ("decode", E::Decode)];
+    let params = [("reject", P::Reject), ("strip", P::Strip)];
+    PathMode {
+        escaped_slashes: one_of(doc, "server.escaped_slashes", &s.escaped_slashes, &slashes),
+        path_params: one_of(doc, "server.path_params", &s.path_params, &params),
+    }
+}
+
+/// A string key with two possible values, the first being the default.
+fn one_of<T: Copy>(
+    doc: &mut Doc<'_>,
+    key: &str,
+    v: &Option<String>,
+    choices: &[(&str, T); 2],
+) -> T {
+    let [(_, default), _] = *choices;
+    let found = match v {
+        None => return default,
+        Some(v) => choices.iter().find(|(name, _)| name == v),
+    };
+    if let Some((_, t)) = found {
+        return *t;
+    }
+    let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+    let msg = format!(
+        "unknown value {:?}: use {}",
+        v.as_deref().unwrap_or(""),
+        names.join(" or ")
+    );
+    doc.err(key, msg);
+    default
 }
 
 fn upstream(

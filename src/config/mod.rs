@@ -105,6 +105,8 @@ pub struct ServerSettings {
     /// `underscores_in_headers` and the one-value header set (the
     /// `singleton_headers` plus every header a key, credential or matcher reads).
     pub header_rules: crate::http::rules::HeaderRules,
+    /// `escaped_slashes` and `path_params`: how paths are normalised.
+    pub path_mode: crate::http::PathMode,
 }
 
 /// `server.io`.

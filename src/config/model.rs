@@ -85,6 +85,8 @@ pub struct ServerFile {
     pub trusted_proxies: Option<Vec<String>>,
     pub underscores_in_headers: Option<String>,
     pub singleton_headers: Option<Vec<String>>,
+    pub escaped_slashes: Option<String>,
+    pub path_params: Option<String>,
 }
 
 /// One `[[upstreams]]` table.
@@ -122,6 +124,8 @@ pub struct RouteFile {
     pub validate: Option<ValidateFile>,
     pub cors: Option<CorsFile>,
     pub security_headers: Option<SecurityHeadersFile>,
+    pub case_sensitive: Option<bool>,
+    pub original_path_header: Option<String>,
 }
 
 /// One `[rate_limits.NAME]` table.

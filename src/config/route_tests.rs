@@ -210,7 +210,7 @@ fn rewrite_rules() {
         &PathMatch::Prefix(b"/api/users".as_slice().into())
     );
     let mut out = Vec::new();
-    assert!(r.rewrite.apply(b"/api/users/7", &mut out));
+    assert!(r.rewrite_path(b"/api/users/7", &mut out));
     assert_eq!(out, b"/v2/users/7");
 }
 
@@ -308,4 +308,67 @@ upstream = \"users\"
     };
     assert_eq!(find(Method::Get), "api-get");
     assert_eq!(find(Method::Put), "api");
+}
+
+#[test]
+fn path_mode_and_case_and_original_path_keys() {
+    let server = |extra: &str| BASE.replace("listen = ", &format!("{extra}\nlisten = "));
+    let c = ok(&server(
+        "escaped_slashes = \"decode\"\npath_params = \"strip\"",
+    ));
+    assert_eq!(
+        c.server.path_mode.escaped_slashes,
+        crate::http::EscapedSlashes::Decode
+    );
+    assert_eq!(
+        c.server.path_mode.path_params,
+        crate::http::PathParams::Strip
+    );
+    assert_eq!(ok(BASE).server.path_mode, crate::http::PathMode::default());
+    let m = only(
+        &server("escaped_slashes = \"merge\""),
+        "server.escaped_slashes",
+        2,
+    );
+    assert!(m.contains("\"reject\" or \"decode\""), "{m}");
+    let m = only(&server("path_params = \"keep\""), "server.path_params", 2);
+    assert!(m.contains("\"reject\" or \"strip\""), "{m}");
+
+    let c = ok(&route(
+        "path_prefix = \"/admin\"\ncase_sensitive = false\noriginal_path_header = \"X-Original-Path\"",
+    ));
+    let r = &c.router.routes()[0];
+    assert_eq!(
+        r.original_path_header.as_deref(),
+        Some(&b"x-original-path"[..])
+    );
+    // A client's own copy is dropped so it cannot pass for the gateway's.
+    assert!(r.request_headers.drops(b"X-Original-Path"));
+    let any = |p: &str| {
+        c.router
+            .find_in(Method::Get, None, p.as_bytes(), std::iter::empty())
+    };
+    assert!(matches!(any("/ADMIN/x"), RouteMatch::Found(_)));
+    let c = ok(&route("path_prefix = \"/admin\""));
+    assert!(c.router.routes()[0].original_path_header.is_none());
+    let strict = |p: &str| {
+        c.router
+            .find_in(Method::Get, None, p.as_bytes(), std::iter::empty())
+    };
+    assert!(matches!(strict("/ADMIN/x"), RouteMatch::NotFound));
+    for bad in [
+        "x original",
+        "host",
+        "content-length",
+        "x-forwarded-for",
+        "via",
+    ] {
+        let src = route(&format!("path = \"/a\"\noriginal_path_header = \"{bad}\""));
+        only(&src, "routes[0].original_path_header", 12);
+    }
+    only(
+        &route("path = \"/a\"\ncase_sensitive = \"no\""),
+        "routes[0].case_sensitive",
+        12,
+    );
 }

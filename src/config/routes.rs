@@ -96,14 +96,22 @@ fn route(
         policies.insert(0, c);
     }
 
+    let original = original_path_header(doc, &key("original_path_header"), r);
+    // A client's own copy of the header would pass for the gateway's.
+    let req_edits = req_edits.map(|mut e| {
+        e.push_remove(original.iter().flatten().map(|n| n.to_vec()));
+        e
+    });
     let m = Matchers {
         host: host?,
         path: path?,
         headers: headers?,
         methods: methods?,
+        path_ignore_case: r.case_sensitive == Some(false),
     };
     let mut route = Route::new(name?, upstream?, m, rewrite?, req_edits?, resp_edits);
     route.policies = policies.into();
+    route.original_path_header = original?;
     Some(route)
 }
 
@@ -150,6 +158,31 @@ fn path_matcher(doc: &mut Doc<'_>, p: &str, r: &RouteFile) -> Option<PathMatch> 
             None
         }
     }
+}
+
+/// `original_path_header`: a header name the route may set (not one that
+/// frames the message or belongs to one hop). `Some(None)` when unset.
+fn original_path_header(doc: &mut Doc<'_>, key: &str, r: &RouteFile) -> Option<Option<Box<[u8]>>> {
+    let Some(name) = &r.original_path_header else {
+        return Some(None);
+    };
+    let lower = check(doc, key, validate::header_name(name))?;
+    let text = String::from_utf8_lossy(&lower);
+    let gateway_owned = [
+        "via",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+    ];
+    if validate::FORBIDDEN_EDITS.contains(&&*text) || gateway_owned.contains(&&*text) {
+        let why = "it frames the message, belongs to one hop or is written by the gateway";
+        doc.err(
+            key,
+            format!("{text:?} cannot carry the original path: {why}"),
+        );
+        return None;
+    }
+    Some(Some(lower.into_boxed_slice()))
 }
 
 fn methods(doc: &mut Doc<'_>, key: &str, list: Option<&[String]>) -> Option<MethodSet> {

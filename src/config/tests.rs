@@ -392,11 +392,9 @@ fn compiled_routes_route_and_rewrite() {
 
     let by_name = |n: &str| c.router.routes().iter().find(|r| &*r.name == n).unwrap();
     let mut out = Vec::new();
-    assert!(by_name("catalog").rewrite.apply(b"/catalog/42", &mut out));
+    assert!(by_name("catalog").rewrite_path(b"/catalog/42", &mut out));
     assert_eq!(out, b"/v2/items/42");
-    assert!(by_name("accounts")
-        .rewrite
-        .apply(b"/v1/accounts/7", &mut out));
+    assert!(by_name("accounts").rewrite_path(b"/v1/accounts/7", &mut out));
     assert_eq!(out, b"/accounts/7");
     let acc = by_name("accounts");
     assert_eq!(acc.upstream, 0);

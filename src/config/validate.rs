@@ -204,6 +204,20 @@ pub fn path(s: &str) -> Result<(), String> {
     for (i, _) in s.match_indices('%') {
         percent_escape(s, &s.as_bytes()[i + 1..])?;
     }
+    if s.contains(';') || s.contains('\\') || ["%2F", "%5C"].iter().any(|e| s.contains(e)) {
+        return Err(format!(
+            "path {s:?} contains ';', '\\', %2F or %5C: request paths never do once normalised \
+             (see server.escaped_slashes and server.path_params), so it could never match"
+        ));
+    }
+    let trailing = s
+        .split('/')
+        .any(|seg| seg.ends_with("%20") || (seg.ends_with('.') && seg != "." && seg != ".."));
+    if trailing {
+        return Err(format!(
+            "path {s:?} has a segment ending in '.' or %20; requests with one are refused, so it could never match"
+        ));
+    }
     let dot_segment = s.split('/').any(|seg| seg == "." || seg == "..");
     if s.contains("//") || dot_segment {
         return Err(format!(
@@ -341,7 +355,7 @@ mod tests {
             "/",
             "/api/users",
             "/api/users/",
-            "/a%2Fb",
+            "/a%3Bb",
             "/a-b_c.d~e",
             "/%C3%A9",
         ] {
@@ -357,6 +371,15 @@ mod tests {
             "/a//b",
             "/a/./b",
             "/a/..",
+            // Never in a normalised request path (issue 10).
+            "/a%2Fb",
+            "/a%5Cb",
+            "/a\\b",
+            "/a;b",
+            "/admin.",
+            "/a./b",
+            "/a%20",
+            "/a%20/b",
             "/%zz",
             "/%4",
             "/%2f",

@@ -18,7 +18,7 @@ pub mod rules;
 
 pub use chunked::{ChunkError, ChunkedDecoder};
 pub use header::{HeaderEntry, HeaderKind};
-pub use path::{normalize_path, PathError};
+pub use path::{normalize_path, EscapedSlashes, PathError, PathMode, PathParams};
 pub use request::{parse_request, RequestHead};
 pub use response::{parse_response, LengthFields, ResponseHead};
 
@@ -101,6 +101,14 @@ impl Method {
         }
     }
 
+    /// True when `b` is a standard method spelled in other than upper case:
+    /// such a token is refused, since upstreams that upper-case methods
+    /// would read it as the method a route's `methods` was meant to guard.
+    pub fn is_miscased(b: &[u8]) -> bool {
+        b.iter().any(u8::is_ascii_lowercase)
+            && KNOWN_UPPER.iter().any(|m| m.eq_ignore_ascii_case(b))
+    }
+
     /// The canonical token, `None` for `Other`.
     pub fn as_str(self) -> Option<&'static str> {
         Some(match self {
@@ -126,6 +134,11 @@ impl Method {
         }
     }
 }
+
+/// The standard method tokens (RFC 9110 section 9 and PATCH).
+const KNOWN_UPPER: [&[u8]; 9] = [
+    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"TRACE", b"CONNECT",
+];
 
 /// How the body of a message is delimited (RFC 9112 section 6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,6 +184,8 @@ pub enum HttpError {
     MethodOverride,
     /// A header name with `_` under `underscores_in_headers = "reject"`.
     UnderscoreInName,
+    /// A standard method in other than upper case (`delete`, `Get`).
+    MiscasedMethod,
     /// Any other syntax error in the head (from httparse or our checks).
     Malformed,
     /// A chunk-size line, chunk terminator or trailer section that is invalid.

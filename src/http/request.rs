@@ -135,6 +135,9 @@ pub fn parse_request(
     };
     debug_assert_eq!(scan_head(window), Ok(Some(scan)));
     out.method = Method::from_bytes(method.as_bytes());
+    if out.method == Method::Other && Method::is_miscased(method.as_bytes()) {
+        return Err(HttpError::MiscasedMethod);
+    }
     out.method_span = span_of(buf, method.as_bytes());
     out.target = span_of(buf, target.as_bytes());
     out.version = if minor == 0 {

@@ -502,12 +502,30 @@ fn methods() {
         ("GET", Method::Get),
         ("DELETE", Method::Delete),
         ("PURGE", Method::Other),
-        ("get", Method::Other),
+        ("purge", Method::Other),
+        ("GETX", Method::Other),
+        ("gets", Method::Other),
     ] {
         let buf = format!("{m} / HTTP/1.1\r\nHost: h\r\n\r\n");
         let h = parse(buf.as_bytes()).unwrap();
         assert_eq!(h.method, want);
         assert_eq!(s(buf.as_bytes(), h.method_span), m);
+    }
+}
+
+#[test]
+fn miscased_standard_methods_are_refused() {
+    // Issue 10: a lower- or mixed-case standard method would step around a
+    // route's `methods` and be upper-cased by the upstream.
+    for m in [
+        "get", "Get", "delete", "Delete", "dElEtE", "pAtCh", "options", "connecT",
+    ] {
+        let buf = format!("{m} / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(
+            parse(buf.as_bytes()).err(),
+            Some(HttpError::MiscasedMethod),
+            "{m}"
+        );
     }
 }
 

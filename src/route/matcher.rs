@@ -67,19 +67,26 @@ pub fn bare_host(host: &[u8]) -> &[u8] {
 /// How a route constrains the (normalised) path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PathMatch {
-    /// `path = "/exact"`: byte-for-byte equality.
+    /// `path = "/exact"`: equality, also with one trailing `/` added.
     Exact(Box<[u8]>),
     /// `path_prefix`: segment-aware prefix (see [`prefix_matches`]).
     Prefix(Box<[u8]>),
 }
 
 impl PathMatch {
-    /// True when `path` matches.
+    /// True when `path` matches, byte for byte.
     #[inline]
     pub fn matches(&self, path: &[u8]) -> bool {
+        self.matches_case(path, false)
+    }
+
+    /// True when `path` matches; `ignore_case` compares ASCII letters
+    /// case-insensitively (`case_sensitive = false`).
+    #[inline]
+    pub fn matches_case(&self, path: &[u8], ignore_case: bool) -> bool {
         match self {
-            PathMatch::Exact(p) => path == &p[..],
-            PathMatch::Prefix(p) => prefix_matches(p, path),
+            PathMatch::Exact(p) => exact_matches(p, path, ignore_case),
+            PathMatch::Prefix(p) => prefix_matches_case(p, path, ignore_case),
         }
     }
 
@@ -97,10 +104,36 @@ impl PathMatch {
 /// in `/` (including `/` itself) matches anything that starts with it.
 #[inline]
 pub fn prefix_matches(prefix: &[u8], path: &[u8]) -> bool {
-    if !path.starts_with(prefix) {
+    prefix_matches_case(prefix, path, false)
+}
+
+/// [`prefix_matches`], ASCII case-insensitive when `ignore_case`.
+#[inline]
+pub fn prefix_matches_case(prefix: &[u8], path: &[u8], ignore_case: bool) -> bool {
+    if !starts_with(path, prefix, ignore_case) {
         return false;
     }
     prefix.last() == Some(&b'/') || path.len() == prefix.len() || path[prefix.len()] == b'/'
+}
+
+/// `path` is `exact` or `exact` plus one `/`: Express (non-strict routing)
+/// and Spring serve both as one resource, so both must take this route.
+#[inline]
+fn exact_matches(exact: &[u8], path: &[u8], ignore_case: bool) -> bool {
+    let body = match path.strip_suffix(b"/") {
+        Some(b) if path.len() == exact.len() + 1 && exact.last() != Some(&b'/') => b,
+        _ => path,
+    };
+    body.len() == exact.len() && starts_with(body, exact, ignore_case)
+}
+
+#[inline]
+fn starts_with(path: &[u8], prefix: &[u8], ignore_case: bool) -> bool {
+    match path.get(..prefix.len()) {
+        Some(head) if ignore_case => head.eq_ignore_ascii_case(prefix),
+        Some(head) => head == prefix,
+        None => false,
+    }
 }
 
 /// What a header matcher requires of the named header.
@@ -184,179 +217,5 @@ impl MethodSet {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn exact(h: &str) -> HostMatch {
-        HostMatch::Exact(h.as_bytes().into())
-    }
-
-    #[test]
-    fn host_exact_ignores_case_port_and_trailing_dot() {
-        let m = exact("api.example.com");
-        for ok in [
-            "api.example.com",
-            "API.Example.COM",
-            "api.example.com:8080",
-            "api.example.com.",
-        ] {
-            assert!(m.matches(Some(ok.as_bytes())), "{ok}");
-        }
-        assert!(m.matches(Some(b"api.example.com.:443")));
-        for no in [
-            "example.com",
-            "xapi.example.com",
-            "api.example.co",
-            "a.api.example.com",
-            "",
-        ] {
-            assert!(!m.matches(Some(no.as_bytes())), "{no}");
-        }
-        assert!(!m.matches(None));
-    }
-
-    #[test]
-    fn host_wildcard_matches_subdomains_not_apex() {
-        let m = HostMatch::Suffix(b".example.com".as_slice().into());
-        assert!(m.matches(Some(b"a.example.com")));
-        assert!(m.matches(Some(b"a.b.example.com:81")));
-        assert!(m.matches(Some(b"A.EXAMPLE.com.")));
-        assert!(!m.matches(Some(b"example.com")));
-        assert!(!m.matches(Some(b".example.com")));
-        assert!(!m.matches(Some(b"aexample.com")));
-        assert!(!m.matches(None));
-    }
-
-    #[test]
-    fn host_any_matches_everything_including_absent() {
-        assert!(HostMatch::Any.matches(None));
-        assert!(HostMatch::Any.matches(Some(b"whatever:1")));
-    }
-
-    #[test]
-    fn host_ipv6_literal_port_is_stripped() {
-        let m = exact("[::1]");
-        assert!(m.matches(Some(b"[::1]:8080")));
-        assert!(m.matches(Some(b"[::1]")));
-        assert!(!m.matches(Some(b"[::2]")));
-        assert_eq!(bare_host(b"[::1"), b"[::1");
-    }
-
-    #[test]
-    fn prefix_is_segment_aware() {
-        let p = b"/api/users";
-        for ok in [
-            "/api/users",
-            "/api/users/",
-            "/api/users/7",
-            "/api/users/7/x",
-        ] {
-            assert!(prefix_matches(p, ok.as_bytes()), "{ok}");
-        }
-        for no in ["/api/usersX", "/api/user", "/api", "/", "/API/users"] {
-            assert!(!prefix_matches(p, no.as_bytes()), "{no}");
-        }
-    }
-
-    #[test]
-    fn prefix_with_trailing_slash_and_root() {
-        assert!(prefix_matches(b"/api/", b"/api/x"));
-        assert!(prefix_matches(b"/api/", b"/api/"));
-        assert!(!prefix_matches(b"/api/", b"/api"));
-        for any in ["/", "/x", "/a/b/c"] {
-            assert!(prefix_matches(b"/", any.as_bytes()));
-        }
-    }
-
-    #[test]
-    fn exact_path_is_byte_equality() {
-        let m = PathMatch::Exact(b"/health".as_slice().into());
-        assert!(m.matches(b"/health"));
-        assert!(!m.matches(b"/health/"));
-        assert!(!m.matches(b"/healthz"));
-        assert!(!m.matches(b"/Health"));
-    }
-
-    fn hm(name: &str, cond: HeaderCond) -> HeaderMatch {
-        HeaderMatch {
-            name: name.as_bytes().into(),
-            cond,
-        }
-    }
-
-    fn hs<'a>(
-        pairs: &'a [(&'a str, &'a str)],
-    ) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone {
-        pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()))
-    }
-
-    #[test]
-    fn header_equals_is_case_insensitive_name_exact_trimmed_value() {
-        let m = hm("x-tenant", HeaderCond::Equals(b"acme".as_slice().into()));
-        assert!(m.matches(hs(&[("X-Tenant", "acme")])));
-        assert!(m.matches(hs(&[("x-tenant", " \tacme  ")])));
-        assert!(!m.matches(hs(&[("x-tenant", "ACME")])));
-        assert!(!m.matches(hs(&[("x-tenant", "acme, other")])));
-        assert!(!m.matches(hs(&[("x-other", "acme")])));
-        assert!(!m.matches(hs(&[])));
-    }
-
-    #[test]
-    fn header_any_occurrence_counts() {
-        let m = hm("x-tenant", HeaderCond::Equals(b"acme".as_slice().into()));
-        assert!(m.matches(hs(&[
-            ("x-tenant", "other"),
-            ("a", "b"),
-            ("X-TENANT", "acme")
-        ])));
-    }
-
-    #[test]
-    fn header_present_and_absent() {
-        let present = hm("x-beta", HeaderCond::Present);
-        let absent = hm("x-beta", HeaderCond::Absent);
-        let with = [("X-Beta", "")];
-        assert!(present.matches(hs(&with)));
-        assert!(!absent.matches(hs(&with)));
-        assert!(!present.matches(hs(&[("x-betas", "1")])));
-        assert!(absent.matches(hs(&[("x-betas", "1")])));
-    }
-
-    #[test]
-    fn trim_ows_edges() {
-        assert_eq!(trim_ows(b""), b"");
-        assert_eq!(trim_ows(b"  \t "), b"");
-        assert_eq!(trim_ows(b" a b "), b"a b");
-    }
-
-    #[test]
-    fn method_set() {
-        let s = MethodSet(Method::Get.bit() | Method::Post.bit());
-        assert!(s.allows(Method::Get));
-        assert!(!s.allows(Method::Put));
-        assert!(!s.allows(Method::Other));
-        assert!(MethodSet::default().allows(Method::Other));
-        assert_eq!(s.allow_header(), "GET, POST");
-        let all = MethodSet(KNOWN_METHODS.iter().fold(0, |a, m| a | m.bit()));
-        assert_eq!(
-            all.allow_header(),
-            "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT"
-        );
-    }
-
-    #[test]
-    fn ranks_order() {
-        assert!(exact("a").rank() > HostMatch::Suffix(b".a.b.c".as_slice().into()).rank());
-        assert!(
-            HostMatch::Suffix(b".b.c".as_slice().into()).rank()
-                > HostMatch::Suffix(b".c".as_slice().into()).rank()
-        );
-        assert!(HostMatch::Suffix(b".c".as_slice().into()).rank() > HostMatch::Any.rank());
-        let ex = PathMatch::Exact(b"/".as_slice().into());
-        assert!(ex.rank() > PathMatch::Prefix(b"/very/long/prefix".as_slice().into()).rank());
-        assert!(
-            PathMatch::Prefix(b"/a/b".as_slice().into()).rank()
-                > PathMatch::Prefix(b"/a".as_slice().into()).rank()
-        );
-    }
-}
+#[path = "matcher_tests.rs"]
+mod tests;

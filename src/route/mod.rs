@@ -28,10 +28,14 @@ pub struct Route {
     pub response_headers: HeaderEdits,
     /// Phase-5 policies, run in order (see `crate::policy`).
     pub policies: Box<[crate::policy::Policy]>,
+    /// `original_path_header`: lowercase name of the header that carries
+    /// the path as received (before normalisation) upstream.
+    pub original_path_header: Option<Box<[u8]>>,
     host: HostMatch,
     path: PathMatch,
     headers: Box<[HeaderMatch]>,
     methods: MethodSet,
+    path_ignore_case: bool,
     allow: Box<str>,
 }
 
@@ -46,6 +50,8 @@ pub struct Matchers {
     pub headers: Vec<HeaderMatch>,
     /// Allowed methods (empty = any).
     pub methods: MethodSet,
+    /// `case_sensitive = false`: the path compares ASCII case-insensitively.
+    pub path_ignore_case: bool,
 }
 
 impl Route {
@@ -65,12 +71,21 @@ impl Route {
             request_headers,
             response_headers,
             policies: Box::default(),
+            original_path_header: None,
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,
             path: m.path,
             headers: m.headers.into_boxed_slice(),
             methods: m.methods,
+            path_ignore_case: m.path_ignore_case,
         }
+    }
+
+    /// Applies the route's path rewrite into `out`; false when the
+    /// normalised path is forwarded as it is.
+    #[inline]
+    pub fn rewrite_path(&self, path: &[u8], out: &mut Vec<u8>) -> bool {
+        self.rewrite.apply(path, self.path_ignore_case, out)
     }
 
     /// The path matcher (read by `ringway check` style listings and tests).
@@ -104,7 +119,7 @@ impl Route {
     where
         I: Iterator<Item = (&'h [u8], &'h [u8])> + Clone,
     {
-        self.path.matches(path)
+        self.path.matches_case(path, self.path_ignore_case)
             && self.host.matches(host)
             && self.headers.iter().all(|m| m.matches(headers.clone()))
     }

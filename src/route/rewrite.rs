@@ -6,7 +6,7 @@
 //! (the caller's `out` only grows to its high-water mark), or decide which
 //! headers are legal to edit (that is `config::validate`).
 
-use super::matcher::prefix_matches;
+use super::matcher::prefix_matches_case;
 
 /// How a route rewrites the normalised path before forwarding it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,12 +26,14 @@ pub enum PathRewrite {
 
 impl PathRewrite {
     /// Writes the rewritten path into `out` (cleared first) and returns true;
-    /// returns false (out untouched) when nothing changes.
-    pub fn apply(&self, path: &[u8], out: &mut Vec<u8>) -> bool {
+    /// returns false (out untouched) when nothing changes. `ignore_case`
+    /// is the route's `case_sensitive = false`: the prefix then matches in
+    /// any ASCII case, and what follows it is kept as sent.
+    pub fn apply(&self, path: &[u8], ignore_case: bool, out: &mut Vec<u8>) -> bool {
         match self {
             PathRewrite::None => false,
             PathRewrite::Strip(prefix) => {
-                if prefix.is_empty() || !prefix_matches(prefix, path) {
+                if prefix.is_empty() || !prefix_matches_case(prefix, path, ignore_case) {
                     return false;
                 }
                 out.clear();
@@ -42,7 +44,7 @@ impl PathRewrite {
                 true
             }
             PathRewrite::Replace { from, to } => {
-                if !prefix_matches(from, path) {
+                if !prefix_matches_case(from, path, ignore_case) {
                     return false;
                 }
                 // `rest` is empty or starts with '/', whatever `from` ends with.
@@ -146,7 +148,7 @@ mod tests {
 
     fn run(rw: &PathRewrite, path: &str) -> Option<String> {
         let mut out = b"junk".to_vec();
-        if rw.apply(path.as_bytes(), &mut out) {
+        if rw.apply(path.as_bytes(), false, &mut out) {
             Some(String::from_utf8(out).unwrap())
         } else {
             assert_eq!(out, b"junk", "out must be untouched");
@@ -207,11 +209,21 @@ mod tests {
     }
 
     #[test]
+    fn case_insensitive_prefix_keeps_the_rest_as_sent() {
+        let mut out = Vec::new();
+        assert!(strip("/api").apply(b"/API/Users", true, &mut out));
+        assert_eq!(out, b"/Users");
+        assert!(!strip("/api").apply(b"/API/Users", false, &mut out));
+        assert!(replace("/api", "/v2").apply(b"/Api/x", true, &mut out));
+        assert_eq!(out, b"/v2/x");
+    }
+
+    #[test]
     fn apply_reuses_scratch() {
         let mut out = Vec::with_capacity(64);
         let cap = out.capacity();
-        assert!(strip("/a").apply(b"/a/b", &mut out));
-        assert!(strip("/a").apply(b"/a/c", &mut out));
+        assert!(strip("/a").apply(b"/a/b", false, &mut out));
+        assert!(strip("/a").apply(b"/a/c", false, &mut out));
         assert_eq!(out, b"/c");
         assert_eq!(out.capacity(), cap);
     }

@@ -8,6 +8,7 @@ struct R {
     path: PathMatch,
     headers: Vec<HeaderMatch>,
     methods: &'static [Method],
+    ignore_case: bool,
 }
 
 fn r(name: &'static str, path: PathMatch) -> R {
@@ -17,6 +18,7 @@ fn r(name: &'static str, path: PathMatch) -> R {
         path,
         headers: Vec::new(),
         methods: &[],
+        ignore_case: false,
     }
 }
 
@@ -40,6 +42,10 @@ impl R {
         });
         self
     }
+    fn ignore_case(mut self) -> R {
+        self.ignore_case = true;
+        self
+    }
     fn methods(mut self, m: &'static [Method]) -> R {
         self.methods = m;
         self
@@ -51,6 +57,7 @@ impl R {
             path: self.path,
             headers: self.headers,
             methods,
+            path_ignore_case: self.ignore_case,
         };
         Route::new(
             self.name,
@@ -291,4 +298,43 @@ fn find_reads_a_parsed_head() {
     let buf = b"GET /api/x HTTP/1.1\r\nHost: a.example.com\r\nX-Tenant: other\r\n\r\n";
     assert_eq!(crate::http::parse_request(buf, 4096, &mut head), Ok(true));
     assert_eq!(found(rt.find(&head, buf, b"/api/x")), "api");
+}
+
+#[test]
+fn exact_route_takes_one_trailing_slash_before_the_catch_all() {
+    let rt = router(vec![
+        r("root", prefix("/")),
+        r("secret", exact("/exact/secret")),
+    ]);
+    for p in ["/exact/secret", "/exact/secret/"] {
+        assert_eq!(found(find(&rt, Method::Get, None, p, &[])), "secret", "{p}");
+    }
+    for p in ["/exact/secret/x", "/exact/secrets", "/exact"] {
+        assert_eq!(found(find(&rt, Method::Get, None, p, &[])), "root", "{p}");
+    }
+}
+
+#[test]
+fn case_insensitive_route_is_per_route() {
+    let rt = router(vec![
+        r("root", prefix("/")),
+        r("admin", prefix("/admin")).ignore_case(),
+        r("exact", exact("/exact/secret")).ignore_case(),
+        r("strict", prefix("/strict")),
+    ]);
+    for p in ["/admin", "/ADMIN/x", "/aDmIn/"] {
+        assert_eq!(found(find(&rt, Method::Get, None, p, &[])), "admin", "{p}");
+    }
+    for p in ["/exact/secret", "/EXACT/Secret/"] {
+        assert_eq!(found(find(&rt, Method::Get, None, p, &[])), "exact", "{p}");
+    }
+    assert_eq!(
+        found(find(&rt, Method::Get, None, "/strict/a", &[])),
+        "strict"
+    );
+    assert_eq!(
+        found(find(&rt, Method::Get, None, "/STRICT/a", &[])),
+        "root"
+    );
+    assert_eq!(found(find(&rt, Method::Get, None, "/adminx", &[])), "root");
 }

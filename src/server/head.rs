@@ -179,6 +179,13 @@ pub fn build_request(
     out.add(b"x-request-id: ");
     out.add(&rid[..*rid_len]);
     out.add(b"\r\n");
+    if let Some(name) = &route.original_path_header {
+        // The path as received: httparse admits no CR, LF or control byte in it.
+        out.add(name);
+        out.add(b": ");
+        out.fwd(h.path);
+        out.add(b"\r\n");
+    }
     if h.body == BodyKind::Chunked {
         out.add(b"transfer-encoding: chunked\r\n");
     }

@@ -20,7 +20,7 @@ use super::wire::{self, IoFail};
 use super::{proxy, respond};
 use crate::error::ErrorCode;
 use crate::http::header::valid_request_id;
-use crate::http::{normalize_path, BodyKind, HeaderKind};
+use crate::http::{normalize_path, BodyKind, HeaderKind, PathMode};
 use crate::observe::metrics::TimeoutKind;
 use crate::policy;
 use crate::ratelimit::Permit;
@@ -42,7 +42,7 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
     };
     let body_pending = buffered_body.is_none();
 
-    if let Err(code) = normalise(c) {
+    if let Err(code) = normalise(c, sh.cfg.server.path_mode) {
         return respond::error(c, sh, code, true, None).await;
     }
 
@@ -170,8 +170,10 @@ fn identify(c: &mut Conn, sh: &Shard) {
     c.new_request_id(sh);
 }
 
-/// Phase 3: normalise the path into `c.path`.
-fn normalise(c: &mut Conn) -> Result<(), ErrorCode> {
+/// Phase 3: normalise the path into `c.path` under the `[server]`
+/// `escaped_slashes` / `path_params` modes. What is routed is what the
+/// upstream receives (a route may add the raw path in a header).
+fn normalise(c: &mut Conn, mode: PathMode) -> Result<(), ErrorCode> {
     let raw = c.head.path.get(&c.buf);
     if raw == b"*" {
         // Asterisk-form (OPTIONS *) addresses the gateway itself: no route.
@@ -180,7 +182,7 @@ fn normalise(c: &mut Conn) -> Result<(), ErrorCode> {
         return Ok(());
     }
     let raw: &[u8] = if raw.is_empty() { b"/" } else { raw };
-    normalize_path(raw, &mut c.path)
+    normalize_path(raw, mode, &mut c.path)
         .map(|_| ())
         .map_err(ErrorCode::from)
 }

@@ -32,7 +32,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> bool {
     let spec = &sh.cfg.upstreams[route.upstream];
     let method = c.head.method;
     let req_body = c.head.body;
-    let rewritten = route.rewrite.apply(&c.path, &mut c.rewritten);
+    let rewritten = route.rewrite_path(&c.path, &mut c.rewritten);
     let retryable = req_body == BodyKind::Empty && idempotent(method);
 
     // Body bytes already buffered behind the head go out with it.
