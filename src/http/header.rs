@@ -160,6 +160,13 @@ pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// True when an all-digit value is written without leading zeros (`0`,
+/// `10`; not `010`): the form forwarded byte for byte.
+#[inline]
+pub fn is_canonical_decimal(v: &[u8]) -> bool {
+    v.len() == 1 || v.first() != Some(&b'0')
+}
+
 /// Parses `1*DIGIT` into a u64; `None` on anything else or overflow.
 pub(crate) fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() {

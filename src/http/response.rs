@@ -6,8 +6,8 @@
 
 use super::header::scan_head;
 use super::header::{
-    collect_headers, connection_lists, crlf_layout, has_token, map_httparse_error, parse_decimal,
-    scan_error, trim_ows,
+    collect_headers, connection_lists, crlf_layout, has_token, is_canonical_decimal,
+    map_httparse_error, parse_decimal, scan_error, trim_ows,
 };
 use super::request::MAX_HEADERS;
 use super::{BodyKind, HeaderEntry, HeaderKind, HttpError, Method, Span, Version};
@@ -182,7 +182,7 @@ fn apply_framing(buf: &[u8], method: Method, out: &mut ResponseHead) -> Result<b
                 for item in v.split(|&b| b == b',') {
                     let item = trim_ows(item);
                     cl_items += 1;
-                    cl_canonical &= item.len() == 1 || item.first() != Some(&b'0');
+                    cl_canonical &= is_canonical_decimal(item);
                     match (parse_decimal(item), cl) {
                         (None, _) => cl_bad = true,
                         (Some(n), Some(prev)) if n != prev => cl_bad = true,

@@ -20,6 +20,7 @@ use super::body::{self, Framing, PumpFail};
 use super::conn::Conn;
 use super::wire::Src;
 use crate::http::client_ip::format_ip;
+use crate::http::header::is_canonical_decimal;
 use crate::http::{BodyKind, HeaderKind, LengthFields, Span, Version};
 use crate::route::Route;
 
@@ -116,7 +117,7 @@ pub fn build_request(
             HeaderKind::ContentLength => {
                 // `003` means 3 to us, maybe not to the upstream: send one
                 // canonical value (the line itself when it already is).
-                odd_length = !canonical_length(e.value.get(buf));
+                odd_length = !is_canonical_decimal(e.value.get(buf));
                 odd_length
             }
             _ => false,
@@ -194,11 +195,6 @@ pub fn build_request(
     out.add(b"\r\n");
     let start = h.head_len;
     out.segs.push((Src::Main, start..start + prefix));
-}
-
-/// True when a (valid, all-digit) Content-Length value has no leading zero.
-fn canonical_length(v: &[u8]) -> bool {
-    v == b"0" || v.first() != Some(&b'0')
 }
 
 /// Builds the client response head from `c.resp` (spans into `ubuf`, the
