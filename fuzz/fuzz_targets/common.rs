@@ -92,3 +92,80 @@ pub fn check_chunked(body: &[u8]) {
         (a, b) => panic!("split changed the verdict: {a:?} vs {b:?}"),
     }
 }
+
+/// The header rules and client derivation on a parsed head: dropping keeps
+/// the other lines in order and removes every name with `_`; a refusal under
+/// "reject" happens exactly when such a name is present; the client behind a
+/// trusted peer is the peer or an address the X-Forwarded-For fields name.
+#[allow(dead_code)]
+pub fn check_header_rules(data: &[u8], head: &ringway::http::RequestHead) {
+    use ringway::http::client_ip::{Cidr, TrustedProxies};
+    use ringway::http::rules::{HeaderRules, OneValue, Underscores};
+    use ringway::http::{HeaderKind, HttpError};
+
+    let one_value: Box<[OneValue]> = [("x-tenant", false), ("authorization", true)]
+        .iter()
+        .map(|(n, commas_ok)| OneValue {
+            name: n.as_bytes().into(),
+            commas_ok: *commas_ok,
+        })
+        .collect();
+    let has_underscore = head.headers.iter().any(|e| e.name.get(data).contains(&b'_'));
+    for underscores in [Underscores::Drop, Underscores::Reject, Underscores::Allow] {
+        let rules = HeaderRules {
+            underscores,
+            one_value: one_value.clone(),
+        };
+        let mut h = head.clone();
+        match rules.apply(data, &mut h) {
+            Ok(dropped) => {
+                assert!(underscores != Underscores::Reject || !has_underscore);
+                if underscores == Underscores::Drop {
+                    assert_eq!(dropped + h.headers.len(), head.headers.len());
+                    assert!(h.headers.iter().all(|e| !e.name.get(data).contains(&b'_')));
+                    let kept: Vec<_> = head
+                        .headers
+                        .iter()
+                        .filter(|e| !e.name.get(data).contains(&b'_'))
+                        .collect();
+                    assert!(kept.iter().zip(&h.headers).all(|(a, b)| *a == b));
+                } else {
+                    assert_eq!(dropped, 0);
+                }
+            }
+            Err(HttpError::UnderscoreInName) => {
+                assert!(underscores == Underscores::Reject && has_underscore)
+            }
+            Err(HttpError::AmbiguousHeader) => {}
+            Err(e) => panic!("unexpected header-rule error {e:?}"),
+        }
+    }
+    let trusted = TrustedProxies {
+        nets: ["127.0.0.0/8", "::1/128", "10.0.0.0/8"]
+            .iter()
+            .filter_map(|c| Cidr::parse(c).ok())
+            .collect(),
+    };
+    let peer: std::net::IpAddr = [127, 0, 0, 1].into();
+    assert_eq!(trusted.client(peer, false, &head.headers, data), peer);
+    let client = trusted.client(peer, true, &head.headers, data);
+    if client != peer {
+        // Every address the fields name, however written (`[v6]:port`, `v4:port`).
+        let named = head
+            .headers
+            .iter()
+            .filter(|e| e.kind == HeaderKind::XForwardedFor)
+            .flat_map(|e| e.value.get(data).split(|&b| b == b','))
+            .filter_map(|item| std::str::from_utf8(item).ok())
+            .map(str::trim)
+            .any(|s| {
+                let bare = match s.strip_prefix('[') {
+                    Some(rest) => rest.split(']').next().unwrap_or(""),
+                    None if s.parse::<std::net::IpAddr>().is_ok() => s,
+                    None => s.rsplit_once(':').map_or(s, |(h, _)| h),
+                };
+                bare.parse::<std::net::IpAddr>() == Ok(client)
+            });
+        assert!(named, "client {client} not named in X-Forwarded-For");
+    }
+}

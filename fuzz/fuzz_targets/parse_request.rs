@@ -1,6 +1,8 @@
-//! Fuzzes `parse_request` (several head limits), `normalize_path` on the
-//! parsed path and the chunked decoder on what follows the head. Must never
-//! panic; the assertions in `common` turn broken invariants into crashes.
+//! Fuzzes `parse_request` (several head limits), then on each parsed head the
+//! configured header rules (`HeaderRules::apply`, every underscore mode) and
+//! the client address behind trusted proxies, `normalize_path` on the parsed
+//! path and the chunked decoder on what follows the head. Must never panic;
+//! the assertions in `common` turn broken invariants into crashes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -24,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
                     head.body,
                     BodyKind::UntilClose | BodyKind::Length(0)
                 ));
+                common::check_header_rules(data, &head);
                 common::check_path(head.path.get(data), &mut out, &mut again);
                 if head.body == BodyKind::Chunked {
                     common::check_chunked(&data[head.head_len..]);
