@@ -2,9 +2,11 @@
 //!
 //! Layout follows the path of a request: `server` accepts and drives each
 //! connection through the phases in `server::pipeline`, using `http` for the
-//! wire format, `route` to pick a route, `upstream` to reach a backend and
-//! `observe` to count and log, `ratelimit` for rate and concurrency limits. `config` and `admin` are the control plane:
-//! they build and expose, the shards only read.
+//! wire format, `route` to pick a route, `policy` for the per-route checks
+//! (with `auth` for credentials and `ratelimit` for rate and concurrency
+//! limits), `upstream` to reach a backend and `observe` to count and log.
+//! `config` and `admin` are the control plane: they build and expose, the
+//! shards only read. `demo` holds the bundled demo's sample services.
 
 // Lets test-only helpers shared with `tests/` (by path) name the crate `ringway`.
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Lock-free publication of a value from the control plane to the shards.
 //!
-//! The writer (admin thread, file reloader) swaps an `Arc` under a mutex and
+//! The writer (an admin thread, file reloader) swaps an `Arc` under a mutex and
 //! then bumps a generation counter with `Release`. Each shard keeps its own
 //! `Snapshot` and pays one `Acquire` load per request to see whether the
 //! generation moved; only then does it take the mutex, once per change.

@@ -1,5 +1,5 @@
 //! Counters: one `ShardMetrics` per shard, written only by its shard and
-//! summed by the admin thread when `/metrics` is scraped.
+//! summed by an admin thread when `/metrics` is scraped.
 //!
 //! Single-writer atomics: the owner does a relaxed load and store (a plain
 //! `mov` on x86), never a locked read-modify-write, so counting costs the
@@ -111,7 +111,7 @@ impl ShardMetrics {
     }
 }
 
-/// All shards' counters, shared with the admin thread.
+/// All shards' counters, shared with an admin thread.
 #[derive(Clone, Default)]
 pub struct Metrics {
     shards: Arc<Vec<Arc<ShardMetrics>>>,
