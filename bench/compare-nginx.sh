@@ -22,8 +22,10 @@ usage: bench/compare-nginx.sh [options]
   --duration S       seconds per measured wrk run (default 10)
   --warmup S         seconds of wrk before each measured run (default 2)
   --connections N    wrk connections (default 32; wrk always uses 1 thread)
-  --only LIST        comma-separated subset of: ringway,nginx,haproxy
-                     (default: all; haproxy only when installed)
+  --only LIST        comma-separated subset of: ringway,nginx,haproxy, and
+                     ringway-defer, ringway-coop, ringway-plain (ringway
+                     with that server.ring_setup; plain "ringway" is "auto")
+                     (default: ringway,nginx,haproxy; haproxy only when installed)
   --no-build         do not run cargo build (use target/release/ringway as is)
   --no-origin-ref    skip the "origin direct" reference run
   --out FILE         also write the markdown report to FILE
@@ -31,7 +33,8 @@ usage: bench/compare-nginx.sh [options]
   -h, --help         this text
 
 Ports (env): ORIGIN_PORT=18000 RINGWAY_PORT=18080 NGINX_PORT=18081
-             HAPROXY_PORT=18082 ORIGIN_REF_PORT=18001
+             HAPROXY_PORT=18082 ORIGIN_REF_PORT=18001 RINGWAY_DEFER_PORT=18083
+             RINGWAY_COOP_PORT=18084 RINGWAY_PLAIN_PORT=18085
 Exit: 0 all runs valid; 1 setup failure; 2 bad arguments;
       3 report written but some run was INVALID (errors, non-2xx, bad body).
 EOF
@@ -46,6 +49,8 @@ ROUNDS=5 DURATION=10 WARMUP=2 CONNS=32 ONLY="" OUT="" BUILD=1 ORIGIN_REF=1 KEEP=
 ORIGIN_PORT=${ORIGIN_PORT:-18000} ORIGIN_REF_PORT=${ORIGIN_REF_PORT:-18001}
 RINGWAY_PORT=${RINGWAY_PORT:-18080} NGINX_PORT=${NGINX_PORT:-18081}
 HAPROXY_PORT=${HAPROXY_PORT:-18082}
+RINGWAY_DEFER_PORT=${RINGWAY_DEFER_PORT:-18083} RINGWAY_COOP_PORT=${RINGWAY_COOP_PORT:-18084}
+RINGWAY_PLAIN_PORT=${RINGWAY_PLAIN_PORT:-18085}
 PROXY_CPU=0 LOAD_CPU=1
 BODY=$'hello, world\n'
 
@@ -81,7 +86,7 @@ if [[ -n $ONLY ]]; then
     IFS=, read -r -a want <<<"$ONLY"
     for p in "${want[@]}"; do
         case $p in
-            ringway|nginx|haproxy) PROXIES+=("$p") ;;
+            ringway|ringway-defer|ringway-coop|ringway-plain|nginx|haproxy) PROXIES+=("$p") ;;
             *) bad "--only: unknown proxy '$p'" ;;
         esac
     done
@@ -91,6 +96,7 @@ else
 fi
 ((${#PROXIES[@]})) || bad "--only: no proxy given"
 has() { local x; for x in "${PROXIES[@]}"; do [[ $x == "$1" ]] && return 0; done; return 1; }
+has_ringway() { local x; for x in "${PROXIES[@]}"; do [[ $x == ringway* ]] && return 0; done; return 1; }
 
 for tool in nginx wrk taskset curl awk pgrep ss; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y nginx-light wrk util-linux curl procps iproute2)"
@@ -165,13 +171,16 @@ spawn() {
 port_in_use_check() {
     local port
     port=$(port_of "$1")
-    ! port_open "$port" || die "127.0.0.1:$port ($1) is already in use; set ${1^^}_PORT"
+    ! port_open "$port" || die "127.0.0.1:$port ($1) is already in use; set $(tr a-z- A-Z_ <<<"$1")_PORT"
 }
 port_of() {
     case $1 in
         origin) echo "$ORIGIN_PORT" ;;
         origin-ref) echo "$ORIGIN_REF_PORT" ;;
         ringway) echo "$RINGWAY_PORT" ;;
+        ringway-defer) echo "$RINGWAY_DEFER_PORT" ;;
+        ringway-coop) echo "$RINGWAY_COOP_PORT" ;;
+        ringway-plain) echo "$RINGWAY_PLAIN_PORT" ;;
         nginx) echo "$NGINX_PORT" ;;
         haproxy) echo "$HAPROXY_PORT" ;;
     esac
@@ -213,11 +222,19 @@ start_haproxy() {
     spawn haproxy taskset -c "$PROXY_CPU" haproxy -db -f "$WORK/haproxy.cfg"
     wait_ready haproxy "${PID[haproxy]}" "$HAPROXY_PORT"
 }
-start_ringway() {
-    render "$ROOT/bench/ringway-bench.toml" >"$WORK/ringway.toml"
-    spawn ringway taskset -c "$PROXY_CPU" "$RINGWAY_BIN" run --config "$WORK/ringway.toml"
-    wait_ready ringway "${PID[ringway]}" "$RINGWAY_PORT" "$WORK/ringway.stderr" '"msg":"listening"'
+start_ringway_as() { # NAME RING_SETUP
+    local port
+    port=$(port_of "$1")
+    render "$ROOT/bench/ringway-bench.toml" |
+        sed -e "s/127\.0\.0\.1:$RINGWAY_PORT/127.0.0.1:$port/" \
+            -e "s/^io = .*/&\nring_setup = \"$2\"/" >"$WORK/$1.toml"
+    spawn "$1" taskset -c "$PROXY_CPU" "$RINGWAY_BIN" run --config "$WORK/$1.toml"
+    wait_ready "$1" "${PID[$1]}" "$port" "$WORK/$1.stderr" '"msg":"listening"'
 }
+start_ringway() { start_ringway_as ringway auto; }
+start_ringway-defer() { start_ringway_as ringway-defer defer_taskrun; }
+start_ringway-coop() { start_ringway_as ringway-coop coop_taskrun; }
+start_ringway-plain() { start_ringway_as ringway-plain plain; }
 
 # Every proxy must answer exactly like the origin before it is measured.
 check_body() { # NAME
@@ -334,7 +351,7 @@ measure() {
 # ---------------------------------------------------------------- run
 
 RINGWAY_BIN="$ROOT/target/release/ringway"
-if has ringway; then
+if has_ringway; then
     if ((BUILD)); then
         log "building ringway (cargo build --release --bin ringway)"
         COMMANDS+=("cargo build --release --bin ringway")
@@ -467,7 +484,7 @@ report() {
     echo "- nginx: \`$(nginx -v 2>&1)\`"
     command -v haproxy >/dev/null && echo "- haproxy: \`$(haproxy -v 2>&1 | head -1)\`"
     echo "- wrk: \`$(wrk -v 2>&1 | head -1)\`"
-    if has ringway; then
+    if has_ringway; then
         echo "- ringway: \`$("$RINGWAY_BIN" --version 2>&1 | head -1)\`, git \`$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no commit')\`$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
     fi
     echo "- thread affinity (name/tid:cpus):"

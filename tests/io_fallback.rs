@@ -3,6 +3,8 @@
 //! warning, when a seccomp filter refuses io_uring (as Docker's default
 //! profile does); `io = "io_uring"` refuses to start without it. The
 //! filter is real: installed with `pre_exec` before the gateway execs.
+//! `ring_setup` picks the io_uring setup flags (`server::ring`); every mode
+//! is exercised here, and CI runs the whole suite once more per kept mode.
 
 mod common;
 
@@ -65,7 +67,7 @@ fn the_seccomp_filter_blocks_io_uring_setup() {
 fn forced_epoll() {
     let up = Upstream::echo("u");
     let gw = Gateway::start(&config("epoll", &up));
-    assert_eq!(gw.io(), "epoll");
+    assert_eq!((gw.io(), gw.ring()), ("epoll", "none"));
     assert_eq!(gw.shards(), 2);
     exercise(&gw);
     assert!(!gw.wait_log("io_uring unavailable", std::time::Duration::ZERO));
@@ -135,4 +137,79 @@ fn forced_io_uring_under_seccomp_fails_to_start() {
         }
     }
     up.assert_untouched("failed start");
+}
+
+/// The kernel release as (major, minor), from uname.
+fn kernel() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+#[test]
+fn every_ring_mode_serves_requests() {
+    if probe_io_uring().is_err() {
+        eprintln!("io_uring unavailable here: nothing to check");
+        return;
+    }
+    let (major, minor) = kernel();
+    let needs = [
+        ("defer_taskrun", (6, 1)),
+        ("coop_taskrun", (5, 19)),
+        ("plain", (5, 6)),
+    ];
+    for (mode, min) in needs {
+        if (major, minor) < min {
+            eprintln!("kernel {major}.{minor} predates {mode}");
+            continue;
+        }
+        let up = Upstream::echo("u");
+        let cfg = build(
+            &[
+                ("io", "\"io_uring\""),
+                ("ring_setup", &format!("\"{mode}\"")),
+            ],
+            &[("u", up.addr())],
+            "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n",
+        );
+        let gw = Gateway::start(&cfg);
+        assert_eq!(
+            (gw.io(), gw.ring()),
+            ("io_uring", mode),
+            "{:?}",
+            gw.log_entries("listening")
+        );
+        exercise(&gw);
+    }
+}
+
+#[test]
+fn auto_ring_setup_takes_the_best_mode_the_kernel_has() {
+    if probe_io_uring().is_err() {
+        eprintln!("io_uring unavailable here: nothing to check");
+        return;
+    }
+    let up = Upstream::echo("u");
+    let cfg = build(
+        &[("io", "\"io_uring\""), ("ring_setup", "\"auto\"")],
+        &[("u", up.addr())],
+        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n",
+    );
+    let gw = Gateway::start(&cfg);
+    let want = if kernel() >= (6, 1) {
+        "defer_taskrun"
+    } else if kernel() >= (5, 19) {
+        "coop_taskrun"
+    } else {
+        "plain"
+    };
+    assert_eq!(gw.ring(), want, "{:?}", gw.log_entries("listening"));
+    if want == "defer_taskrun" {
+        assert!(gw
+            .log_entries("io_uring setup flags unavailable")
+            .is_empty());
+    }
 }

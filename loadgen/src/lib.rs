@@ -11,6 +11,7 @@ pub mod meta;
 pub mod pacer;
 pub mod report;
 pub mod response;
+pub mod ring;
 pub mod run;
 pub mod sched;
 pub mod serve;

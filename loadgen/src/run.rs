@@ -188,14 +188,8 @@ where
     F: FnOnce(bool) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    if monoio::utils::detect_uring() {
-        if let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(4096)
-            .enable_timer()
-            .build()
-        {
-            return rt.block_on(f(true));
-        }
+    if let Some(mut rt) = crate::ring::uring_runtime() {
+        return rt.block_on(f(true));
     }
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()

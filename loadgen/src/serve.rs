@@ -160,11 +160,7 @@ fn worker(l: std::net::TcpListener, args: ServeArgs, counters: Arc<Counters>) {
         }
     };
     if uring {
-        if let Ok(mut rt) = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(4096)
-            .enable_timer()
-            .build()
-        {
+        if let Some(mut rt) = crate::ring::uring_runtime() {
             rt.block_on(fut);
             return;
         }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use super::load::{Doc, FileModel};
 use super::model::{self, ServerFile, UpstreamFile};
-use super::{ratelimits, routes, validate, Compiled, IoMode, ServerSettings, UpstreamSpec};
+use super::{
+    ratelimits, routes, validate, Compiled, IoMode, RingSetup, ServerSettings, UpstreamSpec,
+};
 use crate::http::PathMode;
 
 /// Builds the runtime configuration, or `None` when `doc` holds errors.
@@ -131,6 +133,21 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             IoMode::Auto
         }
     };
+    let ring_setup = match s.ring_setup.as_deref() {
+        None | Some("auto") => RingSetup::Auto,
+        Some("defer_taskrun") => RingSetup::DeferTaskrun,
+        Some("coop_taskrun") => RingSetup::CoopTaskrun,
+        Some("plain") => RingSetup::Plain,
+        Some(other) => {
+            doc.err(
+                "server.ring_setup",
+                format!(
+                    "unknown ring setup {other:?}: use \"auto\", \"defer_taskrun\", \"coop_taskrun\" or \"plain\""
+                ),
+            );
+            RingSetup::Auto
+        }
+    };
     let cpus = match s.cpus {
         Some(list) if list.is_empty() => {
             doc.err(
@@ -152,6 +169,7 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
         workers: size(doc, "server.workers", s.workers, model::WORKERS, 0, 1024),
         cpus,
         io,
+        ring_setup,
         max_connections: size(
             doc,
             "server.max_connections",

@@ -84,6 +84,8 @@ pub struct ServerSettings {
     pub cpus: Option<Vec<usize>>,
     /// Which I/O driver to use.
     pub io: IoMode,
+    /// `ring_setup`: the io_uring setup flags (`server::ring`).
+    pub ring_setup: RingSetup,
     /// Open client connections allowed across all shards.
     pub max_connections: usize,
     /// Largest request head accepted.
@@ -118,6 +120,20 @@ pub enum IoMode {
     IoUring,
     /// epoll only.
     Epoll,
+}
+
+/// `server.ring_setup`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RingSetup {
+    /// The best mode the kernel accepts, falling back to the next.
+    #[default]
+    Auto,
+    /// `SINGLE_ISSUER | DEFER_TASKRUN` or no io_uring.
+    DeferTaskrun,
+    /// `COOP_TASKRUN | TASKRUN_FLAG` or no io_uring.
+    CoopTaskrun,
+    /// No setup flags.
+    Plain,
 }
 
 /// One `[[upstreams]]` entry with defaults applied and targets resolved.

@@ -74,6 +74,7 @@ pub struct ServerFile {
     pub workers: Option<u64>,
     pub cpus: Option<Vec<u64>>,
     pub io: Option<String>,
+    pub ring_setup: Option<String>,
     pub max_connections: Option<u64>,
     pub max_header_bytes: Option<u64>,
     pub max_body_bytes: Option<u64>,

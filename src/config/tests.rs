@@ -50,6 +50,7 @@ fn defaults() {
     assert_eq!(s.workers, 0);
     assert_eq!(s.cpus, None);
     assert_eq!(s.io, IoMode::Auto);
+    assert_eq!(s.ring_setup, RingSetup::Auto);
     assert_eq!(s.max_connections, 100_000);
     assert_eq!(s.max_header_bytes, 16_384);
     assert_eq!(s.max_body_bytes, 10_485_760);
@@ -165,6 +166,28 @@ upstream = \"missing\"
         .map(|(k, l)| (k.to_string(), Some(*l)))
         .collect();
     assert_eq!(got, want);
+}
+
+#[test]
+fn ring_setup_values_and_an_unknown_one() {
+    for (text, want) in [
+        ("auto", RingSetup::Auto),
+        ("defer_taskrun", RingSetup::DeferTaskrun),
+        ("coop_taskrun", RingSetup::CoopTaskrun),
+        ("plain", RingSetup::Plain),
+    ] {
+        let src = BASE.replacen(
+            "[server]\n",
+            &format!("[server]\nring_setup = \"{text}\"\n"),
+            1,
+        );
+        let src =
+            format!("{src}\n[[routes]]\nname = \"r\"\nupstream = \"users\"\npath_prefix = \"/\"\n");
+        assert_eq!(load(&src).unwrap().server.ring_setup, want, "{text}");
+    }
+    let src = BASE.replacen("[server]\n", "[server]\nring_setup = \"sqpoll\"\n", 1);
+    let m = only(&src, "server.ring_setup", 2);
+    assert!(m.contains("unknown ring setup \"sqpoll\""), "{m}");
 }
 
 #[test]

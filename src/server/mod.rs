@@ -12,6 +12,7 @@ mod head;
 mod pipeline;
 mod proxy;
 mod respond;
+mod ring;
 mod scratch;
 mod shard;
 mod state;
@@ -94,7 +95,7 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
     }
     drop(ready_tx);
 
-    let mut io = "";
+    let mut io = ("", "");
     for _ in 0..workers {
         match ready_rx.recv() {
             Ok(Ok(kind)) => io = kind,
@@ -110,7 +111,8 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
         &[
             ("addr", Val::Str(&addr.to_string())),
             ("shards", Val::Num(workers as u64)),
-            ("io", Val::Str(io)),
+            ("io", Val::Str(io.0)),
+            ("ring", Val::Str(io.1)),
         ],
     );
 

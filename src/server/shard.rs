@@ -1,5 +1,6 @@
 //! One shard: an OS thread pinned to a core, running its own monoio runtime
-//! (io_uring, or epoll where io_uring is unavailable) with its own
+//! (io_uring built as `server::ring` says, or epoll where io_uring is
+//! unavailable) with its own
 //! `SO_REUSEPORT` listener, accept loop and connections.
 //!
 //! Owns: the runtime, the accept loop, and the shard's part of graceful
@@ -16,13 +17,18 @@ use monoio::io::AsyncReadRent;
 use monoio::net::{TcpListener, UnixStream};
 
 use super::respond;
+use super::ring::{self, RingMode};
 use super::state::Shard;
 use crate::config::{Compiled, IoMode};
 use crate::observe::log::{self, Val};
 use crate::observe::ShardMetrics;
 
+/// The I/O driver a shard runs on and, for io_uring, its ring mode
+/// (`server::ring`); `("epoll", "none")` otherwise.
+pub type IoKind = (&'static str, &'static str);
+
 /// What a shard reports once its listener is ready (or why it is not).
-pub type Ready = Result<&'static str, String>;
+pub type Ready = Result<IoKind, String>;
 
 /// Everything a shard thread is started with. The shard's own state is
 /// built on its thread (it is `!Send`), from these parts.
@@ -59,12 +65,21 @@ pub fn run(start: ShardStart) -> usize {
         IoMode::IoUring | IoMode::Auto => true,
     };
     if use_uring {
-        match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(4096)
-            .enable_timer()
-            .build()
-        {
-            Ok(mut rt) => return rt.block_on(shard_main(start, "io_uring")),
+        let setup = start.cfg.server.ring_setup;
+        match ring::build(setup) {
+            Ok((mut rt, mode)) => {
+                let preferred = RingMode::candidates(setup)[0];
+                if id == 0 && mode != preferred {
+                    log::info(
+                        "io_uring setup flags unavailable on this kernel, using fewer",
+                        &[
+                            ("wanted", Val::Str(preferred.as_str())),
+                            ("ring", Val::Str(mode.as_str())),
+                        ],
+                    );
+                }
+                return rt.block_on(shard_main(start, ("io_uring", mode.as_str())));
+            }
             Err(e) if start.io == IoMode::Auto => {
                 if id == 0 {
                     log::warn(
@@ -83,7 +98,7 @@ pub fn run(start: ShardStart) -> usize {
         .enable_timer()
         .build()
     {
-        Ok(mut rt) => rt.block_on(shard_main(start, "epoll")),
+        Ok(mut rt) => rt.block_on(shard_main(start, ("epoll", "none"))),
         Err(e) => {
             let _ = start
                 .ready
@@ -93,7 +108,7 @@ pub fn run(start: ShardStart) -> usize {
     }
 }
 
-async fn shard_main(start: ShardStart, io: &'static str) -> usize {
+async fn shard_main(start: ShardStart, io: IoKind) -> usize {
     let ShardStart {
         id,
         cfg,

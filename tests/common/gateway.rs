@@ -46,6 +46,7 @@ pub struct Gateway {
     addr: SocketAddr,
     admin: Option<SocketAddr>,
     io: String,
+    ring: String,
     shards: u64,
     logs: Logs,
     config_path: PathBuf,
@@ -118,6 +119,32 @@ pub fn run_cli(args: &[&str]) -> CliOutput {
     }
 }
 
+/// Env `RINGWAY_TEST_SERVER`: `key = value` lines (`;`-separated) added to
+/// the `[server]` table of every gateway the suite starts, unless the test's
+/// own config sets that key. CI runs the whole suite once per I/O mode this
+/// way (`io = "epoll"`, `ring_setup = "coop_taskrun"`, …).
+fn with_suite_server_keys(toml: &str) -> String {
+    let Ok(extra) = std::env::var("RINGWAY_TEST_SERVER") else {
+        return toml.to_string();
+    };
+    let Some(at) = toml.find("[server]\n").map(|i| i + "[server]\n".len()) else {
+        return toml.to_string();
+    };
+    let mut out = toml[..at].to_string();
+    for line in extra.split(';').map(str::trim).filter(|l| !l.is_empty()) {
+        let key = line.split('=').next().unwrap_or("").trim();
+        let set_already = toml
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{key} ")));
+        if !set_already {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(&toml[at..]);
+    out
+}
+
 fn parse_json(line: &str) -> Option<serde_json::Value> {
     serde_json::from_str(line).ok()
 }
@@ -142,7 +169,7 @@ impl Gateway {
 
     /// Starts the gateway; fails if it exits or is not listening within 10 s.
     pub fn try_start(toml: &str, opts: SpawnOpts) -> Result<Gateway, StartFailure> {
-        let config_path = write_config(toml);
+        let config_path = write_config(&with_suite_server_keys(toml));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringway"));
         cmd.arg("run")
             .arg("--config")
@@ -193,6 +220,7 @@ impl Gateway {
                         addr,
                         admin,
                         io: l["io"].as_str().unwrap_or_default().to_string(),
+                        ring: l["ring"].as_str().unwrap_or_default().to_string(),
                         shards: l["shards"].as_u64().unwrap_or(0),
                         logs,
                         config_path,
@@ -233,6 +261,11 @@ impl Gateway {
     /// The `io` field of the listening line.
     pub fn io(&self) -> &str {
         &self.io
+    }
+
+    /// The `ring` field of the listening line (`server::ring` mode, or `none`).
+    pub fn ring(&self) -> &str {
+        &self.ring
     }
 
     /// The `shards` field of the listening line.
