@@ -24,7 +24,9 @@ usage: bench/compare-nginx.sh [options]
   --connections N    wrk connections (default 32; wrk always uses 1 thread)
   --only LIST        comma-separated subset of: ringway,nginx,haproxy, and
                      ringway-defer, ringway-coop, ringway-plain (ringway
-                     with that server.ring_setup; plain "ringway" is "auto")
+                     with that server.ring_setup; plain "ringway" is "auto"),
+                     ringway-base (the binary in $RINGWAY_BASE_BIN, e.g. an
+                     older commit's build, to measure a change side by side)
                      (default: ringway,nginx,haproxy; haproxy only when installed)
   --no-build         do not run cargo build (use target/release/ringway as is)
   --no-origin-ref    skip the "origin direct" reference run
@@ -35,6 +37,7 @@ usage: bench/compare-nginx.sh [options]
 Ports (env): ORIGIN_PORT=18000 RINGWAY_PORT=18080 NGINX_PORT=18081
              HAPROXY_PORT=18082 ORIGIN_REF_PORT=18001 RINGWAY_DEFER_PORT=18083
              RINGWAY_COOP_PORT=18084 RINGWAY_PLAIN_PORT=18085
+             RINGWAY_BASE_PORT=18086
 Exit: 0 all runs valid; 1 setup failure; 2 bad arguments;
       3 report written but some run was INVALID (errors, non-2xx, bad body).
 EOF
@@ -50,7 +53,7 @@ ORIGIN_PORT=${ORIGIN_PORT:-18000} ORIGIN_REF_PORT=${ORIGIN_REF_PORT:-18001}
 RINGWAY_PORT=${RINGWAY_PORT:-18080} NGINX_PORT=${NGINX_PORT:-18081}
 HAPROXY_PORT=${HAPROXY_PORT:-18082}
 RINGWAY_DEFER_PORT=${RINGWAY_DEFER_PORT:-18083} RINGWAY_COOP_PORT=${RINGWAY_COOP_PORT:-18084}
-RINGWAY_PLAIN_PORT=${RINGWAY_PLAIN_PORT:-18085}
+RINGWAY_PLAIN_PORT=${RINGWAY_PLAIN_PORT:-18085} RINGWAY_BASE_PORT=${RINGWAY_BASE_PORT:-18086}
 PROXY_CPU=0 LOAD_CPU=1
 BODY=$'hello, world\n'
 
@@ -86,7 +89,7 @@ if [[ -n $ONLY ]]; then
     IFS=, read -r -a want <<<"$ONLY"
     for p in "${want[@]}"; do
         case $p in
-            ringway|ringway-defer|ringway-coop|ringway-plain|nginx|haproxy) PROXIES+=("$p") ;;
+            ringway|ringway-defer|ringway-coop|ringway-plain|ringway-base|nginx|haproxy) PROXIES+=("$p") ;;
             *) bad "--only: unknown proxy '$p'" ;;
         esac
     done
@@ -181,6 +184,7 @@ port_of() {
         ringway-defer) echo "$RINGWAY_DEFER_PORT" ;;
         ringway-coop) echo "$RINGWAY_COOP_PORT" ;;
         ringway-plain) echo "$RINGWAY_PLAIN_PORT" ;;
+        ringway-base) echo "$RINGWAY_BASE_PORT" ;;
         nginx) echo "$NGINX_PORT" ;;
         haproxy) echo "$HAPROXY_PORT" ;;
     esac
@@ -222,19 +226,22 @@ start_haproxy() {
     spawn haproxy taskset -c "$PROXY_CPU" haproxy -db -f "$WORK/haproxy.cfg"
     wait_ready haproxy "${PID[haproxy]}" "$HAPROXY_PORT"
 }
-start_ringway_as() { # NAME RING_SETUP
-    local port
+start_ringway_as() { # NAME RING_SETUP [BINARY]
+    local port ring=""
     port=$(port_of "$1")
+    # An older build may not know ring_setup: leave it out for "auto".
+    [[ $2 == auto ]] || ring="ring_setup = \"$2\""
     render "$ROOT/bench/ringway-bench.toml" |
         sed -e "s/127\.0\.0\.1:$RINGWAY_PORT/127.0.0.1:$port/" \
-            -e "s/^io = .*/&\nring_setup = \"$2\"/" >"$WORK/$1.toml"
-    spawn "$1" taskset -c "$PROXY_CPU" "$RINGWAY_BIN" run --config "$WORK/$1.toml"
+            -e "s/^io = .*/&\n$ring/" >"$WORK/$1.toml"
+    spawn "$1" taskset -c "$PROXY_CPU" "${3:-$RINGWAY_BIN}" run --config "$WORK/$1.toml"
     wait_ready "$1" "${PID[$1]}" "$port" "$WORK/$1.stderr" '"msg":"listening"'
 }
 start_ringway() { start_ringway_as ringway auto; }
 start_ringway-defer() { start_ringway_as ringway-defer defer_taskrun; }
 start_ringway-coop() { start_ringway_as ringway-coop coop_taskrun; }
 start_ringway-plain() { start_ringway_as ringway-plain plain; }
+start_ringway-base() { start_ringway_as ringway-base auto "$RINGWAY_BASE_BIN"; }
 
 # Every proxy must answer exactly like the origin before it is measured.
 check_body() { # NAME
@@ -358,6 +365,10 @@ if has_ringway; then
         (cd "$ROOT" && timeout 1800 cargo build --release --bin ringway) >&2 || die "cargo build failed"
     fi
     [[ -x $RINGWAY_BIN ]] || die "$RINGWAY_BIN not found (build it or drop ringway with --only nginx)"
+    if has ringway-base; then
+        [[ -x ${RINGWAY_BASE_BIN:-} ]] || die "ringway-base needs RINGWAY_BASE_BIN=/path/to/ringway"
+        COMMANDS+=("RINGWAY_BASE_BIN=$RINGWAY_BASE_BIN ($("$RINGWAY_BASE_BIN" --version 2>&1 | head -1))")
+    fi
 fi
 
 # Bounded: every wrk run plus slack for start-up and checks.
