@@ -262,6 +262,18 @@ fn header_edit_rules() {
             "request_headers.remove[0]",
         ),
         ("request_headers = { sett = {} }", "request_headers.sett"),
+        (
+            "request_headers = { set = { X-Forwarded-Proto = \"https\" } }",
+            "request_headers.set.X-Forwarded-Proto",
+        ),
+        (
+            "request_headers = { add = { x-forwarded-for = \"1.2.3.4\" } }",
+            "request_headers.add.x-forwarded-for",
+        ),
+        (
+            "request_headers = { remove = [\"Via\"] }",
+            "request_headers.remove[0]",
+        ),
     ] {
         let m = only(
             &route(&format!("path = \"/\"\n{edit}")),
@@ -366,6 +378,17 @@ fn path_mode_and_case_and_original_path_keys() {
         let src = route(&format!("path = \"/a\"\noriginal_path_header = \"{bad}\""));
         only(&src, "routes[0].original_path_header", 12);
     }
+    // The gateway writes that header: a route edit of it would be a second line.
+    let m = only(
+        &route("path = \"/a\"\noriginal_path_header = \"x-orig\"\nrequest_headers = { set = { X-Orig = \"1\" } }"),
+        "routes[0].original_path_header",
+        12,
+    );
+    assert!(m.contains("two"), "{m}");
+    // Response edits of the request-side names stay allowed.
+    ok(&route(
+        "path = \"/\"\nresponse_headers = { set = { via = \"edge\" } }",
+    ));
     only(
         &route("path = \"/a\"\ncase_sensitive = \"no\""),
         "routes[0].case_sensitive",

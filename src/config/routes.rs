@@ -71,8 +71,18 @@ fn route(
         .and_then(|u| upstream_index(doc, &key("upstream"), u, upstreams));
 
     let rewrite = rewrite(doc, &p, r, path.as_ref());
-    let req_edits = edits(doc, &key("request_headers"), r.request_headers.as_ref());
-    let resp_edits = edits(doc, &key("response_headers"), r.response_headers.as_ref());
+    let req_edits = edits(
+        doc,
+        &key("request_headers"),
+        r.request_headers.as_ref(),
+        &validate::GATEWAY_WRITTEN,
+    );
+    let resp_edits = edits(
+        doc,
+        &key("response_headers"),
+        r.response_headers.as_ref(),
+        &[],
+    );
     // Policies run in this order: CORS (inserted first below), authentication,
     // rate and concurrency limits (keyed on the identity authentication
     // found), then request validation (after the cheap refusals, before any
@@ -168,17 +178,22 @@ fn original_path_header(doc: &mut Doc<'_>, key: &str, r: &RouteFile) -> Option<O
     };
     let lower = check(doc, key, validate::header_name(name))?;
     let text = String::from_utf8_lossy(&lower);
-    let gateway_owned = [
-        "via",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-    ];
-    if validate::FORBIDDEN_EDITS.contains(&&*text) || gateway_owned.contains(&&*text) {
+    if validate::FORBIDDEN_EDITS.contains(&&*text) || validate::GATEWAY_WRITTEN.contains(&&*text) {
         let why = "it frames the message, belongs to one hop or is written by the gateway";
         doc.err(
             key,
             format!("{text:?} cannot carry the original path: {why}"),
+        );
+        return None;
+    }
+    let edited = r
+        .request_headers
+        .iter()
+        .flat_map(|e| e.set.keys().chain(e.add.keys()));
+    if edited.into_iter().any(|n| n.eq_ignore_ascii_case(&text)) {
+        doc.err(
+            key,
+            format!("{text:?} is also set or added by request_headers: the upstream would get two"),
         );
         return None;
     }
@@ -303,7 +318,14 @@ fn rewrite(
     }
 }
 
-fn edits(doc: &mut Doc<'_>, key: &str, e: Option<&EditsFile>) -> Option<HeaderEdits> {
+/// One `request_headers`/`response_headers` table; `gateway_written` are
+/// names the gateway writes on that side itself, refused as edits.
+fn edits(
+    doc: &mut Doc<'_>,
+    key: &str,
+    e: Option<&EditsFile>,
+    gateway_written: &[&str],
+) -> Option<HeaderEdits> {
     let Some(e) = e else {
         return Some(HeaderEdits::default());
     };
@@ -318,6 +340,13 @@ fn edits(doc: &mut Doc<'_>, key: &str, e: Option<&EditsFile>) -> Option<HeaderEd
                 format!(
                     "header {text:?} cannot be edited: it frames the message or belongs to one hop"
                 ),
+            );
+            return None;
+        }
+        if gateway_written.contains(&&*text) {
+            doc.err(
+                k,
+                format!("header {text:?} cannot be edited: the gateway writes it on every upstream request (docs/security.md)"),
             );
             return None;
         }

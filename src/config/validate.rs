@@ -33,6 +33,16 @@ pub const FORBIDDEN_EDITS: [&str; 11] = [
     "x-real-ip",
 ];
 
+/// Request headers the gateway writes itself on every upstream request
+/// (`server/head.rs`): a route edit of one would send a second line beside
+/// the gateway's, and the upstream would pick either.
+pub const GATEWAY_WRITTEN: [&str; 4] = [
+    "via",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
 /// Route and upstream names: they appear in logs and error bodies.
 pub fn name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
