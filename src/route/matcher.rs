@@ -74,16 +74,10 @@ pub enum PathMatch {
 }
 
 impl PathMatch {
-    /// True when `path` matches, byte for byte.
-    #[inline]
-    pub fn matches(&self, path: &[u8]) -> bool {
-        self.matches_case(path, false)
-    }
-
     /// True when `path` matches; `ignore_case` compares ASCII letters
     /// case-insensitively (`case_sensitive = false`).
     #[inline]
-    pub fn matches_case(&self, path: &[u8], ignore_case: bool) -> bool {
+    pub fn matches(&self, path: &[u8], ignore_case: bool) -> bool {
         match self {
             PathMatch::Exact(p) => exact_matches(p, path, ignore_case),
             PathMatch::Prefix(p) => prefix_matches_case(p, path, ignore_case),

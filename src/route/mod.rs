@@ -119,7 +119,7 @@ impl Route {
     where
         I: Iterator<Item = (&'h [u8], &'h [u8])> + Clone,
     {
-        self.path.matches_case(path, self.path_ignore_case)
+        self.path.matches(path, self.path_ignore_case)
             && self.host.matches(host)
             && self.headers.iter().all(|m| m.matches(headers.clone()))
     }
