@@ -157,9 +157,12 @@ pub fn build_request(
     out.add(peer_ip.as_bytes());
     out.add(b"\r\nx-real-ip: ");
     let mut text = [0u8; 46];
-    match *peer_trusted {
-        true => out.add(format_ip(*client, &mut text)),
-        false => out.add(peer_ip.as_bytes()),
+    // Behind a trusted proxy the derived client; else the peer, whose text
+    // the connection already holds.
+    if *peer_trusted {
+        out.add(format_ip(*client, &mut text));
+    } else {
+        out.add(peer_ip.as_bytes());
     }
     out.add(b"\r\nx-forwarded-proto: http\r\n");
     match h.host {
