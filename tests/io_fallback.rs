@@ -139,7 +139,16 @@ fn forced_io_uring_under_seccomp_fails_to_start() {
     up.assert_untouched("failed start");
 }
 
-/// The kernel release as (major, minor), from uname.
+/// `io = "io_uring"` with the given `ring_setup`, one catch-all route.
+fn uring_config(ring_setup: &str, up: &Upstream) -> String {
+    config("io_uring", up).replacen(
+        "[server]\n",
+        &format!("[server]\nring_setup = \"{ring_setup}\"\n"),
+        1,
+    )
+}
+
+/// The kernel release as (major, minor), from /proc/sys/kernel/osrelease.
 fn kernel() -> (u32, u32) {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut parts = release
@@ -167,15 +176,7 @@ fn every_ring_mode_serves_requests() {
             continue;
         }
         let up = Upstream::echo("u");
-        let cfg = build(
-            &[
-                ("io", "\"io_uring\""),
-                ("ring_setup", &format!("\"{mode}\"")),
-            ],
-            &[("u", up.addr())],
-            "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n",
-        );
-        let gw = Gateway::start(&cfg);
+        let gw = Gateway::start(&uring_config(mode, &up));
         assert_eq!(
             (gw.io(), gw.ring()),
             ("io_uring", mode),
@@ -193,12 +194,7 @@ fn auto_ring_setup_takes_the_best_mode_the_kernel_has() {
         return;
     }
     let up = Upstream::echo("u");
-    let cfg = build(
-        &[("io", "\"io_uring\""), ("ring_setup", "\"auto\"")],
-        &[("u", up.addr())],
-        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n",
-    );
-    let gw = Gateway::start(&cfg);
+    let gw = Gateway::start(&uring_config("auto", &up));
     let want = if kernel() >= (6, 1) {
         "defer_taskrun"
     } else if kernel() >= (5, 19) {
