@@ -117,27 +117,11 @@ declare -A PID    # server name -> pid of the process it started
 WATCHDOG=""
 COMMANDS=()       # every command that matters, in order, for the report
 
-# stop PID: TERM, up to 5 s for a clean exit, then KILL it and its children
-# (an nginx master killed hard would leave its worker behind).
-stop() {
-    local pid=$1 kids k i
-    kids=$(pgrep -P "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-        for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
     [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null && wait "$WATCHDOG" 2>/dev/null
-    for pid in "${STARTED[@]}"; do stop "$pid"; done
+    for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
     if ((KEEP)); then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
     exit "$rc"
 }
@@ -394,7 +378,7 @@ if ((ORIGIN_REF)); then
     unset 'RESULTS[-1]'
     read -r -a pids <<<"$(tree_pids "${PID[origin-ref]}")"
     ORIGIN_REF_AFFINITY="origin direct: $(affinity "${pids[@]}")"
-    stop "${PID[origin-ref]}" # core 0 belongs to the proxies from here on
+    stop_pid "${PID[origin-ref]}" # core 0 belongs to the proxies from here on
 fi
 
 for p in "${PROXIES[@]}"; do "start_$p"; done

@@ -1,4 +1,4 @@
-# Shell helpers the side-by-side CPU scripts share (bench/compare-nginx.sh,
+# Shell helpers the side-by-side CPU scripts share (bench/compare-nginx.sh, bench/matrix.sh,
 # bench/auth-cpu.sh, bench/ratelimit-cpu.sh). Sourced, never run.
 # Must never: start or kill processes of its own accord, or write outside
 # the directories its callers pass in.
@@ -41,4 +41,21 @@ wrk_cpu() { # PID WARMUP_S SECS URL [wrk args...]
     [[ -z $bad ]] || { echo "non-2xx responses on $url: $bad" >&2; exit 3; }
     WRK_REQS=$(awk '/requests in/ { print $1 }' <<<"$out")
     WRK_CPU_NS=$((after - before))
+}
+
+# stop_pid PID: TERM, up to 5 s for a clean exit, then KILL it and its children
+# (an nginx master killed hard would leave its worker behind).
+stop_pid() {
+    local pid=$1 kids k i
+    kids=$(pgrep -P "$pid" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+    fi
+    wait "$pid" 2>/dev/null || true
 }
