@@ -385,3 +385,91 @@ fn streamed_chunked_body_too_large_is_413() {
         );
     }
 }
+
+/// A body longer than a connection buffer moves through the shard's large
+/// body buffers (`server::body::BODY_BUF`, 128 KiB); the request pipelined
+/// right behind it, in the same write, must still reach the gateway's
+/// next read intact, and the connection's own buffer must come back.
+fn long_body_then_pipelined(chunked: bool) {
+    let up = Upstream::echo("u");
+    let gw = one_route(&[], &up);
+    let len = 300_000;
+    let body = pattern(0, len);
+    let mut wire = Vec::new();
+    if chunked {
+        wire.extend_from_slice(
+            b"POST /long HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        for part in body.chunks(70_000) {
+            wire.extend_from_slice(&chunk(part));
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        wire.extend_from_slice(&req("POST", "/long", "h", &[], &body));
+    }
+    wire.extend_from_slice(&get("/after", "h"));
+    let mut cl = gw.client();
+    cl.send(&wire);
+    let r = cl.read_response();
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert_eq!(r.json()["body_len"], len);
+    assert_eq!(r.json()["body_fnv"], format!("{:016x}", fnv1a(&body)));
+    let r = cl.read_response();
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert_eq!(r.json()["target"], "/after");
+    // And the connection goes on: one more long body, then a short request.
+    let r = cl.roundtrip(&req("POST", "/again", "h", &[], &body));
+    assert_eq!(r.json()["body_len"], len);
+    let r = cl.roundtrip(&get("/last", "h"));
+    assert_eq!(r.json()["target"], "/last");
+}
+
+#[test]
+fn long_content_length_body_then_pipelined_request() {
+    long_body_then_pipelined(false);
+}
+
+#[test]
+fn long_chunked_body_then_pipelined_request() {
+    long_body_then_pipelined(true);
+}
+
+/// Long responses of both framings, one after another on one client
+/// connection and (pooled) upstream connection, each exactly as sent.
+#[test]
+fn long_responses_back_to_back_on_one_connection() {
+    let up = Upstream::start("u", |rec| match rec.target.as_str() {
+        "/cl" => Reply::Stream {
+            len: 1_000_003,
+            chunked: false,
+        },
+        "/ch" => Reply::Stream {
+            len: 700_001,
+            chunked: true,
+        },
+        _ => Reply::Echo,
+    });
+    let gw = one_route(&[], &up);
+    let mut cl = gw.client();
+    for (path, len, chunked) in [
+        ("/cl", 1_000_003, false),
+        ("/ch", 700_001, true),
+        ("/cl", 1_000_003, false),
+    ] {
+        cl.send(&get(path, "h"));
+        let r = cl.read_response_with(ReadOpts {
+            keep_body: false,
+            ..ReadOpts::default()
+        });
+        assert_eq!(r.status, 200, "{}", r.summary());
+        assert_eq!(r.chunked, chunked, "{}", r.summary());
+        assert_eq!(r.body_len, len);
+        assert_eq!(
+            r.body_fnv,
+            pattern_fnv(len),
+            "{path}: body corrupted in transit"
+        );
+    }
+    let r = cl.roundtrip(&get("/short", "h"));
+    assert_eq!(r.json()["target"], "/short");
+}

@@ -1,12 +1,13 @@
 //! Streaming a message body from one socket to another without buffering it
 //! whole: each read is forwarded before the next one, through one reused
-//! buffer per side.
+//! buffer per side, or a large one from the shard's pool for a long body.
 //!
 //! Owns: body framing on the move (length countdown, chunked pass-through,
-//! de-chunking for HTTP/1.0 clients, read-until-close). Must never: allocate
-//! per chunk, or consume bytes past the end of the message (they belong to the
-//! next pipelined message).
+//! de-chunking for HTTP/1.0 clients, read-until-close) and the pool of large
+//! body buffers. Must never: allocate per chunk, or consume bytes past the end
+//! of the message (they belong to the next pipelined message).
 
+use std::cell::RefCell;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -44,6 +45,44 @@ pub enum PumpFail {
     TooLarge,
 }
 
+/// Size of a pooled body buffer. A long body moves through it in reads of up
+/// to this size instead of the connection's own buffer (16-32 KiB): a fourth
+/// of the reads and writes, and their per-operation kernel work (TCP push,
+/// ACK processing, wake-ups), for a 1 MiB body; measured in bench/RESULTS.md.
+pub const BODY_BUF: usize = 128 * 1024;
+
+/// Large buffers a shard lends to pumps of long bodies, so that the memory
+/// follows the bodies in flight rather than every connection, and the busy
+/// path reuses buffers instead of allocating them.
+#[derive(Default)]
+pub struct BodyBufs {
+    free: RefCell<Vec<BytesMut>>,
+}
+
+/// Spare body buffers a shard keeps (4 MiB); beyond it, returned ones are freed.
+const MAX_POOLED_BODY_BUFS: usize = 32;
+
+impl BodyBufs {
+    /// An empty buffer of `BODY_BUF` bytes (a pooled one, else a new one).
+    fn take(&self) -> BytesMut {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(BODY_BUF))
+    }
+
+    /// Takes a buffer back; one lost to a timed-out read (empty, no capacity)
+    /// or grown past its size is dropped.
+    fn give(&self, mut b: BytesMut) {
+        b.clear();
+        b.reserve(BODY_BUF);
+        let mut free = self.free.borrow_mut();
+        if b.capacity() == BODY_BUF && free.len() < MAX_POOLED_BODY_BUFS {
+            free.push(b);
+        }
+    }
+}
+
 /// Both ends of a pump and their limits.
 pub struct Pump<'a> {
     /// Where the body comes from.
@@ -56,6 +95,8 @@ pub struct Pump<'a> {
     pub write_limit: Duration,
     /// Largest payload allowed (chunked sources).
     pub max_payload: u64,
+    /// The shard's pool of large buffers, for a long body.
+    pub bufs: &'a BodyBufs,
 }
 
 /// Bytes at the front of `buf` that belong to the body, and the payload
@@ -96,18 +137,64 @@ pub fn frame(
 /// Streams the body from `p.src` to `p.dst`. `buf` holds source bytes not yet
 /// forwarded; on success it holds only bytes past the end of the body.
 /// `done` says the body already ended in what was forwarded before.
+///
+/// Once `buf` is drained, a body longer than `buf` can hold in one read
+/// continues through a pooled `BODY_BUF` buffer; `buf` gets its own buffer
+/// back at the end (with any bytes read past the body), on every path.
 pub async fn pump(
+    p: Pump<'_>,
+    buf: &mut BytesMut,
+    framing: Framing,
+    decoder: &mut ChunkedDecoder,
+    scratch: &mut (Vec<(Src, Range<usize>)>, Vec<libc::iovec>),
+    done: bool,
+) -> Result<(), PumpFail> {
+    let bufs = p.bufs;
+    let mut own = None;
+    let res = pump_loop(p, buf, framing, decoder, scratch, done, &mut own).await;
+    if let Some(own) = own {
+        let big = std::mem::replace(buf, own);
+        // Bytes past the end of a chunked or length body read into the
+        // large buffer belong to the next message (rare: reads of a length
+        // body stop at its end).
+        buf.extend_from_slice(&big);
+        bufs.give(big);
+    }
+    res
+}
+
+/// True when the rest of the body will not come in one read into `buf`.
+fn is_long(framing: Framing, buf: &BytesMut, reads: usize) -> bool {
+    match framing {
+        Framing::Length(n) => n > (buf.capacity() - buf.len()) as u64,
+        // Unknown length: long once one read has not finished it.
+        _ => reads > 0,
+    }
+}
+
+async fn pump_loop(
     p: Pump<'_>,
     buf: &mut BytesMut,
     mut framing: Framing,
     decoder: &mut ChunkedDecoder,
     scratch: &mut (Vec<(Src, Range<usize>)>, Vec<libc::iovec>),
     mut done: bool,
+    own: &mut Option<BytesMut>,
 ) -> Result<(), PumpFail> {
+    let mut reads = 0;
     while !done {
         if buf.is_empty() {
+            if own.is_none() && is_long(framing, buf, reads) {
+                *own = Some(std::mem::replace(buf, p.bufs.take()));
+            }
+            // A length body is read up to its end and no further.
+            let at_most = match framing {
+                Framing::Length(n) => n.min(usize::MAX as u64) as usize,
+                _ => usize::MAX,
+            };
             let owned = std::mem::take(buf);
-            match wire::read_more(p.src, owned, p.read_limit).await {
+            reads += 1;
+            match wire::read_at_most(p.src, owned, p.read_limit, at_most).await {
                 Ok((0, owned)) => {
                     *buf = owned;
                     if framing == Framing::UntilClose {

@@ -185,6 +185,7 @@ async fn send_request(
         read_limit: sh.cfg.server.body_timeout,
         write_limit: up_write_limit(sh, route),
         max_payload: sh.cfg.server.max_body_bytes,
+        bufs: &sh.bodies,
     };
     let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
     let res = body::pump(p, &mut c.buf, framing, &mut c.chunk, &mut scratch, false).await;
@@ -313,6 +314,7 @@ async fn relay_response(
         read_limit: spec.response_timeout,
         write_limit: sh.cfg.server.idle_timeout,
         max_payload: u64::MAX,
+        bufs: &sh.bodies,
     };
     let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
     let res = body::pump(p, &mut up.buf, framing, &mut c.chunk, &mut scratch, done).await;

@@ -33,6 +33,8 @@ pub struct Shard {
     pub pools: UpstreamPools,
     /// Spare per-request working sets, lent to busy connections.
     pub scratch: super::scratch::ScratchPool,
+    /// Large buffers lent to pumps of long bodies.
+    pub bodies: super::body::BodyBufs,
     /// Open client connections, for closing idle ones at shutdown.
     pub conns: ConnRegistry,
     /// Set once shutdown begins: connections close after their current request.
@@ -66,6 +68,7 @@ impl Shard {
             ids: RequestIdGen::new(id),
             pools,
             scratch,
+            bodies: Default::default(),
             conns: ConnRegistry::default(),
             shutting_down: Cell::new(false),
             open_conns,

@@ -39,14 +39,25 @@ pub fn ensure_spare(buf: &mut BytesMut) {
 /// Reads more bytes onto the end of `buf`; `Ok((0, buf))` is end of stream.
 pub async fn read_more(
     stream: &mut TcpStream,
+    buf: BytesMut,
+    limit: Duration,
+) -> Result<(usize, BytesMut), IoFail> {
+    read_at_most(stream, buf, limit, usize::MAX).await
+}
+
+/// `read_more` that reads no more than `max` (≥ 1) bytes.
+pub async fn read_at_most(
+    stream: &mut TcpStream,
     mut buf: BytesMut,
     limit: Duration,
+    max: usize,
 ) -> Result<(usize, BytesMut), IoFail> {
     ensure_spare(&mut buf);
     // monoio writes at the start of a plain `BytesMut`: read into the spare
     // capacity behind the bytes already buffered instead.
     let (len, cap) = (buf.len(), buf.capacity());
-    match monoio::time::timeout(limit, stream.read(buf.slice_mut(len..cap))).await {
+    let end = len + max.min(cap - len);
+    match monoio::time::timeout(limit, stream.read(buf.slice_mut(len..end))).await {
         Err(_) => Err(IoFail::Timeout),
         Ok((Ok(n), slice)) => Ok((n, slice.into_inner())),
         Ok((Err(_), _)) => Err(IoFail::Io),
