@@ -29,6 +29,8 @@ usage: bench/matrix.sh [options]
   --only LIST      proxies, comma-separated: ringway,nginx,haproxy,envoy (default: all found)
   --shapes LIST    comma-separated subset of: small,b0,b4k,b64k,b1m,upload,close,features
   --latency        afterwards run bench/compare.sh (latency at 50 % of own max, idle memory)
+  --profile DIR    after the rounds, a flame graph of ringway per shape into DIR
+                   (perf + inferno, as flamegraphs/profile.sh; not during measured runs)
   --no-build       use target/release/ringway as it is
   --out DIR        report folder (default bench/results/<UTC date-time>-matrix)
   -h, --help       this text
@@ -42,7 +44,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 ROUNDS=3 DURATION=5 WARMUP=1 ONLY="" SHAPES="small,b0,b4k,b64k,b1m,upload,close,features"
-LATENCY=0 BUILD=1 OUT=""
+LATENCY=0 BUILD=1 OUT="" PROFILE=""
 PROXY_CPU=0 LOAD_CPU=1 CONNS=32
 # Ports (env); the checked-in configs use 18000 (origin) and 18080-18083, and
 # the copies this script starts are rendered with these.
@@ -65,6 +67,7 @@ while (($#)); do
         --only) ONLY=${2:-}; shift 2 ;;
         --shapes) SHAPES=${2:-}; shift 2 ;;
         --latency) LATENCY=1; shift ;;
+        --profile) PROFILE=${2:-}; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --out) OUT=${2:-}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
@@ -271,7 +274,7 @@ if ((BUILD)) && [[ " ${PROXIES[*]} " == *" ringway "* ]]; then
     log "cargo build --release --bin ringway"
     (cd "$ROOT" && timeout 1800 cargo build --release --bin ringway) >&2 || die "cargo build failed"
 fi
-BUDGET=$((ROUNDS * ${#PROXIES[@]} * ${#SHAPE_LIST[@]} * (DURATION + WARMUP + 4) + 120))
+BUDGET=$(((ROUNDS * ${#PROXIES[@]} + 2) * ${#SHAPE_LIST[@]} * (DURATION + WARMUP + 4) + 120))
 (sleep "$BUDGET" && log "watchdog: over $BUDGET s, stopping" && kill -TERM $$) 2>/dev/null &
 WATCHDOG=$!
 
@@ -287,6 +290,32 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for ((i = 0; i < n; i++)); do measure "$r" "${PROXIES[$(((i + r - 1) % n))]}" "$s"; done
     done
 done
+
+# profile SHAPE: ringway under the shape's load, sampled with DWARF stacks at
+# 499 Hz for DURATION s, folded and rendered to $PROFILE/ringway-SHAPE.svg.
+profile() {
+    local path bytes
+    read -r path bytes <<<"${SHAPE[$1]}"
+    wrk_args "$1"
+    timeout $((DURATION + 30)) taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$((DURATION + 2))s" "${WRK_ARGS[@]}" \
+        "http://127.0.0.1:${PORT[ringway]}$path" >"$WORK/profile-$1.txt" 2>&1 &
+    local load=$!
+    sleep 1
+    timeout $((DURATION + 30)) perf record -F 499 --call-graph dwarf,16384 -p "${PID[ringway]}" \
+        -o "$WORK/perf.data" -q -- sleep "$DURATION" 2>/dev/null || log "perf record failed for $1"
+    wait "$load" || true
+    perf script -i "$WORK/perf.data" 2>/dev/null | inferno-collapse-perf >"$WORK/folded"
+    inferno-flamegraph --title "ringway $(git -C "$ROOT" rev-parse --short HEAD), shape $1: ${SHAPE_TEXT[$1]//\`/} (wrk -t1 -c$CONNS, ${DURATION}s)" \
+        <"$WORK/folded" >"$PROFILE/ringway-$1.svg"
+    log "profile: $PROFILE/ringway-$1.svg ($(wc -l <"$WORK/folded") distinct stacks; $(awk '/ requests in / { print $1 }' "$WORK/profile-$1.txt") requests)"
+}
+if [[ -n $PROFILE && " ${PROXIES[*]} " == *" ringway "* ]]; then
+    for tool in perf inferno-collapse-perf inferno-flamegraph; do
+        command -v "$tool" >/dev/null || die "--profile: $tool not found (apt-get install linux-perf; cargo install inferno)"
+    done
+    mkdir -p "$PROFILE"
+    for s in "${SHAPE_LIST[@]}"; do profile "$s"; done
+fi
 
 # ---------------------------------------------------------------- report
 
