@@ -37,8 +37,16 @@ pub fn run(
         .to_string();
     let steal0 = procs::steal_ticks();
     procs::raise_nofile();
+    // Kept to the end of the run: dropping it puts the session's autogroup
+    // nice back.
+    let mut _autogroup = None;
     if let Some(n) = cfg.nice {
         procs::set_own_nice(n)?;
+        let (guard, refused) = procs::AutogroupNice::raise(n);
+        if let Some(why) = refused {
+            eprintln!("compare: {why}; other sessions' work competes at equal weight");
+        }
+        _autogroup = Some(guard);
     }
     let root = std::env::current_dir()?;
     let exe = std::env::current_exe()?;
@@ -194,7 +202,7 @@ pub fn run(
         });
     let pinning =
         format!(
-        "proxies on cpus {:?} (taskset), upstream threads on {:?}, load threads on {:?}; nice {}; SCHED_IDLE keep-awake spinners during fixed-rate runs on cpus {:?}",
+        "proxies on cpus {:?} (taskset), upstream threads on {:?}, load threads on {:?}; nice {} (each task and this session's autogroup); SCHED_IDLE keep-awake spinners during fixed-rate runs on cpus {:?}",
         cfg.proxy_cpus,
         cfg.upstream.cpus,
         cfg.load_cpus,
