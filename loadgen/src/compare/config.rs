@@ -26,6 +26,11 @@ pub struct CompareConfig {
     pub rates: Vec<f64>,
     /// Also measure at this fraction of nginx's max throughput.
     pub nginx_fraction: Option<f64>,
+    /// Also measure each proxy at this fraction of its own max throughput
+    /// (paired with direct runs at that rate): every proxy equally loaded,
+    /// which a common rate cannot give when their maxima differ.
+    #[serde(default)]
+    pub own_fraction: Option<f64>,
     /// A rate above this fraction of a proxy's own max is not measured (saturation).
     pub knee_fraction: f64,
     /// Idle keep-alive connections held open for the RSS figure.
@@ -96,6 +101,14 @@ impl CompareConfig {
         if !(0.0..=1.0).contains(&c.knee_fraction) {
             return Err(format!("{p}: knee_fraction: must be between 0 and 1"));
         }
+        for (key, f) in [
+            ("nginx_fraction", c.nginx_fraction),
+            ("own_fraction", c.own_fraction),
+        ] {
+            if f.is_some_and(|f| !(f > 0.0 && f <= 1.0)) {
+                return Err(format!("{p}: {key}: must be above 0 and at most 1"));
+            }
+        }
         if c.proxy
             .iter()
             .any(|x| x.command.is_empty() || x.version.is_empty())
@@ -114,6 +127,20 @@ impl CompareConfig {
     pub fn warmup(&self) -> Duration {
         parse_duration(&self.warmup).unwrap_or(Duration::from_secs(1))
     }
+
+    /// The rate at `own_fraction` of a proxy whose max is `max_rps`, rounded
+    /// to 100 req/s like the nginx-fraction rate; `None` when not configured
+    /// or the max is unknown (zero).
+    pub fn own_rate(&self, max_rps: f64) -> Option<f64> {
+        let r = fraction_rate(self.own_fraction?, max_rps);
+        (r > 0.0).then_some(r)
+    }
+}
+
+/// `fraction` × `max_rps`, rounded to a multiple of 100 req/s so that reports
+/// show round rates and equal fractions of equal maxima share one rate.
+pub fn fraction_rate(fraction: f64, max_rps: f64) -> f64 {
+    (max_rps * fraction / 100.0).round() * 100.0
 }
 
 #[cfg(test)]
@@ -127,6 +154,7 @@ mod tests {
         let names: Vec<&str> = full.proxy.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["ringway", "nginx", "haproxy", "envoy"]);
         assert!(full.knee_fraction <= 0.8 && full.idle_connections >= 8_000);
+        assert_eq!(full.own_fraction, Some(0.5));
         let smoke = CompareConfig::load(&root.join("bench/compare-smoke.toml")).unwrap();
         assert_eq!(smoke.proxy.len(), 1);
         assert!(smoke.duration() <= Duration::from_secs(2));
@@ -147,5 +175,30 @@ mod tests {
         std::fs::write(&p, base.replace("rounds = 1", "rounds = 1\nbogus = 2")).unwrap();
         let e = CompareConfig::load(&p).unwrap_err();
         assert!(e.contains("bogus"), "{e}");
+        for bad in ["0.0", "1.5", "-0.5"] {
+            std::fs::write(
+                &p,
+                base.replace("rounds = 1", &format!("rounds = 1\nown_fraction = {bad}")),
+            )
+            .unwrap();
+            let e = CompareConfig::load(&p).unwrap_err();
+            assert!(
+                e.contains("bad.toml") && e.contains("own_fraction"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn own_rate_is_the_fraction_of_that_proxys_max_rounded_to_100() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut c = CompareConfig::load(&root.join("bench/compare-smoke.toml")).unwrap();
+        assert_eq!(c.own_fraction, None, "absent key: off");
+        assert_eq!(c.own_rate(41_572.0), None);
+        c.own_fraction = Some(0.5);
+        assert_eq!(c.own_rate(41_572.0), Some(20_800.0));
+        assert_eq!(c.own_rate(10_496.0), Some(5_200.0));
+        assert_eq!(c.own_rate(0.0), None, "a failed max run gives no rate");
+        assert_eq!(c.own_rate(90.0), None, "rounds to zero: nothing to measure");
     }
 }

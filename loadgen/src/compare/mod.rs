@@ -101,6 +101,10 @@ pub struct ProxyReport {
     pub max: Option<MaxRun>,
     /// Fixed-rate latency.
     pub rates: Vec<RateRun>,
+    /// Latency added at `own_fraction` of this proxy's own max (its `rate`
+    /// says which); absent when not configured or the max run failed.
+    #[serde(default)]
+    pub own_rate: Option<RateRun>,
     /// Upstream connection reuse.
     pub upstream: Option<Reuse>,
     /// Idle memory.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::config::{CompareConfig, ProxyConfig};
+use super::config::{fraction_rate, CompareConfig, ProxyConfig};
 use super::phases::{add_reuse, finish_reuse, idle_mem, max_run, rate_runs, Via};
 use super::probe::{probe, upstream_stats};
 use super::procs::{self, Proc};
@@ -37,8 +37,16 @@ pub fn run(
         .to_string();
     let steal0 = procs::steal_ticks();
     procs::raise_nofile();
+    // Kept to the end of the run: dropping it puts the session's autogroup
+    // nice back.
+    let mut _autogroup = None;
     if let Some(n) = cfg.nice {
         procs::set_own_nice(n)?;
+        let (guard, refused) = procs::AutogroupNice::raise(n);
+        if let Some(why) = refused {
+            eprintln!("compare: {why}; other sessions' work competes at equal weight");
+        }
+        _autogroup = Some(guard);
     }
     let root = std::env::current_dir()?;
     let exe = std::env::current_exe()?;
@@ -100,7 +108,7 @@ pub fn run(
             .find(|r| r.name == "nginx")
             .and_then(|r| r.max.as_ref())
         {
-            let r = (n.rps * f / 100.0).round() * 100.0;
+            let r = fraction_rate(f, n.rps);
             if r > 0.0 && !rates.contains(&r) {
                 rates.push(r);
             }
@@ -112,39 +120,42 @@ pub fn run(
         let mut dh = histogram();
         for (i, l) in live.iter_mut().enumerate() {
             let Some(l) = l else { continue };
-            let knee = cfg.knee_fraction * l.max_rps;
-            if rate > knee {
-                reports[i].rates.push(RateRun {
-                    rate,
-                    status: format!(
-                        "not measured: above {:.0}% of this proxy's max ({:.0} req/s)",
-                        cfg.knee_fraction * 100.0,
-                        l.max_rps
-                    ),
-                    added: Vec::new(),
-                    cpu_us_per_req: None,
-                    valid: true,
-                    failures: Vec::new(),
-                });
-                continue;
+            let at = At {
+                name: &cfg.proxy[i].name,
+                direct: &direct,
+                up: up_addr,
+            };
+            let (run, vh) = at_rate(cfg, rate, at, l, &mut reuse[i], &mut dh);
+            if let Some(vh) = vh {
+                l.hist.push((rate, vh));
             }
-            eprintln!("compare: {} at {rate:.0} req/s", cfg.proxy[i].name);
-            let (run, vh) = rate_runs(
-                cfg,
-                rate,
-                &direct,
-                Via {
-                    target: &l.target,
-                    pid: l.proc_.pid(),
-                },
-                up_addr,
-                &mut reuse[i],
-                &mut dh,
-            );
-            l.hist.push((rate, vh));
             reports[i].rates.push(run);
         }
         direct_hists.push((rate, dh));
+    }
+    for (i, l) in live.iter_mut().enumerate() {
+        let Some(l) = l else { continue };
+        let Some(rate) = cfg.own_rate(l.max_rps) else {
+            continue;
+        };
+        let rep = &mut reports[i];
+        // nginx at nginx_fraction is nginx at its own fraction when the two
+        // fractions are equal: the same runs, not measured twice.
+        if let Some(same) = rep
+            .rates
+            .iter()
+            .find(|x| x.rate == rate && x.status == "measured")
+        {
+            rep.own_rate = Some(same.clone());
+            continue;
+        }
+        let at = At {
+            name: &cfg.proxy[i].name,
+            direct: &direct,
+            up: up_addr,
+        };
+        let (run, _) = at_rate(cfg, rate, at, l, &mut reuse[i], &mut histogram());
+        rep.own_rate = Some(run);
     }
     drop(awake);
 
@@ -187,11 +198,11 @@ pub fn run(
         && reports.iter().all(|r| {
             r.status != "failed"
                 && r.max.as_ref().map(|m| m.validity.valid).unwrap_or(true)
-                && r.rates.iter().all(|x| x.valid)
+                && r.rates.iter().chain(&r.own_rate).all(|x| x.valid)
         });
     let pinning =
         format!(
-        "proxies on cpus {:?} (taskset), upstream threads on {:?}, load threads on {:?}; nice {}; SCHED_IDLE keep-awake spinners during fixed-rate runs on cpus {:?}",
+        "proxies on cpus {:?} (taskset), upstream threads on {:?}, load threads on {:?}; nice {} (each task and this session's autogroup); SCHED_IDLE keep-awake spinners during fixed-rate runs on cpus {:?}",
         cfg.proxy_cpus,
         cfg.upstream.cpus,
         cfg.load_cpus,
@@ -211,6 +222,51 @@ pub fn run(
         plots,
         valid,
     })
+}
+
+/// Where one fixed-rate measurement sends its load.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    /// The proxy's name, for progress lines.
+    name: &'a str,
+    /// The upstream alone, for the paired direct runs.
+    direct: &'a Target,
+    /// The upstream, for its connection counters.
+    up: SocketAddr,
+}
+
+/// Latency added through `l` at `rate` (direct histograms added to `dh`), or
+/// why not: a rate above the proxy's knee is never run.
+fn at_rate(
+    cfg: &CompareConfig,
+    rate: f64,
+    at: At<'_>,
+    l: &Live,
+    reuse: &mut Reuse,
+    dh: &mut Histogram<u64>,
+) -> (RateRun, Option<Histogram<u64>>) {
+    if rate > cfg.knee_fraction * l.max_rps {
+        let run = RateRun {
+            rate,
+            status: format!(
+                "not measured: above {:.0}% of this proxy's max ({:.0} req/s)",
+                cfg.knee_fraction * 100.0,
+                l.max_rps
+            ),
+            added: Vec::new(),
+            cpu_us_per_req: None,
+            valid: true,
+            failures: Vec::new(),
+        };
+        return (run, None);
+    }
+    eprintln!("compare: {} at {rate:.0} req/s", at.name);
+    let via = Via {
+        target: &l.target,
+        pid: l.proc_.pid(),
+    };
+    let (run, vh) = rate_runs(cfg, rate, at.direct, via, at.up, reuse, dh);
+    (run, Some(vh))
 }
 
 fn start_proxy(
@@ -235,6 +291,7 @@ fn start_proxy(
         command: format!("taskset -c {:?} {}", cfg.proxy_cpus, argv.join(" ")),
         max: None,
         rates: Vec::new(),
+        own_rate: None,
         upstream: None,
         idle: None,
     };
