@@ -3,7 +3,8 @@
 //!
 //! Owns: the keep-alive loop, parking an idle connection without its working
 //! set (buffers borrowed from the shard while a request is in progress, see
-//! `scratch`), the client-side timeouts, and, for each parsed head, the
+//! `scratch`) and without its serving future (boxed while busy, see
+//! `serve`), the client-side timeouts, and, for each parsed head, the
 //! configured header rules and the client address (`Conn::client`).
 //! Must never: look at routes or upstreams (that is `pipeline` and `proxy`).
 
@@ -27,7 +28,10 @@ pub const MAX_REQUEST_ID: usize = 128;
 /// Upper bound for one chunk-size line including extensions.
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// A client connection and, while a request is in progress, its working set.
+/// A busy client connection: its socket, its working set (buffers lent by
+/// the shard's pool, see `scratch`) and the current request's state. It
+/// lives inside the boxed busy future (`busy`) and is taken apart into a
+/// `Parked` when the connection goes idle.
 pub struct Conn {
     /// The client socket.
     pub stream: TcpStream,
@@ -73,8 +77,6 @@ pub struct Conn {
     /// `Retry-After`), sent on the proxied response or the gateway's error;
     /// reused by every request on the connection.
     pub resp_headers: Vec<u8>,
-    /// True while the connection holds no working set (see `wait_for_bytes`).
-    pub parked: bool,
     /// Cancels a held read when the connection parks; made on first use.
     pub canceller: Option<monoio::io::Canceller>,
 }
@@ -102,6 +104,58 @@ impl Conn {
         self.rid[..id.len()].copy_from_slice(&id);
         self.rid_len = id.len();
     }
+
+    /// A parked connection woken by bytes: it borrows a working set.
+    fn wake(p: Parked, sh: &Shard) -> Conn {
+        let ip = p.peer.ip();
+        let mut c = Conn {
+            stream: p.stream,
+            peer: p.peer,
+            peer_ip: ip.to_string(),
+            peer_trusted: p.peer_trusted,
+            client: ip,
+            buf: BytesMut::new(),
+            extra: BytesMut::new(),
+            iov: Vec::new(),
+            segs: Vec::new(),
+            head: RequestHead::blank(),
+            resp: ResponseHead::blank(),
+            path: Vec::new(),
+            rewritten: Vec::new(),
+            chunk: ChunkedDecoder::new(MAX_CHUNK_LINE, sh.cfg.server.max_header_bytes),
+            rid: [0; MAX_REQUEST_ID],
+            rid_len: 0,
+            idle: p.idle,
+            head_pending: false,
+            identity: crate::auth::Identity::Anonymous,
+            resp_headers: Vec::new(),
+            canceller: None,
+        };
+        sh.scratch.lend(&mut c);
+        c
+    }
+
+    /// Gives the working set back and keeps only what a parked connection
+    /// needs; `c.buf` must hold no client bytes.
+    fn park(mut self, sh: &Shard) -> Parked {
+        sh.scratch.reclaim(&mut self);
+        Parked {
+            stream: self.stream,
+            peer: self.peer,
+            peer_trusted: self.peer_trusted,
+            idle: self.idle,
+        }
+    }
+}
+
+/// What an idle connection keeps while it waits for its next request: the
+/// socket and what the next `Conn` is rebuilt from. Everything else (the
+/// working set, the request state, the serving future) is freed.
+struct Parked {
+    stream: TcpStream,
+    peer: SocketAddr,
+    peer_trusted: bool,
+    idle: Rc<Cell<bool>>,
 }
 
 /// What reading a request head ended with.
@@ -110,78 +164,122 @@ enum Head {
     Ready,
     /// The client went away, or idled out before sending a byte.
     Closed,
+    /// No byte came within `PARK_AFTER`: park, and wait for the next
+    /// request for at most this long.
+    Park(Duration),
     /// The head is invalid or late: answer with this error and close.
     Reject(ErrorCode),
 }
 
+/// What a busy spell ended with.
+enum Next {
+    /// The connection went idle: wait parked for at most this long.
+    Park(Parked, Duration),
+    /// The connection is done.
+    Close,
+}
+
 /// Serves one accepted connection until it closes.
+///
+/// The task alternates between two states. Parked, it holds a `Parked` and
+/// waits for readability; this is the state an idle keep-alive connection
+/// spends its life in, and it is what the task's own size pays for. Busy,
+/// it runs `busy`, which holds the working set and the request pipeline's
+/// nested futures (several KiB); that future is boxed, so it is allocated
+/// once when the connection wakes and freed when it parks again: once per
+/// idle spell, never per request (a busy client stays in one spell).
 pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     use std::os::fd::AsRawFd;
     let (reg, idle) = sh.conns.add(stream.as_raw_fd());
     sh.metrics.connections_active.inc();
     let _ = stream.set_nodelay(true);
-    // The working set (buffers, header tables) is lent by the shard's pool
-    // when the first bytes arrive: see `wait_for_bytes`.
-    let mut c = Conn {
+    let mut p = Parked {
+        peer_trusted: sh.cfg.server.trusted_proxies.contains(peer.ip()),
         stream,
         peer,
-        peer_ip: peer.ip().to_string(),
-        peer_trusted: sh.cfg.server.trusted_proxies.contains(peer.ip()),
-        client: peer.ip(),
-        buf: BytesMut::new(),
-        extra: BytesMut::new(),
-        iov: Vec::new(),
-        segs: Vec::new(),
-        head: RequestHead::blank(),
-        resp: ResponseHead::blank(),
-        path: Vec::new(),
-        rewritten: Vec::new(),
-        chunk: ChunkedDecoder::new(MAX_CHUNK_LINE, sh.cfg.server.max_header_bytes),
-        rid: [0; MAX_REQUEST_ID],
-        rid_len: 0,
         idle,
-        head_pending: false,
-        identity: crate::auth::Identity::Anonymous,
-        resp_headers: Vec::new(),
-        parked: true,
-        canceller: None,
     };
-    let mut first = true;
+    // A fresh connection starts parked, under the header timeout from now.
+    let mut accepted = Some(Instant::now());
+    let mut wait = sh.cfg.server.header_timeout;
     loop {
         if sh.shutting_down.get() {
             break;
         }
-        match read_head(&mut c, &sh, first).await {
-            Head::Ready => {}
-            Head::Closed => break,
-            Head::Reject(code) => {
-                c.new_request_id(&sh);
-                super::respond::error(&mut c, &sh, code, true, None).await;
+        // Not relaxed: on epoll a relaxed wait returns at once on the
+        // readiness left by the previous read, and the set would be taken
+        // while idle.
+        match monoio::time::timeout(wait, p.stream.readable(false)).await {
+            Err(_) => {
+                idle_timeout(&sh, accepted.is_some());
                 break;
             }
+            Ok(Err(_)) => break,
+            Ok(Ok(())) => {}
         }
-        first = false;
-        c.head_pending = true;
-        sh.metrics.requests.inc();
-        if !super::pipeline::handle(&mut c, &sh).await {
-            break;
+        match Box::pin(busy(&sh, Conn::wake(p, &sh), accepted)).await {
+            Next::Park(parked, left) => {
+                p = parked;
+                wait = left;
+                accepted = None;
+            }
+            Next::Close => break,
         }
-        // Early answers (404, 405, upstream errors) leave a body-less head
-        // in place; the next request starts right after it.
-        c.consume_head();
-    }
-    if !c.parked && c.buf.is_empty() {
-        sh.scratch.reclaim(&mut c);
     }
     sh.conns.remove(reg);
     sh.metrics.connections_active.dec();
     sh.close_conn();
 }
 
-/// Phase 1: read until a complete request head is buffered.
-async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
+/// Serves requests on a woken connection until it parks or closes.
+/// `accepted` is when a fresh connection (no request yet) was accepted.
+async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
+    // The socket is readable: the first read is a plain one.
+    let mut readable = true;
+    let mut started = accepted;
+    loop {
+        if sh.shutting_down.get() {
+            break;
+        }
+        match read_head(&mut c, sh, started, readable).await {
+            Head::Ready => {}
+            Head::Closed => break,
+            Head::Park(left) => return Next::Park(c.park(sh), left),
+            Head::Reject(code) => {
+                c.new_request_id(sh);
+                super::respond::error(&mut c, sh, code, true, None).await;
+                break;
+            }
+        }
+        started = None;
+        readable = false;
+        c.head_pending = true;
+        sh.metrics.requests.inc();
+        if !super::pipeline::handle(&mut c, sh).await {
+            break;
+        }
+        // Early answers (404, 405, upstream errors) leave a body-less head
+        // in place; the next request starts right after it.
+        c.consume_head();
+    }
+    if c.buf.is_empty() {
+        sh.scratch.reclaim(&mut c);
+    }
+    Next::Close
+}
+
+/// Phase 1: read until a complete request head is buffered. `accepted` is
+/// set for a connection's first request (the header timeout runs from it);
+/// `readable` says the socket has bytes (or end of stream) waiting.
+async fn read_head(
+    c: &mut Conn,
+    sh: &Shard,
+    accepted: Option<Instant>,
+    mut readable: bool,
+) -> Head {
     let server = &sh.cfg.server;
-    let mut started = if first { Some(Instant::now()) } else { None };
+    let first = accepted.is_some();
+    let mut started = accepted;
     c.head.clear();
     // Per-request policy state: a head rejected here must not carry the
     // previous request's policy headers or identity.
@@ -213,14 +311,21 @@ async fn read_head(c: &mut Conn, sh: &Shard, first: bool) -> Head {
             None => server.idle_timeout,
         };
         let got_bytes = !c.buf.is_empty();
-        if !got_bytes {
-            match wait_for_bytes(c, sh, limit).await {
-                Ok(Woke::Read(0)) | Err(IoFail::Io) => return Head::Closed,
-                Ok(Woke::Read(_)) => continue,
-                Ok(Woke::Readable) => {}
+        if !got_bytes && !readable {
+            match wait_for_bytes(c, limit).await {
+                Ok(Some(0)) | Err(IoFail::Io) => return Head::Closed,
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    let left = limit.saturating_sub(PARK_AFTER);
+                    if left.is_zero() {
+                        return idle_timeout(sh, first);
+                    }
+                    return Head::Park(left);
+                }
                 Err(IoFail::Timeout) => return idle_timeout(sh, first),
             }
         }
+        readable = false;
         let buf = std::mem::take(&mut c.buf);
         match wire::read_more(&mut c.stream, buf, limit).await {
             Ok((0, buf)) => {
@@ -251,48 +356,22 @@ fn after_parse(c: &mut Conn, sh: &Shard) -> Head {
 }
 
 /// How long a kept-alive connection waits for its next request with its
-/// working set in hand before parking (handing the set back to the pool).
-/// A busy client sends again well within it and pays nothing extra; an idle
-/// one costs one cancelled read and one poll operation, once per idle spell.
+/// working set in hand before parking (handing the set back to the pool and
+/// freeing its serving future). A busy client sends again well within it and
+/// pays nothing extra; an idle one costs one cancelled read, one poll
+/// operation and one boxed future, once per idle spell.
 const PARK_AFTER: Duration = Duration::from_millis(100);
 
-/// What `wait_for_bytes` ended with.
-enum Woke {
-    /// Bytes (or end of stream, 0) were read into `c.buf`.
-    Read(usize),
-    /// The connection was parked and is readable now; it holds a set again.
-    Readable,
-}
-
-/// Waits for the first bytes of the next request into an empty buffer. The
-/// set is held for `PARK_AFTER` (a plain read, the busy path); after that,
-/// or from the start on a fresh connection, the connection parks: it waits
-/// for readability without a set and borrows one when bytes arrive, so an
-/// idle keep-alive connection holds no buffer.
-async fn wait_for_bytes(c: &mut Conn, sh: &Shard, limit: Duration) -> Result<Woke, IoFail> {
-    let mut left = limit;
-    if !c.parked {
-        let hold = PARK_AFTER.min(limit);
-        if let Some(n) = read_holding(c, hold).await? {
-            return Ok(Woke::Read(n));
-        }
-        left = limit.saturating_sub(hold);
-        if left.is_zero() {
-            return Err(IoFail::Timeout);
-        }
-        sh.scratch.reclaim(c);
-        c.parked = true;
-    }
-    // Not relaxed: on epoll a relaxed wait returns at once on the readiness
-    // left by the previous read, and the set would be taken while idle.
-    match monoio::time::timeout(left, c.stream.readable(false)).await {
-        Err(_) => Err(IoFail::Timeout),
-        Ok(Err(_)) => Err(IoFail::Io),
-        Ok(Ok(())) => {
-            sh.scratch.lend(c);
-            c.parked = false;
-            Ok(Woke::Readable)
-        }
+/// Waits up to `PARK_AFTER` (or `limit`, if shorter) for the first bytes of
+/// the next request into the empty buffer, holding the working set: the busy
+/// path. `Ok(None)`: nothing came within `PARK_AFTER`, the caller parks.
+/// `Err(Timeout)`: `limit` itself ran out.
+async fn wait_for_bytes(c: &mut Conn, limit: Duration) -> Result<Option<usize>, IoFail> {
+    let hold = PARK_AFTER.min(limit);
+    match read_holding(c, hold).await? {
+        Some(n) => Ok(Some(n)),
+        None if hold < PARK_AFTER => Err(IoFail::Timeout),
+        None => Ok(None),
     }
 }
 
@@ -304,7 +383,7 @@ async fn read_holding(c: &mut Conn, hold: Duration) -> Result<Option<usize>, IoF
     // The buffer is empty, so monoio's read-at-the-start is what we want.
     let mut buf = std::mem::take(&mut c.buf);
     wire::ensure_spare(&mut buf);
-    // One canceller per connection, reused by every read until it fires.
+    // One canceller per busy spell, reused by every read until it fires.
     let handle = c
         .canceller
         .get_or_insert_with(monoio::io::Canceller::new)

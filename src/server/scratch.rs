@@ -3,9 +3,9 @@
 //!
 //! A connection holds a set only while a request is in progress: while it
 //! waits for the next request its set goes back to the pool, so an idle
-//! keep-alive connection costs its socket and a few hundred bytes, not the
-//! ~38 KiB a set weighs. Sets are made once and reused, so the busy path
-//! does not allocate.
+//! keep-alive connection costs its socket and its parked task (see
+//! `conn::serve`), not the ~38 KiB a set weighs. Sets are made once and
+//! reused, so the busy path does not allocate.
 //! Must never: take a set from a connection whose read buffer still holds
 //! client bytes (a pipelined request would be lost), or share sets across
 //! shards.
