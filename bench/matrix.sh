@@ -80,27 +80,19 @@ done
 
 # ---------------------------------------------------------------- shapes
 
-# shape -> "path bytes-per-response wrk-args" (bytes: the response body).
+# shape -> "path body-bytes description" (body: of the response).
 declare -A SHAPE=(
-    [small]="/ 13"
-    [b0]="/b/0 0"
-    [b4k]="/b/4k 4096"
-    [b64k]="/b/64k 65536"
-    [b1m]="/b/1m 1048576"
-    [upload]="/upload 13"
-    [close]="/ 13"
-    [features]="/f/ 13"
+    [small]="/ 13 13-byte body, keep-alive"
+    [b0]="/b/0 0 0 B body"
+    [b4k]="/b/4k 4096 4 KiB body"
+    [b64k]="/b/64k 65536 64 KiB body"
+    [b1m]="/b/1m 1048576 1 MiB body"
+    [upload]="/upload 13 64 KiB upload (POST), 13-byte answer"
+    [close]="/ 13 13-byte body, \`Connection: close\` on every request"
+    [features]="/f/ 13 all features: JWT (HS256, cached where the proxy caches) + one rate limit + metrics"
 )
-declare -A SHAPE_TEXT=(
-    [small]="13-byte body, keep-alive"
-    [b0]="0 B body"
-    [b4k]="4 KiB body"
-    [b64k]="64 KiB body"
-    [b1m]="1 MiB body"
-    [upload]="64 KiB upload (POST), 13-byte answer"
-    [close]="13-byte body, \`Connection: close\` on every request"
-    [features]="all features: JWT (HS256, cached where the proxy caches) + one rate limit + metrics"
-)
+# text SHAPE: its description.
+text() { local _p _b t; read -r _p _b t <<<"${SHAPE[$1]}"; echo "$t"; }
 IFS=, read -r -a SHAPE_LIST <<<"$SHAPES"
 for s in "${SHAPE_LIST[@]}"; do [[ -n ${SHAPE[$s]:-} ]] || bad "--shapes: unknown shape '$s'"; done
 
@@ -235,7 +227,7 @@ wrk_args() {
 # check PROXY SHAPE: one request answered 200 with the shape's body length.
 check() {
     local path bytes got args=()
-    read -r path bytes <<<"${SHAPE[$2]}"
+    read -r path bytes _ <<<"${SHAPE[$2]}"
     case $2 in
         upload) args=(-X POST --data-binary @"$WORK/www/b/64k") ;;
         features) args=(-H "Authorization: Bearer $TOKEN") ;;
@@ -252,7 +244,7 @@ INVALID=0
 
 measure() { # ROUND PROXY SHAPE
     local path bytes out valid=yes before after req pids
-    read -r path bytes <<<"${SHAPE[$3]}"
+    read -r path bytes _ <<<"${SHAPE[$3]}"
     read -r -a pids <<<"${PID[$2]} $(pgrep -P "${PID[$2]}" | paste -sd' ' || true)"
     wrk_args "$3"
     local url="http://127.0.0.1:${PORT[$2]}$path"
@@ -279,6 +271,9 @@ BUDGET=$(((ROUNDS * ${#PROXIES[@]} + 2) * ${#SHAPE_LIST[@]} * (DURATION + WARMUP
 WATCHDOG=$!
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+# The tree as measured: read now, not when the report is written.
+GIT_AT_START="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
+RINGWAY_VERSION=$("$ROOT/target/release/ringway" --version 2>&1 | head -1)
 START_TIME=$(date -u '+%Y-%m-%d %H:%M UTC')
 start_origin
 for p in "${PROXIES[@]}"; do "start_$p"; done
@@ -295,7 +290,7 @@ done
 # 499 Hz for DURATION s, folded and rendered to $PROFILE/ringway-SHAPE.svg.
 profile() {
     local path bytes
-    read -r path bytes <<<"${SHAPE[$1]}"
+    read -r path bytes _ <<<"${SHAPE[$1]}"
     wrk_args "$1"
     timeout $((DURATION + 30)) taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$((DURATION + 2))s" "${WRK_ARGS[@]}" \
         "http://127.0.0.1:${PORT[ringway]}$path" >"$WORK/profile-$1.txt" 2>&1 &
@@ -305,7 +300,7 @@ profile() {
         -o "$WORK/perf.data" -q -- sleep "$DURATION" 2>/dev/null || log "perf record failed for $1"
     wait "$load" || true
     perf script -i "$WORK/perf.data" 2>/dev/null | inferno-collapse-perf >"$WORK/folded"
-    inferno-flamegraph --title "ringway $(git -C "$ROOT" rev-parse --short HEAD), shape $1: ${SHAPE_TEXT[$1]//\`/} (wrk -t1 -c$CONNS, ${DURATION}s)" \
+    inferno-flamegraph --title "ringway $(git -C "$ROOT" rev-parse --short HEAD), shape $1: $(text "$1" | tr -d '`') (wrk -t1 -c$CONNS, ${DURATION}s)" \
         <"$WORK/folded" >"$PROFILE/ringway-$1.svg"
     log "profile: $PROFILE/ringway-$1.svg ($(wc -l <"$WORK/folded") distinct stacks; $(awk '/ requests in / { print $1 }' "$WORK/profile-$1.txt") requests)"
 }
@@ -346,7 +341,7 @@ report() {
     echo "$START_TIME; $ROUNDS rounds × ${DURATION} s per proxy and shape (warm-up ${WARMUP} s before each), \`wrk -t1 -c$CONNS\`; every proxy one worker on core $PROXY_CPU, nginx origin and wrk on core $LOAD_CPU. Load average before: $LOAD_BEFORE."
     echo
     echo "- CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; kernel \`$(uname -r)\`"
-    echo "- ringway \`$("$ROOT/target/release/ringway" --version 2>&1 | head -1)\` git \`$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)\`$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)'); \`$(nginx -v 2>&1)\`; \`$(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3)\`; $([[ -x $ENVOY ]] && echo "envoy \`$("$ENVOY" --version 2>/dev/null | grep -o 'version: [^ ]*' | head -1)\`" || echo "envoy not installed")"
+    echo "- ringway \`$RINGWAY_VERSION\` git \`$GIT_AT_START\`; \`$(nginx -v 2>&1)\`; \`$(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3)\`; $([[ -x $ENVOY ]] && echo "envoy \`$("$ENVOY" --version 2>/dev/null | grep -o 'version: [^ ]*' | head -1)\`" || echo "envoy not installed")"
     echo
     ((INVALID)) && echo "**INVALID RUN**: some runs had errors (marked below); medians use valid runs only." && echo
     echo "CPU µs per request (median over rounds); in brackets, the median of per-round ratios to the better of nginx and HAProxy in that round (below 1: ringway uses less CPU)."
@@ -354,7 +349,7 @@ report() {
     printf '| shape |'; for p in "${PROXIES[@]}"; do printf ' %s |' "$p"; done; echo
     printf '|---|'; for p in "${PROXIES[@]}"; do printf -- '---:|'; done; echo
     for s in "${SHAPE_LIST[@]}"; do
-        printf '| %s |' "${SHAPE_TEXT[$s]}"
+        printf '| %s |' "$(text "$s")"
         for p in "${PROXIES[@]}"; do
             med=$(cpu "$p" "$s" | median)
             if have_ref && [[ $p != nginx && $p != haproxy ]]; then
@@ -372,8 +367,8 @@ report() {
     printf '|---|'; for p in "${PROXIES[@]}"; do printf -- '---:|'; done; echo
     for s in b4k b64k b1m; do
         [[ " ${SHAPE_LIST[*]} " == *" $s "* ]] || continue
-        read -r path bytes <<<"${SHAPE[$s]}"
-        printf '| %s |' "${SHAPE_TEXT[$s]}"
+        read -r path bytes _ <<<"${SHAPE[$s]}"
+        printf '| %s |' "$(text "$s")"
         for p in "${PROXIES[@]}"; do
             printf ' %s |' "$(fmt "$(awk -v v="$(cpu "$p" "$s" | median)" -v b="$bytes" 'BEGIN { if (v == "n/a") print "n/a"; else print v * 1073741824 / b / 1000 }')" 0)"
         done
