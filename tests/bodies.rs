@@ -276,6 +276,23 @@ fn upload_50mb_chunked_is_streamed() {
     assert_rss_bounded(&gw, base, "50 MB chunked upload");
 }
 
+/// Reads one 200 response whose body is `pattern(0, len)`, without keeping
+/// the body, and checks its framing and every byte.
+fn read_pattern_response(cl: &mut RawClient, len: u64, chunked: bool, what: &str) {
+    let r = cl.read_response_with(ReadOpts {
+        keep_body: false,
+        ..ReadOpts::default()
+    });
+    assert_eq!(r.status, 200, "{what}: {}", r.summary());
+    assert_eq!(r.chunked, chunked, "{what}: {}", r.summary());
+    assert_eq!(r.body_len, len, "{what}");
+    assert_eq!(
+        r.body_fnv,
+        pattern_fnv(len),
+        "{what}: body corrupted in transit"
+    );
+}
+
 fn download(chunked: bool) {
     let len = 50 * MB;
     let up = Upstream::start("u", move |rec| {
@@ -292,14 +309,7 @@ fn download(chunked: bool) {
     // Read late so a buffering gateway would have to hold the body.
     std::thread::sleep(Duration::from_secs(1));
     cl.set_timeout(Duration::from_secs(60));
-    let r = cl.read_response_with(ReadOpts {
-        keep_body: false,
-        ..ReadOpts::default()
-    });
-    assert_eq!(r.status, 200, "{}", r.summary());
-    assert_eq!(r.chunked, chunked, "{}", r.summary());
-    assert_eq!(r.body_len, len);
-    assert_eq!(r.body_fnv, pattern_fnv(len), "body corrupted in transit");
+    read_pattern_response(&mut cl, len, chunked, "/big");
     assert_rss_bounded(&gw, base, "50 MB download");
     let r = cl.roundtrip(&get("/after", "h"));
     assert_eq!(r.status, 200, "{}", r.summary());
@@ -457,18 +467,7 @@ fn long_responses_back_to_back_on_one_connection() {
         ("/cl", 1_000_003, false),
     ] {
         cl.send(&get(path, "h"));
-        let r = cl.read_response_with(ReadOpts {
-            keep_body: false,
-            ..ReadOpts::default()
-        });
-        assert_eq!(r.status, 200, "{}", r.summary());
-        assert_eq!(r.chunked, chunked, "{}", r.summary());
-        assert_eq!(r.body_len, len);
-        assert_eq!(
-            r.body_fnv,
-            pattern_fnv(len),
-            "{path}: body corrupted in transit"
-        );
+        read_pattern_response(&mut cl, len, chunked, path);
     }
     let r = cl.roundtrip(&get("/short", "h"));
     assert_eq!(r.json()["target"], "/short");
