@@ -312,9 +312,13 @@ async fn read_head(
         };
         let got_bytes = !c.buf.is_empty();
         if !got_bytes && !readable {
-            match wait_for_bytes(c, limit).await {
-                Ok(Some(0)) | Err(IoFail::Io) => return Head::Closed,
+            // The busy path: wait up to `PARK_AFTER` (or `limit`, if
+            // shorter) holding the working set.
+            match read_holding(c, PARK_AFTER.min(limit)).await {
+                Ok(Some(0)) | Err(_) => return Head::Closed,
                 Ok(Some(_)) => continue,
+                // Nothing came: park for what is left of `limit`, or time
+                // out when nothing is.
                 Ok(None) => {
                     let left = limit.saturating_sub(PARK_AFTER);
                     if left.is_zero() {
@@ -322,7 +326,6 @@ async fn read_head(
                     }
                     return Head::Park(left);
                 }
-                Err(IoFail::Timeout) => return idle_timeout(sh, first),
             }
         }
         readable = false;
@@ -361,19 +364,6 @@ fn after_parse(c: &mut Conn, sh: &Shard) -> Head {
 /// pays nothing extra; an idle one costs one cancelled read, one poll
 /// operation and one boxed future, once per idle spell.
 const PARK_AFTER: Duration = Duration::from_millis(100);
-
-/// Waits up to `PARK_AFTER` (or `limit`, if shorter) for the first bytes of
-/// the next request into the empty buffer, holding the working set: the busy
-/// path. `Ok(None)`: nothing came within `PARK_AFTER`, the caller parks.
-/// `Err(Timeout)`: `limit` itself ran out.
-async fn wait_for_bytes(c: &mut Conn, limit: Duration) -> Result<Option<usize>, IoFail> {
-    let hold = PARK_AFTER.min(limit);
-    match read_holding(c, hold).await? {
-        Some(n) => Ok(Some(n)),
-        None if hold < PARK_AFTER => Err(IoFail::Timeout),
-        None => Ok(None),
-    }
-}
 
 /// Reads into the empty `c.buf` for at most `hold`; `None` when nothing
 /// came. The read is cancelled, not dropped, at the deadline: a drop could
