@@ -35,14 +35,7 @@ start_nginx_origin "$ROOT" "$WORK" "$ORIGIN_PORT"
 
 SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=' | head -c 48)
 printf '%s' "$SECRET" >"$WORK/secret"
-TOKEN=$(SECRET=$SECRET python3 -c '
-import base64, hmac, hashlib, json, os, time
-b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
-h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-p = b(json.dumps({"sub": "user-12345", "iss": "https://issuer.example", "aud": "api",
-    "exp": int(time.time()) + 3600, "scope": "orders:read orders:write", "jti": "bench-1"}).encode())
-s = hmac.new(os.environ["SECRET"].encode(), f"{h}.{p}".encode(), hashlib.sha256).digest()
-print(f"{h}.{p}.{b(s)}")')
+TOKEN=$(bench_jwt "$SECRET")
 
 cat >"$WORK/ringway.toml" <<TOML
 [server]
@@ -54,13 +47,7 @@ cpus = [0]
 name = "origin"
 targets = ["127.0.0.1:$ORIGIN_PORT"]
 
-[auth.main]
-kind = "jwt"
-algorithms = ["HS256"]
-secret = "file:$WORK/secret"
-issuer = "https://issuer.example"
-audience = ["api"]
-forward_claims = { "sub" = "x-user-id" }
+$(bench_jwt_auth_toml main "file:$WORK/secret")
 
 [[routes]]
 name = "plain"

@@ -59,3 +59,32 @@ stop_pid() {
     fi
     wait "$pid" 2>/dev/null || true
 }
+
+# The JWT both auth benchmarks send (bench/auth-cpu.sh, bench/matrix.sh):
+# HS256 over SECRET, with the claims bench_jwt_auth_toml checks and the
+# scope auth-cpu.sh's route requires, valid for an hour.
+bench_jwt() { # SECRET
+    SECRET=$1 python3 -c '
+import base64, hmac, hashlib, json, os, time
+b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
+h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+p = b(json.dumps({"sub": "user-12345", "iss": "https://issuer.example", "aud": "api",
+    "exp": int(time.time()) + 3600, "scope": "orders:read orders:write", "jti": "bench-1"}).encode())
+s = hmac.new(os.environ["SECRET"].encode(), f"{h}.{p}".encode(), hashlib.sha256).digest()
+print(f"{h}.{p}.{b(s)}")'
+}
+
+# ringway's [auth.NAME] table that verifies bench_jwt's tokens, with the
+# secret given as SPEC ("file:PATH" or "env:VAR"); `sub` goes upstream as
+# x-user-id.
+bench_jwt_auth_toml() { # NAME SPEC
+    cat <<TOML
+[auth.$1]
+kind = "jwt"
+algorithms = ["HS256"]
+secret = "$2"
+issuer = "https://issuer.example"
+audience = ["api"]
+forward_claims = { "sub" = "x-user-id" }
+TOML
+}

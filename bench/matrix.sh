@@ -164,16 +164,11 @@ start_origin() {
 }
 # ringway: the benchmark config plus the "features" route (JWT + rate limit).
 start_ringway() {
-    cat "$(render "$ROOT/bench/ringway-bench.toml")" - >"$WORK/ringway.toml" <<'TOML'
-
-# bench/matrix.sh's "features" shape.
-[auth.bench]
-kind = "jwt"
-algorithms = ["HS256"]
-secret = "env:RINGWAY_BENCH_JWT_SECRET"
-issuer = "https://issuer.example"
-audience = ["api"]
-forward_claims = { "sub" = "x-user-id" }
+    {
+        cat "$(render "$ROOT/bench/ringway-bench.toml")"
+        printf '\n# %s\n' "bench/matrix.sh's \"features\" shape."
+        bench_jwt_auth_toml bench "env:RINGWAY_BENCH_JWT_SECRET"
+        cat <<'TOML'
 
 # The burst matters: with none, GCRA spaces requests strictly and the coarse
 # clock (one tick, 1-4 ms) admits one request per tick; nginx's limit_req
@@ -191,6 +186,7 @@ upstream = "origin"
 auth = ["bench"]
 rate_limit = ["bench"]
 TOML
+    } >"$WORK/ringway.toml"
     RINGWAY_BENCH_JWT_SECRET=$SECRET start ringway "${PORT[ringway]}" \
         taskset -c "$PROXY_CPU" "$ROOT/target/release/ringway" run --config "$WORK/ringway.toml"
 }
@@ -204,14 +200,7 @@ start_envoy() {
         --concurrency 1 --disable-hot-restart --log-level warn
 }
 
-TOKEN=$(SECRET=$SECRET python3 -c '
-import base64, hashlib, hmac, json, os, time
-b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
-h = b(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-p = b(json.dumps({"sub": "user-12345", "iss": "https://issuer.example", "aud": "api",
-    "exp": int(time.time()) + 3600}).encode())
-s = hmac.new(os.environ["SECRET"].encode(), f"{h}.{p}".encode(), hashlib.sha256).digest()
-print(f"{h}.{p}.{b(s)}")')
+TOKEN=$(bench_jwt "$SECRET")
 printf 'wrk.method = "POST"\nwrk.body = string.rep("u", 65536)\nwrk.headers["Content-Type"] = "application/octet-stream"\n' >"$WORK/upload.lua"
 
 # wrk_args SHAPE -> WRK_ARGS: the extra wrk arguments of a shape.
