@@ -297,7 +297,14 @@ fn upstream(
     }
     let spec = UpstreamSpec {
         name: name.clone().unwrap_or_default().into_boxed_str(),
+        weights: vec![1; targets.len()].into_boxed_slice(),
         targets: targets.into_boxed_slice(),
+        balance: Default::default(),
+        on_no_healthy: Default::default(),
+        limits: Default::default(),
+        health: None,
+        outlier: Default::default(),
+        retry: Default::default(),
         connect_timeout: timeout(
             doc,
             &key("connect_timeout_ms"),

@@ -15,6 +15,7 @@ mod model;
 mod policies;
 mod ratelimits;
 mod routes;
+pub mod upstream;
 mod validate;
 
 use std::net::SocketAddr;
@@ -141,8 +142,22 @@ pub enum RingSetup {
 pub struct UpstreamSpec {
     /// The name routes refer to.
     pub name: Box<str>,
-    /// Resolved target addresses, used round robin.
+    /// Resolved target addresses; a target is known by its address.
     pub targets: Box<[SocketAddr]>,
+    /// Each target's weight (same order as `targets`, each ≥ 1).
+    pub weights: Box<[u32]>,
+    /// How requests are spread over the targets.
+    pub balance: upstream::Balance,
+    /// What to do when every target is ejected or unhealthy.
+    pub on_no_healthy: upstream::OnNoHealthy,
+    /// Circuit-breaking thresholds.
+    pub limits: upstream::Limits,
+    /// Active health checks, when configured.
+    pub health: Option<upstream::HealthSpec>,
+    /// Passive outlier ejection.
+    pub outlier: upstream::OutlierSpec,
+    /// Retries and their budget.
+    pub retry: upstream::RetrySpec,
     /// Time allowed to establish a connection.
     pub connect_timeout: Duration,
     /// Time allowed until the response head, and between body reads.
