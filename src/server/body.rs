@@ -7,13 +7,13 @@
 //! body buffers. Must never: allocate per chunk, or consume bytes past the end
 //! of the message (they belong to the next pipelined message).
 
-use std::cell::RefCell;
 use std::ops::Range;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use monoio::net::TcpStream;
 
+use super::spares::Spares;
 use super::wire::{self, Gather, IoFail, Src};
 use crate::http::ChunkedDecoder;
 
@@ -54,9 +54,12 @@ pub const BODY_BUF: usize = 128 * 1024;
 /// Large buffers a shard lends to pumps of long bodies, so that the memory
 /// follows the bodies in flight rather than every connection, and the busy
 /// path reuses buffers instead of allocating them.
-#[derive(Default)]
-pub struct BodyBufs {
-    free: RefCell<Vec<BytesMut>>,
+pub struct BodyBufs(Spares<BytesMut>);
+
+impl Default for BodyBufs {
+    fn default() -> BodyBufs {
+        BodyBufs(Spares::new(MAX_POOLED_BODY_BUFS))
+    }
 }
 
 /// Spare body buffers a shard keeps (4 MiB); beyond it, returned ones are freed.
@@ -65,10 +68,14 @@ const MAX_POOLED_BODY_BUFS: usize = 32;
 impl BodyBufs {
     /// An empty buffer of `BODY_BUF` bytes (a pooled one, else a new one).
     fn take(&self) -> BytesMut {
-        self.free
-            .borrow_mut()
-            .pop()
+        self.0
+            .take()
             .unwrap_or_else(|| BytesMut::with_capacity(BODY_BUF))
+    }
+
+    /// Frees the buffers that stayed unused for a whole period.
+    pub fn trim(&self) -> usize {
+        self.0.trim()
     }
 
     /// Takes a buffer back; one lost to a timed-out read (empty, no capacity)
@@ -76,9 +83,8 @@ impl BodyBufs {
     fn give(&self, mut b: BytesMut) {
         b.clear();
         b.reserve(BODY_BUF);
-        let mut free = self.free.borrow_mut();
-        if b.capacity() == BODY_BUF && free.len() < MAX_POOLED_BODY_BUFS {
-            free.push(b);
+        if b.capacity() == BODY_BUF {
+            self.0.give(b);
         }
     }
 }

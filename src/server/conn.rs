@@ -8,7 +8,6 @@
 //! configured header rules and the client address (`Conn::client`).
 //! Must never: look at routes or upstreams (that is `pipeline` and `proxy`).
 
-use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
-use super::state::Shard;
+use super::state::{ConnId, Shard};
 use super::wire::{self, IoFail, Src};
 use crate::error::ErrorCode;
 use crate::http::{parse_request, ChunkedDecoder, RequestHead, ResponseHead};
@@ -66,8 +65,8 @@ pub struct Conn {
     pub rid: [u8; MAX_REQUEST_ID],
     /// Length of `rid`.
     pub rid_len: usize,
-    /// True while waiting for the first byte of the next request.
-    pub idle: Rc<Cell<bool>>,
+    /// This connection in the shard's registry (idle flag, park deadline).
+    pub id: ConnId,
     /// True while the current head is still at the front of `buf`.
     pub head_pending: bool,
     /// Who sent the current request, set by the auth policy in phase 5
@@ -125,7 +124,7 @@ impl Conn {
             chunk: ChunkedDecoder::new(MAX_CHUNK_LINE, sh.cfg.server.max_header_bytes),
             rid: [0; MAX_REQUEST_ID],
             rid_len: 0,
-            idle: p.idle,
+            id: p.id,
             head_pending: false,
             identity: crate::auth::Identity::Anonymous,
             resp_headers: Vec::new(),
@@ -143,7 +142,7 @@ impl Conn {
             stream: self.stream,
             peer: self.peer,
             peer_trusted: self.peer_trusted,
-            idle: self.idle,
+            id: self.id,
         }
     }
 }
@@ -155,7 +154,7 @@ struct Parked {
     stream: TcpStream,
     peer: SocketAddr,
     peer_trusted: bool,
-    idle: Rc<Cell<bool>>,
+    id: ConnId,
 }
 
 /// What reading a request head ended with.
@@ -190,14 +189,14 @@ enum Next {
 /// idle spell, never per request (a busy client stays in one spell).
 pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     use std::os::fd::AsRawFd;
-    let (reg, idle) = sh.conns.add(stream.as_raw_fd());
+    let id = sh.conns.add(stream.as_raw_fd());
     sh.metrics.connections_active.inc();
     let _ = stream.set_nodelay(true);
     let mut p = Parked {
         peer_trusted: sh.cfg.server.trusted_proxies.contains(peer.ip()),
         stream,
         peer,
-        idle,
+        id,
     };
     // A fresh connection starts parked, under the header timeout from now.
     let mut accepted = Some(Instant::now());
@@ -209,13 +208,14 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         // Not relaxed: on epoll a relaxed wait returns at once on the
         // readiness left by the previous read, and the set would be taken
         // while idle.
-        match monoio::time::timeout(wait, p.stream.readable(false)).await {
-            Err(_) => {
-                idle_timeout(&sh, accepted.is_some());
-                break;
-            }
-            Ok(Err(_)) => break,
-            Ok(Ok(())) => {}
+        sh.conns.park(id, Instant::now() + wait);
+        let woke = p.stream.readable(false).await;
+        if sh.conns.unpark(id) {
+            idle_timeout(&sh, accepted.is_some());
+            break;
+        }
+        if woke.is_err() {
+            break;
         }
         match Box::pin(busy(&sh, Conn::wake(p, &sh), accepted)).await {
             Next::Park(parked, left) => {
@@ -226,7 +226,7 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
             Next::Close => break,
         }
     }
-    sh.conns.remove(reg);
+    sh.conns.remove(id);
     sh.metrics.connections_active.dec();
     sh.close_conn();
 }
@@ -288,7 +288,7 @@ async fn read_head(
     c.client = c.peer.ip();
     loop {
         if !c.buf.is_empty() {
-            c.idle.set(false);
+            sh.conns.set_idle(c.id, false);
             if started.is_none() {
                 started = Some(Instant::now());
             }
@@ -298,7 +298,7 @@ async fn read_head(
                 Err(e) => return Head::Reject(e.into()),
             }
         } else {
-            c.idle.set(true);
+            sh.conns.set_idle(c.id, true);
             if sh.shutting_down.get() {
                 return Head::Closed;
             }

@@ -15,6 +15,7 @@ mod respond;
 mod ring;
 mod scratch;
 mod shard;
+mod spares;
 mod state;
 mod wire;
 

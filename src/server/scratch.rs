@@ -10,12 +10,12 @@
 //! client bytes (a pipelined request would be lost), or share sets across
 //! shards.
 
-use std::cell::RefCell;
 use std::ops::Range;
 
 use bytes::BytesMut;
 
 use super::conn::Conn;
+use super::spares::Spares;
 use super::wire::Src;
 use crate::http::request::MAX_HEADERS;
 use crate::http::HeaderEntry;
@@ -43,7 +43,7 @@ struct Scratch {
 /// A shard's free list of working sets.
 pub struct ScratchPool {
     buf_size: usize,
-    free: RefCell<Vec<Scratch>>,
+    free: Spares<Scratch>,
 }
 
 impl ScratchPool {
@@ -52,13 +52,20 @@ impl ScratchPool {
     pub fn new(max_header_bytes: usize) -> ScratchPool {
         ScratchPool {
             buf_size: (max_header_bytes + 4096).max(16 * 1024),
-            free: RefCell::new(Vec::new()),
+            free: Spares::new(MAX_POOLED),
         }
+    }
+
+    /// Frees the sets that stayed unused since the last call (run once a
+    /// second), so a burst of busy connections does not leave its peak
+    /// behind for good; returns how many were freed.
+    pub fn trim(&self) -> usize {
+        self.free.trim()
     }
 
     /// Moves a working set into `c` (a pooled one, else a new one).
     pub fn lend(&self, c: &mut Conn) {
-        let s = self.free.borrow_mut().pop().unwrap_or_else(|| Scratch {
+        let s = self.free.take().unwrap_or_else(|| Scratch {
             buf: BytesMut::with_capacity(self.buf_size),
             extra: BytesMut::with_capacity(EXTRA_CAP),
             iov: Vec::with_capacity(64),
@@ -96,8 +103,7 @@ impl ScratchPool {
             rewritten: std::mem::take(&mut c.rewritten),
             policy_headers: std::mem::take(&mut c.resp_headers),
         };
-        let mut free = self.free.borrow_mut();
-        if free.len() >= MAX_POOLED {
+        if !self.free.has_room() {
             return;
         }
         // Both are empty: reserve() moves their start back to the front of
@@ -112,7 +118,7 @@ impl ScratchPool {
             s.path.clear();
             s.rewritten.clear();
             s.policy_headers.clear();
-            free.push(s);
+            self.free.give(s);
         }
     }
 }

@@ -142,6 +142,7 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
     };
     monoio::spawn(watch_control(sh.clone(), control, listener.as_raw_fd()));
     monoio::spawn(sweep_pools(sh.clone()));
+    monoio::spawn(expire_parked(sh.clone()));
     let _ = ready.send(Ok(io));
 
     loop {
@@ -194,7 +195,23 @@ async fn drain(sh: &Rc<Shard>) -> usize {
     sh.conns.len()
 }
 
-/// Closes expired idle upstream connections once a second.
+/// Times out parked connections (`ConnRegistry`): wakes at the earliest
+/// deadline, or every `PARKED_TICK` so a newly parked connection with a
+/// nearer deadline waits at most that much longer than it should.
+async fn expire_parked(sh: Rc<Shard>) {
+    const PARKED_TICK: Duration = Duration::from_millis(100);
+    while !sh.shutting_down.get() {
+        let now = Instant::now();
+        let next = sh
+            .conns
+            .expire(now)
+            .map_or(PARKED_TICK, |at| (at - now).min(PARKED_TICK));
+        monoio::time::sleep(next).await;
+    }
+}
+
+/// Once a second: closes expired idle upstream connections and frees the
+/// working sets and body buffers a burst left unused.
 async fn sweep_pools(sh: Rc<Shard>) {
     loop {
         monoio::time::sleep(Duration::from_secs(1)).await;
@@ -202,5 +219,19 @@ async fn sweep_pools(sh: Rc<Shard>) {
             return;
         }
         sh.pools.sweep(&sh.cfg.upstreams);
+        if sh.scratch.trim() + sh.bodies.trim() > 0 {
+            release_freed_memory();
+        }
     }
+}
+
+/// Hands pages freed on this thread back to the OS. mimalloc would purge
+/// them only when this thread next allocates or frees enough, and a shard
+/// whose connections all went idle does neither, so a burst's peak would
+/// stay resident. Called only after a trim freed something: a steady load
+/// never pays for it.
+fn release_freed_memory() {
+    // SAFETY: mi_collect only walks and purges the calling thread's own heap
+    // (and abandoned segments); it has no preconditions.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }

@@ -6,12 +6,12 @@
 //! `cfg`, the counters and the global connection count cross cores).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::os::fd::RawFd;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
 
@@ -112,48 +112,146 @@ impl Shard {
     }
 }
 
-/// Open client connections, each with a flag saying whether it is idle
-/// (waiting for the next request) so shutdown can close exactly those.
+/// A connection's handle in its shard's `ConnRegistry`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnId(u32);
+
+/// Open client connections: whether each is idle (waiting for its next
+/// request), so shutdown can close exactly those, and the deadlines of
+/// parked ones.
+///
+/// A parked connection's timeout lives here, in one heap per shard, rather
+/// than as a timer inside each connection's task: a monoio timer entry is
+/// cache-line padded and would be most of what an idle connection costs.
+/// `expire_parked` pops the due ones and shuts their sockets down, which
+/// wakes their tasks; each task then sees it expired.
 #[derive(Default)]
 pub struct ConnRegistry {
-    next: Cell<u64>,
-    open: RefCell<HashMap<u64, OpenConn>>,
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
+    open: Cell<usize>,
+    /// (deadline, slot, park generation); an entry whose generation no
+    /// longer matches its slot is stale (the connection woke up) and skipped.
+    deadlines: RefCell<BinaryHeap<Reverse<(Instant, u32, u32)>>>,
 }
 
-/// A registered connection: its socket and its shared idle flag.
-type OpenConn = (RawFd, Rc<Cell<bool>>);
+#[derive(Clone, Copy)]
+struct Slot {
+    fd: RawFd,
+    /// Bumped when the connection parks and when it wakes.
+    gen: u32,
+    in_use: bool,
+    idle: bool,
+    parked: bool,
+    expired: bool,
+}
 
 impl ConnRegistry {
-    /// Registers a connection; the returned flag is its idle state.
-    pub fn add(&self, fd: RawFd) -> (u64, Rc<Cell<bool>>) {
-        let id = self.next.get();
-        self.next.set(id + 1);
-        let idle = Rc::new(Cell::new(true));
-        self.open.borrow_mut().insert(id, (fd, idle.clone()));
-        (id, idle)
+    /// Registers a connection, idle until its first byte.
+    pub fn add(&self, fd: RawFd) -> ConnId {
+        let slot = Slot {
+            fd,
+            gen: 0,
+            in_use: true,
+            idle: true,
+            parked: false,
+            expired: false,
+        };
+        self.open.set(self.open.get() + 1);
+        let mut slots = self.slots.borrow_mut();
+        match self.free.borrow_mut().pop() {
+            Some(i) => {
+                let gen = slots[i as usize].gen;
+                slots[i as usize] = Slot { gen, ..slot };
+                ConnId(i)
+            }
+            None => {
+                slots.push(slot);
+                ConnId((slots.len() - 1) as u32)
+            }
+        }
     }
 
     /// Forgets a closed connection.
-    pub fn remove(&self, id: u64) {
-        self.open.borrow_mut().remove(&id);
+    pub fn remove(&self, id: ConnId) {
+        let mut slots = self.slots.borrow_mut();
+        let s = &mut slots[id.0 as usize];
+        s.in_use = false;
+        s.parked = false;
+        s.gen = s.gen.wrapping_add(1);
+        self.free.borrow_mut().push(id.0);
+        self.open.set(self.open.get() - 1);
+    }
+
+    /// Marks the connection idle (no request in progress) or busy.
+    #[inline]
+    pub fn set_idle(&self, id: ConnId, idle: bool) {
+        self.slots.borrow_mut()[id.0 as usize].idle = idle;
+    }
+
+    /// The connection parks until `deadline` unless bytes come first.
+    pub fn park(&self, id: ConnId, deadline: Instant) {
+        let mut slots = self.slots.borrow_mut();
+        let s = &mut slots[id.0 as usize];
+        s.gen = s.gen.wrapping_add(1);
+        s.parked = true;
+        s.expired = false;
+        let mut heap = self.deadlines.borrow_mut();
+        heap.push(Reverse((deadline, id.0, s.gen)));
+        // Entries of connections that woke up stay until their deadline;
+        // rebuild when they dominate so a client that parks often (one
+        // request every few hundred ms) cannot grow the heap.
+        if heap.len() > 64 && heap.len() > 4 * self.open.get() {
+            heap.retain(|Reverse((_, i, g))| slots[*i as usize].gen == *g);
+        }
+    }
+
+    /// The parked connection woke; true when it woke because its deadline
+    /// passed (its socket is shut down).
+    pub fn unpark(&self, id: ConnId) -> bool {
+        let mut slots = self.slots.borrow_mut();
+        let s = &mut slots[id.0 as usize];
+        s.gen = s.gen.wrapping_add(1);
+        s.parked = false;
+        s.expired
+    }
+
+    /// Shuts down the sockets of parked connections whose deadline is not
+    /// after `now`; returns the earliest deadline left.
+    pub fn expire(&self, now: Instant) -> Option<Instant> {
+        let mut heap = self.deadlines.borrow_mut();
+        let mut slots = self.slots.borrow_mut();
+        while let Some(Reverse((at, i, g))) = heap.peek().copied() {
+            if at > now {
+                return Some(at);
+            }
+            heap.pop();
+            let s = &mut slots[i as usize];
+            if s.in_use && s.parked && s.gen == g && !s.expired {
+                s.expired = true;
+                // SAFETY: the fd is open (a slot is released before its close).
+                unsafe { libc::shutdown(s.fd, libc::SHUT_RDWR) };
+            }
+        }
+        None
     }
 
     /// Number of open connections.
     pub fn len(&self) -> usize {
-        self.open.borrow().len()
+        self.open.get()
     }
 
     /// True when no connection is open.
     pub fn is_empty(&self) -> bool {
-        self.open.borrow().is_empty()
+        self.open.get() == 0
     }
 
     /// Shuts down every idle connection's socket so its pending read ends.
     pub fn close_idle(&self) {
-        for (fd, idle) in self.open.borrow().values() {
-            if idle.get() {
-                // SAFETY: the fd is open (removed from the registry before close).
-                unsafe { libc::shutdown(*fd, libc::SHUT_RDWR) };
+        for s in self.slots.borrow().iter() {
+            if s.in_use && s.idle {
+                // SAFETY: the fd is open (a slot is released before its close).
+                unsafe { libc::shutdown(s.fd, libc::SHUT_RDWR) };
             }
         }
     }
