@@ -60,6 +60,8 @@ codes! {
     RateLimitNewKeys => 429, "rate_limit_new_keys", "this client has started as many new rate-limit keys as it may in this period";
     ConcurrencyLimited => 503, "concurrency_limited", "the route has as many requests in flight as it allows";
     TooManyConnections => 503, "too_many_connections", "the gateway is at its connection limit";
+    UpstreamOverloaded => 503, "upstream_overloaded", "the upstream service has as many connections or requests in flight as the gateway allows";
+    NoHealthyUpstream => 503, "no_healthy_upstream", "no target of the upstream service is healthy";
     UpstreamUnavailable => 502, "upstream_unavailable", "the upstream service could not be reached";
     UpstreamConnectTimeout => 504, "upstream_connect_timeout", "connecting to the upstream service timed out";
     UpstreamTimeout => 504, "upstream_timeout", "the upstream service did not respond in time";
@@ -142,6 +144,7 @@ impl From<UpstreamError> for ErrorCode {
             UpstreamError::Reset => ErrorCode::UpstreamReset,
             UpstreamError::BadResponse => ErrorCode::BadUpstreamResponse,
             UpstreamError::HeadTooLarge => ErrorCode::UpstreamHeadTooLarge,
+            UpstreamError::Overloaded => ErrorCode::UpstreamOverloaded,
         }
     }
 }

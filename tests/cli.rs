@@ -38,11 +38,48 @@ shutdown_grace_ms = 30000
 
 [[upstreams]]
 name = "users"
-targets = ["127.0.0.1:3001", "127.0.0.1:3002"]
-connect_timeout_ms = 1000
+targets = ["127.0.0.1:3001", { addr = "127.0.0.1:3002", weight = 3 }]
+balance = "hash"
+hash_key = "header:x-user"
+connect_timeout_ms = 5000
 response_timeout_ms = 15000
 max_idle_per_shard = 64
 idle_timeout_ms = 30000
+max_connections = 1024
+max_pending = 1024
+max_requests = 1024
+on_no_healthy = "panic"
+
+[upstreams.health]
+path = "/healthz"
+host = "users.internal"
+interval_ms = 1000
+timeout_ms = 500
+healthy_threshold = 2
+unhealthy_threshold = 3
+expect_status = "2xx"
+
+[upstreams.outlier]
+consecutive_failures = 5
+count_5xx = true
+failure_ratio = 0.5
+window_ms = 10000
+min_requests = 20
+base_ejection_ms = 30000
+max_ejection_ms = 300000
+max_ejection_percent = 50
+half_open_probes = 3
+
+[upstreams.retry]
+retry_on = ["reset", "gateway_error"]
+retriable_status = []
+attempts = 2
+per_try_timeout_ms = 2000
+max_replay_bytes = 65536
+budget_percent = 20
+min_retries_per_s = 10
+backoff_base_ms = 25
+backoff_max_ms = 250
 
 [[routes]]
 name = "users"
@@ -138,6 +175,28 @@ fn check_reports_an_unknown_upstream_with_file_and_line() {
     assert_eq!(*line, 11, "wrong line: {}", out.stderr);
     assert!(key.contains("upstream"), "key {key:?}: {}", out.stderr);
     assert!(!msg.trim().is_empty());
+}
+
+#[test]
+fn check_names_upstream_sub_table_keys() {
+    let toml = GOOD_MINIMAL.replace(
+        "targets = [\"127.0.0.1:3001\"]\n",
+        "targets = [\"127.0.0.1:3001\"]\n[upstreams.health]\ninterval_ms = 100\n\
+         [upstreams.retry]\nattempts = 0\n",
+    );
+    let (path, out) = check(&toml);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let d = diagnostics(&path, &out.stderr);
+    let got: Vec<(u32, &str)> = d.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (7, "upstreams[0].health.path"),
+            (10, "upstreams[0].retry.attempts")
+        ],
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The admin listener (control plane): `/metrics` in Prometheus text format,
-//! `/healthz`, and `/revocations` (`revocations`) to change the JWT
-//! revocation list.
+//! `/healthz`, `/upstreams` (each upstream target's health, outlier state
+//! and counters as JSON), and `/revocations` (`revocations`) to change the
+//! JWT revocation list.
 //!
 //! Blocking sockets on plain threads, away from the shards: one accept
 //! thread, and one thread per connection up to `MAX_CONNECTIONS` (beyond
@@ -45,6 +46,8 @@ const BUSY_WRITE_TIMEOUT: Duration = Duration::from_millis(100);
 struct Admin {
     metrics: Metrics,
     cfg: Arc<Compiled>,
+    /// The upstreams' shared state, for their metrics and `/upstreams`.
+    upstreams: Arc<crate::upstream::Shared>,
     /// Connections being served now.
     active: AtomicUsize,
     /// The admin threads' one lock (control plane, never on a shard):
@@ -86,12 +89,14 @@ pub fn spawn(
     metrics: Metrics,
     counters: Arc<ShardMetrics>,
     cfg: Arc<Compiled>,
+    upstreams: Arc<crate::upstream::Shared>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     let admin = Arc::new(Admin {
         metrics,
         cfg,
+        upstreams,
         active: AtomicUsize::new(0),
         own: Mutex::new((RequestIdGen::new(usize::MAX), counters)),
     });
@@ -193,7 +198,18 @@ fn route(req: &Request, admin: &Admin) -> Result<(&'static str, String), Refusal
         "/revocations" => {
             revocations::handle(&admin.cfg.auth, &req.method, &req.body).map(|b| ("text/plain", b))
         }
-        "/metrics" => get_only(|a| a.metrics.render()).map(|b| ("text/plain; version=0.0.4", b)),
+        "/metrics" => get_only(|a| {
+            let mut out = a.metrics.render();
+            let now = crate::ratelimit::clock();
+            crate::upstream::shared::render_metrics(&a.upstreams, &a.cfg, &mut out, now);
+            out
+        })
+        .map(|b| ("text/plain; version=0.0.4", b)),
+        "/upstreams" => get_only(|a| {
+            let now = crate::ratelimit::clock();
+            crate::upstream::shared::render_json(&a.upstreams, &a.cfg, now)
+        })
+        .map(|b| ("application/json", b)),
         "/healthz" => get_only(|_| "ok\n".to_owned()).map(|b| ("text/plain", b)),
         _ => Err((ErrorCode::AdminNotFound, String::new())),
     }

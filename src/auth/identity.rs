@@ -1,5 +1,5 @@
 //! The authenticated identity of the current request, kept on the
-//! connection's per-request state (`server::conn::Conn::identity`) after
+//! connection's per-request state (`server::request::RequestCtx::identity`) after
 //! phase 5, for forwarding claims and for later policies (rate limiting can
 //! key on `jwt:CLAIM` via `claim`, or on `api_key` via `api_key_id`).
 //!

@@ -1,5 +1,7 @@
-//! Compiling the parsed model into runtime settings: `[server]` and
-//! `[[upstreams]]` here, `[[routes]]` in `routes`.
+//! Compiling the parsed model into runtime settings: `[server]` here,
+//! `[[upstreams]]` in `upstreams`, `[[routes]]` in `routes`, and the shared
+//! helpers for one key (`check`, `required`, `num`, `count`, `size`,
+//! `duration`, `timeout`, `one_of`).
 //!
 //! Owns: defaults, required keys, bounds and cross-key rules (duplicate
 //! names, listen versus admin_listen), each error attached to its key path.
@@ -10,9 +12,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::load::{Doc, FileModel};
-use super::model::{self, ServerFile, UpstreamFile};
+use super::model::{self, ServerFile};
 use super::{
-    ratelimits, routes, validate, Compiled, IoMode, RingSetup, ServerSettings, UpstreamSpec,
+    ratelimits, routes, upstreams, validate, Compiled, IoMode, RingSetup, ServerSettings,
+    UpstreamSpec,
 };
 use crate::http::PathMode;
 
@@ -28,7 +31,7 @@ pub fn compile(
         .upstreams
         .into_iter()
         .enumerate()
-        .filter_map(|(i, u)| upstream(doc, i, u, &names))
+        .filter_map(|(i, u)| upstreams::upstream(doc, i, u, &names))
         .collect();
     let rate_limits = ratelimits::limits(doc, &m.rate_limits, previous_limits);
     let auth = super::auth::compile(doc, &m.auth, m.revocation.as_ref());
@@ -75,22 +78,35 @@ pub fn required<'v, T>(
 }
 
 /// A bounded integer with a default; out of range is an error (and yields the default).
-fn num(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u64, lo: u64, hi: u64) -> u64 {
+pub fn num(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u64, lo: u64, hi: u64) -> u64 {
     match v {
         None => default,
         Some(v) => check(doc, key, validate::bounded(v, lo, hi)).unwrap_or(default),
     }
 }
 
-fn size(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u64, lo: u64, hi: u64) -> usize {
+/// `num` as a `usize`.
+pub fn size(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u64, lo: u64, hi: u64) -> usize {
     let hi = hi.min(usize::MAX as u64);
     // Within `hi`, so the conversion cannot fail; the fallback is never used.
     usize::try_from(num(doc, key, v, default, lo, hi)).unwrap_or(usize::MAX)
 }
 
-fn timeout(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u64) -> Duration {
-    let ms = v.unwrap_or(default);
-    check(doc, key, validate::timeout_ms(ms)).unwrap_or(Duration::from_millis(default))
+/// `num` for a `u32` field.
+pub fn count(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: u32, lo: u32, hi: u32) -> u32 {
+    let n = num(doc, key, v, default.into(), lo.into(), hi.into());
+    u32::try_from(n).unwrap_or(default)
+}
+
+/// A `*_ms` duration with a default (`1..=MAX_TIMEOUT_MS`); a bad one is an error (and the default).
+pub fn duration(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default: Duration) -> Duration {
+    v.and_then(|v| check(doc, key, validate::timeout_ms(v)))
+        .unwrap_or(default)
+}
+
+/// `duration` with the default in milliseconds.
+pub fn timeout(doc: &mut Doc<'_>, key: &str, v: Option<u64>, default_ms: u64) -> Duration {
+    duration(doc, key, v, Duration::from_millis(default_ms))
 }
 
 fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
@@ -235,7 +251,7 @@ fn path_mode(doc: &mut Doc<'_>, s: &ServerFile) -> PathMode {
 }
 
 /// A string key with two possible values, the first being the default.
-fn one_of<T: Copy>(
+pub fn one_of<T: Copy>(
     doc: &mut Doc<'_>,
     key: &str,
     v: &Option<String>,
@@ -257,80 +273,4 @@ fn one_of<T: Copy>(
     );
     doc.err(key, msg);
     default
-}
-
-fn upstream(
-    doc: &mut Doc<'_>,
-    i: usize,
-    u: UpstreamFile,
-    names: &[Option<String>],
-) -> Option<UpstreamSpec> {
-    let p = format!("upstreams[{i}]");
-    let key = |k: &str| format!("{p}.{k}");
-    let name = required(doc, &key("name"), &u.name, "the name routes refer to").cloned();
-    if let Some(n) = &name {
-        check(doc, &key("name"), validate::name(n));
-        if let Some(first) = names[..i].iter().position(|o| o.as_ref() == Some(n)) {
-            doc.err(
-                &key("name"),
-                format!("duplicate upstream name {n:?} (also upstreams[{first}])"),
-            );
-        }
-    }
-    let mut targets = Vec::new();
-    if let Some(list) = required(doc, &key("targets"), &u.targets, "a list of \"host:port\"") {
-        if list.is_empty() {
-            doc.err(
-                &key("targets"),
-                "empty list: an upstream needs at least one target",
-            );
-        }
-        for (j, t) in list.iter().enumerate() {
-            if let Some(a) = check(
-                doc,
-                &format!("{p}.targets[{j}]"),
-                validate::socket_addr(t, false),
-            ) {
-                targets.push(a);
-            }
-        }
-    }
-    let spec = UpstreamSpec {
-        name: name.clone().unwrap_or_default().into_boxed_str(),
-        weights: vec![1; targets.len()].into_boxed_slice(),
-        targets: targets.into_boxed_slice(),
-        balance: Default::default(),
-        on_no_healthy: Default::default(),
-        limits: Default::default(),
-        health: None,
-        outlier: Default::default(),
-        retry: Default::default(),
-        connect_timeout: timeout(
-            doc,
-            &key("connect_timeout_ms"),
-            u.connect_timeout_ms,
-            model::CONNECT_TIMEOUT_MS,
-        ),
-        response_timeout: timeout(
-            doc,
-            &key("response_timeout_ms"),
-            u.response_timeout_ms,
-            model::RESPONSE_TIMEOUT_MS,
-        ),
-        max_idle_per_shard: size(
-            doc,
-            &key("max_idle_per_shard"),
-            u.max_idle_per_shard,
-            model::MAX_IDLE_PER_SHARD,
-            0,
-            u64::MAX,
-        ),
-        idle_timeout: timeout(
-            doc,
-            &key("idle_timeout_ms"),
-            u.idle_timeout_ms,
-            model::UPSTREAM_IDLE_TIMEOUT_MS,
-        ),
-    };
-    name.map(|_| spec)
 }

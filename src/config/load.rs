@@ -14,7 +14,8 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::model::{AuthFile, RateLimitFile, RevocationFile, RouteFile, ServerFile, UpstreamFile};
+use super::model::{AuthFile, RateLimitFile, RevocationFile, RouteFile, ServerFile};
+use super::upstream_model::UpstreamFile;
 
 /// One problem in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,9 @@ mod policies;
 mod ratelimits;
 mod routes;
 pub mod upstream;
+mod upstream_model;
+mod upstream_tables;
+mod upstreams;
 mod validate;
 
 use std::net::SocketAddr;
@@ -176,3 +179,7 @@ mod ratelimit_tests;
 mod route_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_table_tests;
+#[cfg(test)]
+mod upstream_tests;

@@ -1,5 +1,5 @@
 //! The configuration file as plain serde structs, one per TOML table, and
-//! the documented defaults.
+//! the documented defaults (`[[upstreams]]`'s structs are in `upstream_model`).
 //!
 //! Owns: key names, value types and default values. Every field is optional
 //! here so that each key can be deserialized on its own (one bad key never
@@ -28,8 +28,10 @@ pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const BODY_TIMEOUT_MS: u64 = 60_000;
 /// `server.shutdown_grace_ms` default.
 pub const SHUTDOWN_GRACE_MS: u64 = 30_000;
-/// `upstreams[].connect_timeout_ms` default.
-pub const CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// `upstreams[].connect_timeout_ms` default (Envoy's). Well above Linux's
+/// 1 s first SYN retransmit: a SYN dropped by a full accept queue is resent
+/// after 1 s, and a 1 s timeout would turn that into a 504.
+pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// `upstreams[].response_timeout_ms` default.
 pub const RESPONSE_TIMEOUT_MS: u64 = 15_000;
 /// `upstreams[].max_idle_per_shard` default.
@@ -88,18 +90,6 @@ pub struct ServerFile {
     pub singleton_headers: Option<Vec<String>>,
     pub escaped_slashes: Option<String>,
     pub path_params: Option<String>,
-}
-
-/// One `[[upstreams]]` table.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamFile {
-    pub name: Option<String>,
-    pub targets: Option<Vec<String>>,
-    pub connect_timeout_ms: Option<u64>,
-    pub response_timeout_ms: Option<u64>,
-    pub max_idle_per_shard: Option<u64>,
-    pub idle_timeout_ms: Option<u64>,
 }
 
 /// One `[[routes]]` table.

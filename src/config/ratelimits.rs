@@ -201,7 +201,7 @@ fn key_part(s: &str) -> Result<KeyPart, String> {
         return validate::header_name(name).map(|n| KeyPart::Header(n.into()));
     }
     if let Some(claim) = s.strip_prefix("jwt:") {
-        if !claim.is_empty() && claim.bytes().all(|b| b.is_ascii_graphic()) {
+        if validate::is_claim_name(claim) {
             return Ok(KeyPart::JwtClaim(claim.into()));
         }
         return Err(format!(

@@ -19,7 +19,8 @@ fn route(extra: &str) -> String {
     format!("{BASE}\n[[routes]]\nname = \"r\"\nupstream = \"users\"\n{extra}\n")
 }
 
-fn only(src: &str, key: &str, line: usize) -> String {
+/// Exactly one error, at `key` on `line`; returns its message.
+pub fn only(src: &str, key: &str, line: usize) -> String {
     let errs = match load_str(src, "t.toml") {
         Ok(_) => panic!("expected an error for:\n{src}"),
         Err(e) => e.0,

@@ -62,7 +62,7 @@ fn defaults() {
     let u = &c.upstreams[0];
     assert_eq!(&*u.name, "users");
     assert_eq!(&*u.targets, ["127.0.0.1:3001".parse().unwrap()]);
-    assert_eq!(u.connect_timeout, Duration::from_secs(1));
+    assert_eq!(u.connect_timeout, Duration::from_secs(5));
     assert_eq!(u.response_timeout, Duration::from_secs(15));
     assert_eq!(u.max_idle_per_shard, 64);
     assert_eq!(u.idle_timeout, Duration::from_secs(30));
@@ -356,10 +356,16 @@ fn bundled_configs_are_valid() {
     );
     let names: Vec<&str> = demo.upstreams.iter().map(|u| &*u.name).collect();
     assert_eq!(names, ["users", "orders", "products"]);
+    for u in &demo.upstreams {
+        let path = u.health.as_ref().map(|h| &*h.path);
+        assert_eq!(path, Some("/healthz"), "demo upstream {} checks", u.name);
+    }
     assert_eq!(demo.router.len(), 3);
     let main = load_str(include_str!("../../config/ringway.toml"), "ringway.toml");
     let main = main.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(main.router.len(), 6);
+    let checked = main.upstreams.iter().filter(|u| u.health.is_some()).count();
+    assert_eq!(checked, 3, "ringway.toml shows health checks on");
     assert_eq!(main.auth.policies.len(), 1);
     let partner = main
         .router

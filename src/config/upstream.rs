@@ -22,6 +22,18 @@ pub enum Balance {
     Hash(HashKey),
 }
 
+impl Balance {
+    /// The name used in the config file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round_robin",
+            Balance::LeastRequest => "least_request",
+            Balance::Ewma => "ewma",
+            Balance::Hash(_) => "hash",
+        }
+    }
+}
+
 /// What `balance = "hash"` hashes (`hash_key`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HashKey {
@@ -104,6 +116,22 @@ pub struct HealthSpec {
     pub unhealthy_threshold: u32,
     /// Statuses that pass.
     pub expect: ExpectStatus,
+}
+
+impl HealthSpec {
+    /// Checks of `path` with every other key at its default: every second,
+    /// 500 ms allowed, 2 passes to return, 3 failures to leave, any 2xx.
+    pub fn new(path: Box<str>) -> HealthSpec {
+        HealthSpec {
+            path,
+            host: None,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
+            expect: ExpectStatus::Success,
+        }
+    }
 }
 
 /// Passive outlier ejection (`[upstreams.outlier]`); on by default.

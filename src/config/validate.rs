@@ -186,6 +186,52 @@ pub fn host(s: &str) -> Result<HostMatch, String> {
     })
 }
 
+/// A Host header value the gateway sends itself: a host name, an IPv4 or a
+/// bracketed IPv6 literal, with an optional `:port`.
+pub fn authority(s: &str) -> Result<(), String> {
+    let (host_ok, port) = match s.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((a, rest)) => (a.parse::<Ipv6Addr>().is_ok(), rest),
+            None => (false, ""),
+        },
+        None => match s.split_once(':') {
+            Some((h, _)) => (dns_name(h), &s[h.len()..]),
+            None => (dns_name(s), ""),
+        },
+    };
+    let port_ok = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        });
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a host: use a name, an IPv4 or [IPv6] address, optionally with :port"
+        ))
+    }
+}
+
+/// The path (and query) of a request the gateway sends itself: starts with
+/// '/', printable ASCII without spaces or '#'.
+pub fn request_target(s: &str) -> Result<(), String> {
+    if !s.starts_with('/') {
+        return Err(format!("path {s:?} must start with '/'"));
+    }
+    match s.chars().find(|c| !c.is_ascii_graphic() || *c == '#') {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "path {s:?} contains {c:?}: use printable ASCII without spaces or '#' \
+             (percent-encode other bytes)"
+        )),
+    }
+}
+
+/// A JWT claim name as a key names it (`jwt:CLAIM`): printable ASCII, no spaces.
+pub fn is_claim_name(c: &str) -> bool {
+    !c.is_empty() && c.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Dot-separated labels of letters, digits, '-' and '_' (IPv4 literals pass too).
 fn dns_name(name: &str) -> bool {
     let label_ok = |l: &str| {
@@ -399,6 +445,26 @@ mod tests {
         ] {
             assert!(path(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn authorities_and_request_targets() {
+        for ok in ["a.internal", "A:80", "10.0.0.1:8080", "[::1]", "[::1]:80"] {
+            assert!(authority(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "", ":80", "a:", "a:+80", "a:99999", "a:b", "a b", "[::1", "[zz]", "[::1]80", "a/b",
+        ] {
+            assert!(authority(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["/", "/healthz", "/h?x=1&y=%20", "/a//b/../c"] {
+            assert!(request_target(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", "h", "/a b", "/a#b", "/caf\u{e9}", "/a\tb"] {
+            assert!(request_target(bad).is_err(), "{bad:?}");
+        }
+        assert!(is_claim_name("sub") && is_claim_name("https://x/roles"));
+        assert!(!is_claim_name("") && !is_claim_name("a b"));
     }
 
     #[test]

@@ -81,6 +81,11 @@ pub struct ShardMetrics {
     pub jwt_cache_hits: Counter,
     /// Request header fields dropped for a `_` in their name.
     pub headers_dropped: Counter,
+    /// Responses by who answered (0: relayed from an upstream, 1: the
+    /// gateway itself) and status class (0: 1xx … 4: 5xx).
+    pub responses: [[Counter; 5]; 2],
+    /// Requests that took at least one upstream retry.
+    pub retried_requests: Counter,
 }
 
 impl Default for ShardMetrics {
@@ -100,6 +105,8 @@ impl Default for ShardMetrics {
             jwt_cache_hits: Counter::default(),
             ratelimit_delayed: Counter::default(),
             headers_dropped: Counter::default(),
+            responses: Default::default(),
+            retried_requests: Counter::default(),
         }
     }
 }
@@ -209,6 +216,22 @@ impl Metrics {
             "Request header fields dropped for a '_' in their name (underscores_in_headers = \"drop\").",
             self.sum(|s| s.headers_dropped.get()),
         );
+        one(
+            "ringway_retried_requests_total",
+            "counter",
+            "Requests that took at least one upstream retry.",
+            self.sum(|s| s.retried_requests.get()),
+        );
+        let _ = writeln!(out, "# HELP ringway_responses_total Responses sent, by status class and by who answered (relayed from an upstream, or the gateway's own).\n# TYPE ringway_responses_total counter");
+        for (src, name) in ["upstream", "gateway"].iter().enumerate() {
+            for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+                let v = self.sum(|s| s.responses[src][i].get());
+                let _ = writeln!(
+                    out,
+                    "ringway_responses_total{{class=\"{class}\",source=\"{name}\"}} {v}"
+                );
+            }
+        }
         let _ = writeln!(out, "# HELP ringway_errors_total Gateway-generated error responses by code.\n# TYPE ringway_errors_total counter");
         for code in ErrorCode::ALL {
             let v = self.sum(|s| s.errors[code as usize].get());

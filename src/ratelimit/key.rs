@@ -60,7 +60,7 @@ impl Identity for Anonymous {
 
 /// The request parts a key may read, borrowed for one check.
 pub struct RequestParts<'a, I: Identity> {
-    /// The client's address (`server::conn::Conn::client`).
+    /// The client's address (`server::request::RequestCtx::client`).
     pub ip: IpAddr,
     /// Header entries (spans into `buf`).
     pub headers: &'a [HeaderEntry],

@@ -33,7 +33,7 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
     for p in route.policies.iter() {
         let verdict = match p {
             Policy::Cors(rule) => {
-                rule.response_headers(&c.head, &c.buf, &mut c.resp_headers);
+                rule.response_headers(&c.head, &c.buf, &mut c.req.resp_headers);
                 Ok(())
             }
             Policy::Auth(rule) => {
@@ -44,25 +44,25 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
                     buf: &c.buf,
                     auth_cfg: &sh.cfg.auth,
                     auth: &mut auth,
-                    identity: &mut c.identity,
-                    resp_headers: &mut c.resp_headers,
+                    identity: &mut c.req.identity,
+                    resp_headers: &mut c.req.resp_headers,
                 };
                 policy::auth::run(rule, &mut cx)
             }
             Policy::Validate(rule) => policy::validate::check_head(rule, &c.head, &c.buf),
             Policy::RateLimit(rl) => {
                 let identity = Caller {
-                    id: &c.identity,
+                    id: &c.req.identity,
                     cfg: &sh.cfg.auth,
                 };
                 let parts = RequestParts {
-                    ip: c.client,
+                    ip: c.req.client,
                     headers: &c.head.headers,
                     buf: &c.buf,
                     route: route.name.as_bytes(),
                     identity: &identity,
                 };
-                match rl.check(&parts, ratelimit::clock(), &mut c.resp_headers) {
+                match rl.check(&parts, ratelimit::clock(), &mut c.req.resp_headers) {
                     Outcome::Admit { delay: 0 } => Ok(()),
                     Outcome::Admit { delay } => {
                         sh.metrics.ratelimit_delayed.inc();
@@ -90,7 +90,7 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
 }
 
 /// A refusal whose only extra header lines are the policies' own
-/// (`c.resp_headers`: RateLimit fields, `Retry-After`, CORS).
+/// (`c.req.resp_headers`: RateLimit fields, `Retry-After`, CORS).
 fn refusal(code: ErrorCode) -> Denied {
     Denied {
         code,

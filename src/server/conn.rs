@@ -5,24 +5,22 @@
 //! set (buffers borrowed from the shard while a request is in progress, see
 //! `scratch`) and without its serving future (boxed while busy, see
 //! `serve`), the client-side timeouts, and, for each parsed head, the
-//! configured header rules and the client address (`Conn::client`).
+//! configured header rules and the client address (`RequestCtx::client`).
 //! Must never: look at routes or upstreams (that is `pipeline` and `proxy`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
+use super::request::RequestCtx;
 use super::state::{ConnId, Shard};
 use super::wire::{self, IoFail, Src};
 use crate::error::ErrorCode;
 use crate::http::{parse_request, ChunkedDecoder, RequestHead, ResponseHead};
 use crate::observe::metrics::TimeoutKind;
-
-/// Longest request id accepted from a client (longer ones are replaced).
-pub const MAX_REQUEST_ID: usize = 128;
 
 /// Upper bound for one chunk-size line including extensions.
 const MAX_CHUNK_LINE: usize = 4096;
@@ -40,9 +38,6 @@ pub struct Conn {
     pub peer_ip: String,
     /// True when the peer is in `server.trusted_proxies`.
     pub peer_trusted: bool,
-    /// The current request's client: the peer, or the address a trusted
-    /// proxy reported (see `http::client_ip`); what `ip` keys count.
-    pub client: IpAddr,
     /// Read buffer: the current request head starts at offset 0.
     pub buf: BytesMut,
     /// Bytes the gateway writes itself (added headers, error bodies).
@@ -55,37 +50,20 @@ pub struct Conn {
     pub head: RequestHead,
     /// The parsed response head (spans into the upstream buffer).
     pub resp: ResponseHead,
-    /// The normalised request path.
-    pub path: Vec<u8>,
-    /// The path after the route's rewrite.
-    pub rewritten: Vec<u8>,
     /// Chunked framing state for whichever body is streaming.
     pub chunk: ChunkedDecoder,
-    /// The request id of the current request.
-    pub rid: [u8; MAX_REQUEST_ID],
-    /// Length of `rid`.
-    pub rid_len: usize,
     /// This connection in the shard's registry (idle flag, park deadline).
     pub id: ConnId,
     /// True while the current head is still at the front of `buf`.
     pub head_pending: bool,
-    /// Who sent the current request, set by the auth policy in phase 5
-    /// (subject, claims, API key id; read by later policies and `head`).
-    pub identity: crate::auth::Identity,
-    /// Response header lines phase-5 policies add (CORS, RateLimit fields,
-    /// `Retry-After`), sent on the proxied response or the gateway's error;
-    /// reused by every request on the connection.
-    pub resp_headers: Vec<u8>,
+    /// The current request's own state (client, paths, id, identity,
+    /// headers the policies add).
+    pub req: RequestCtx,
     /// Cancels a held read when the connection parks; made on first use.
     pub canceller: Option<monoio::io::Canceller>,
 }
 
 impl Conn {
-    /// The current request id as text.
-    pub fn request_id(&self) -> &str {
-        std::str::from_utf8(&self.rid[..self.rid_len]).unwrap_or("")
-    }
-
     /// Drops the current request head from the buffer, once.
     pub fn consume_head(&mut self) {
         if self.head_pending {
@@ -96,14 +74,6 @@ impl Conn {
         }
     }
 
-    /// Sets a freshly generated request id.
-    pub fn new_request_id(&mut self, sh: &Shard) {
-        let mut id = [0u8; crate::observe::request_id::ID_LEN];
-        sh.ids.next(&mut id);
-        self.rid[..id.len()].copy_from_slice(&id);
-        self.rid_len = id.len();
-    }
-
     /// A parked connection woken by bytes: it borrows a working set.
     fn wake(p: Parked, sh: &Shard) -> Conn {
         let ip = p.peer.ip();
@@ -112,22 +82,16 @@ impl Conn {
             peer: p.peer,
             peer_ip: ip.to_string(),
             peer_trusted: p.peer_trusted,
-            client: ip,
             buf: BytesMut::new(),
             extra: BytesMut::new(),
             iov: Vec::new(),
             segs: Vec::new(),
+            req: RequestCtx::new(ip),
             head: RequestHead::blank(),
             resp: ResponseHead::blank(),
-            path: Vec::new(),
-            rewritten: Vec::new(),
             chunk: ChunkedDecoder::new(MAX_CHUNK_LINE, sh.cfg.server.max_header_bytes),
-            rid: [0; MAX_REQUEST_ID],
-            rid_len: 0,
             id: p.id,
             head_pending: false,
-            identity: crate::auth::Identity::Anonymous,
-            resp_headers: Vec::new(),
             canceller: None,
         };
         sh.scratch.lend(&mut c);
@@ -246,7 +210,7 @@ async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
             Head::Closed => break,
             Head::Park(left) => return Next::Park(c.park(sh), left),
             Head::Reject(code) => {
-                c.new_request_id(sh);
+                c.req.new_request_id(&sh.ids);
                 super::respond::error(&mut c, sh, code, true, None).await;
                 break;
             }
@@ -255,7 +219,9 @@ async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
         readable = false;
         c.head_pending = true;
         sh.metrics.requests.inc();
-        if !super::pipeline::handle(&mut c, sh).await {
+        let outcome = super::pipeline::handle(&mut c, sh).await;
+        outcome.count(&sh.metrics);
+        if !outcome.keep {
             break;
         }
         // Early answers (404, 405, upstream errors) leave a body-less head
@@ -281,11 +247,9 @@ async fn read_head(
     let first = accepted.is_some();
     let mut started = accepted;
     c.head.clear();
-    // Per-request policy state: a head rejected here must not carry the
-    // previous request's policy headers or identity.
-    c.resp_headers.clear();
-    c.identity = crate::auth::Identity::Anonymous;
-    c.client = c.peer.ip();
+    // A head rejected here must not carry the previous request's policy
+    // headers or identity.
+    c.req.reset(c.peer.ip());
     loop {
         if !c.buf.is_empty() {
             sh.conns.set_idle(c.id, false);
@@ -352,9 +316,10 @@ fn after_parse(c: &mut Conn, sh: &Shard) -> Head {
         Ok(n) => sh.metrics.headers_dropped.add(n as u64),
         Err(e) => return Head::Reject(e.into()),
     }
-    c.client = server
-        .trusted_proxies
-        .client(c.peer.ip(), c.peer_trusted, &c.head.headers, &c.buf);
+    c.req.client =
+        server
+            .trusted_proxies
+            .client(c.peer.ip(), c.peer_trusted, &c.head.headers, &c.buf);
     Head::Ready
 }
 

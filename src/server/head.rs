@@ -18,6 +18,7 @@ use bytes::BytesMut;
 
 use super::body::{self, Framing, PumpFail};
 use super::conn::Conn;
+use super::request::RequestCtx;
 use super::wire::Src;
 use crate::http::client_ip::format_ip;
 use crate::http::header::is_canonical_decimal;
@@ -66,14 +67,18 @@ pub fn build_request(
         head: h,
         extra,
         segs,
-        path,
-        rewritten: new_path,
-        rid,
-        rid_len,
+        req:
+            RequestCtx {
+                path,
+                rewritten: new_path,
+                rid,
+                rid_len,
+                client,
+                identity,
+                ..
+            },
         peer_ip,
         peer_trusted,
-        client,
-        identity,
         ..
     } = c;
     extra.clear();
@@ -215,10 +220,14 @@ pub fn build_response(
         resp: r,
         extra,
         segs,
-        rid,
-        rid_len,
+        req:
+            RequestCtx {
+                rid,
+                rid_len,
+                resp_headers,
+                ..
+            },
         chunk,
-        resp_headers,
         ..
     } = c;
     extra.clear();

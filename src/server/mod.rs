@@ -8,9 +8,11 @@
 mod admit;
 mod body;
 mod conn;
+mod exchange;
 mod head;
 mod pipeline;
 mod proxy;
+mod request;
 mod respond;
 mod ring;
 mod scratch;
@@ -58,10 +60,21 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
         .map_err(|e| StartError(format!("signal handlers: {e}")))?;
 
+    // Control plane: the upstreams' shared state, and the health checker
+    // that writes into it (stopped when `_checker` drops, on return).
+    let upstreams = Arc::new(crate::upstream::Shared::new(&cfg, workers));
+    let _checker = crate::upstream::health::spawn(cfg.clone(), upstreams.health.clone())
+        .map_err(|e| StartError(format!("health check thread: {e}")))?;
+
     if let Some(admin) = cfg.server.admin_listen {
-        let bound =
-            crate::admin::spawn(admin, metrics.clone(), metrics.shard(workers), cfg.clone())
-                .map_err(|e| bind_error("admin_listen", admin, &e))?;
+        let bound = crate::admin::spawn(
+            admin,
+            metrics.clone(),
+            metrics.shard(workers),
+            cfg.clone(),
+            upstreams.clone(),
+        )
+        .map_err(|e| bind_error("admin_listen", admin, &e))?;
         log::info("admin listening", &[("addr", Val::Str(&bound.to_string()))]);
     }
 
@@ -82,6 +95,7 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
             cfg: cfg.clone(),
             metrics: metrics.shard(i),
             open_conns: open_conns.clone(),
+            upstreams: upstreams.clone(),
             core,
             io: cfg.server.io,
             listener,

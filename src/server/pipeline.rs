@@ -8,13 +8,15 @@
 //!    limit, then `admit::admit` over the route's compiled policy list
 //!    (CORS, auth, rate and concurrency limits, validation: enum variants
 //!    of `crate::policy::Policy`, never boxed closures)
-//! 6. upstream         `proxy::forward`: request out, response back, streamed
-//! 7. log              counters and, for errors, a log line
+//! 6. upstream         `proxy::forward`: attempts at targets, the response
+//!    streamed back
+//! 7. outcome          what happened, returned as one `Outcome` record
 //!
 //! Must never: touch sockets directly (that is `proxy` and `respond`).
 
 use super::admit::{self, Admission};
 use super::conn::Conn;
+use super::request::Outcome;
 use super::state::Shard;
 use super::wire::{self, IoFail};
 use super::{proxy, respond};
@@ -26,9 +28,9 @@ use crate::policy;
 use crate::ratelimit::Permit;
 use crate::route::{Route, RouteMatch};
 
-/// Runs phases 2 to 7 for the head in `c.head`; returns whether the
-/// connection may carry another request.
-pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
+/// Runs phases 2 to 7 for the head in `c.head`; the outcome says, among
+/// other things, whether the connection may carry another request.
+pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
     identify(c, sh);
 
     // A request answered early whose body is not fully buffered cannot share
@@ -43,31 +45,34 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
     let body_pending = buffered_body.is_none();
 
     if let Err(code) = normalise(c, sh.cfg.server.path_mode) {
-        return respond::error(c, sh, code, true, None).await;
+        let keep = respond::error(c, sh, code, true, None).await;
+        return Outcome::error(code, keep);
     }
 
     // Borrowed, not cloned: an `Arc` clone per request would be an atomic
     // write to a cache line every shard shares.
-    let route = match sh.cfg.router.find(&c.head, &c.buf, &c.path) {
+    let route = match sh.cfg.router.find(&c.head, &c.buf, &c.req.path) {
         RouteMatch::Found(route) => route,
         RouteMatch::MethodNotAllowed { allow, route } => {
             if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
                 let keep = respond::no_content(c, sh, body_pending, &h).await;
-                return keep && skip_body(c, buffered_body);
+                return Outcome::answered(204, keep && skip_body(c, buffered_body));
             }
             let code = ErrorCode::MethodNotAllowed;
             let keep = respond::error(c, sh, code, body_pending, Some(allow)).await;
-            return keep && skip_body(c, buffered_body);
+            return Outcome::error(code, keep && skip_body(c, buffered_body));
         }
         RouteMatch::NotFound => {
-            let keep = respond::error(c, sh, ErrorCode::RouteNotFound, body_pending, None).await;
-            return keep && skip_body(c, buffered_body);
+            let code = ErrorCode::RouteNotFound;
+            let keep = respond::error(c, sh, code, body_pending, None).await;
+            return Outcome::error(code, keep && skip_body(c, buffered_body));
         }
     };
 
     if let BodyKind::Length(n) = c.head.body {
         if n > sh.cfg.server.max_body_bytes {
-            return respond::error(c, sh, ErrorCode::BodyTooLarge, true, None).await;
+            let keep = respond::error(c, sh, ErrorCode::BodyTooLarge, true, None).await;
+            return Outcome::error(ErrorCode::BodyTooLarge, keep);
         }
     }
 
@@ -76,45 +81,51 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> bool {
     let _permit = if route.policies.is_empty() {
         None
     } else {
-        match phase5(c, sh, route, body_pending, buffered_body).await {
+        match policies(c, sh, route, body_pending, buffered_body).await {
             Ok(permit) => permit,
-            Err(keep) => return keep,
+            Err(outcome) => return outcome,
         }
     };
     proxy::forward(c, sh, route).await
 }
 
 /// Phase 5: a CORS preflight answered here, the route's policies, and the
-/// body checks some need; `Err(keep)` when the request was answered.
-async fn phase5<'r>(
+/// body checks some need; `Err` when the request was answered.
+async fn policies<'r>(
     c: &mut Conn,
     sh: &Shard,
     route: &'r Route,
     body_pending: bool,
     buffered_body: Option<usize>,
-) -> Result<Option<Permit<'r>>, bool> {
+) -> Result<Option<Permit<'r>>, Outcome> {
     if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
         let keep = respond::no_content(c, sh, body_pending, &h).await;
-        return Err(keep && skip_body(c, buffered_body));
+        return Err(Outcome::answered(204, keep && skip_body(c, buffered_body)));
     }
     let permit = match admit::admit(c, sh, route).await {
         Admission::Pass(permit) => permit,
         Admission::Refuse(d) => {
             let keep = respond::error_with_headers(c, sh, d.code, body_pending, &d.headers).await;
-            return Err(keep && skip_body(c, buffered_body));
+            return Err(Outcome::error(d.code, keep && skip_body(c, buffered_body)));
         }
     };
     if let Some(n) = policy::body_to_buffer(&route.policies, &c.head) {
         match buffer_body(c, sh, n as usize).await {
             Ok(()) => {}
-            Err(Some(code)) => return Err(respond::error(c, sh, code, true, None).await),
-            Err(None) => return Err(false),
+            Err(Some(code)) => {
+                let keep = respond::error(c, sh, code, true, None).await;
+                return Err(Outcome::error(code, keep));
+            }
+            Err(None) => return Err(Outcome::closed()),
         }
         let start = c.head.head_len;
         let body = &c.buf[start..start + n as usize];
         if let Err(d) = policy::run_body(&route.policies, body) {
             let keep = respond::error_with_headers(c, sh, d.code, false, &d.headers).await;
-            return Err(keep && skip_body(c, Some(n as usize)));
+            return Err(Outcome::error(
+                d.code,
+                keep && skip_body(c, Some(n as usize)),
+            ));
         }
     }
     Ok(permit)
@@ -122,7 +133,11 @@ async fn phase5<'r>(
 
 /// Reads until the `n`-byte body is in `c.buf` behind the head (a policy
 /// must see it whole); `Err(None)` means the client went away.
-async fn buffer_body(c: &mut Conn, sh: &Shard, n: usize) -> Result<(), Option<ErrorCode>> {
+pub(super) async fn buffer_body(
+    c: &mut Conn,
+    sh: &Shard,
+    n: usize,
+) -> Result<(), Option<ErrorCode>> {
     let want = c.head.head_len + n;
     if c.buf.len() < want && c.head.expect_continue && !respond::continue_100(c, sh).await {
         return Err(None);
@@ -161,28 +176,28 @@ fn identify(c: &mut Conn, sh: &Shard) {
     }
     if let Some(span) = found {
         let v = span.get(&c.buf);
-        if valid_request_id(v) && v.len() <= c.rid.len() {
-            c.rid[..v.len()].copy_from_slice(v);
-            c.rid_len = v.len();
+        if valid_request_id(v) && v.len() <= c.req.rid.len() {
+            c.req.rid[..v.len()].copy_from_slice(v);
+            c.req.rid_len = v.len();
             return;
         }
     }
-    c.new_request_id(sh);
+    c.req.new_request_id(&sh.ids);
 }
 
-/// Phase 3: normalise the path into `c.path` under the `[server]`
+/// Phase 3: normalise the path into `c.req.path` under the `[server]`
 /// `escaped_slashes` / `path_params` modes. What is routed is what the
 /// upstream receives (a route may add the raw path in a header).
 fn normalise(c: &mut Conn, mode: PathMode) -> Result<(), ErrorCode> {
     let raw = c.head.path.get(&c.buf);
     if raw == b"*" {
         // Asterisk-form (OPTIONS *) addresses the gateway itself: no route.
-        c.path.clear();
-        c.path.push(b'*');
+        c.req.path.clear();
+        c.req.path.push(b'*');
         return Ok(());
     }
     let raw: &[u8] = if raw.is_empty() { b"/" } else { raw };
-    normalize_path(raw, mode, &mut c.path)
+    normalize_path(raw, mode, &mut c.req.path)
         .map(|_| ())
         .map_err(ErrorCode::from)
 }

@@ -1,79 +1,388 @@
-//! Phase 6, the upstream exchange: the request goes out (head rebuilt as
-//! slices of the client's buffer plus the few bytes the gateway adds, body
-//! streamed), the response comes back the same way.
+//! Phase 6, the upstream exchange, as a sequence of attempts. Each attempt
+//! chooses a target (balancer, health checks, outlier state), passes the
+//! circuit breaker, reuses or opens a connection, sends the request and
+//! reads the response head (`exchange`); its result is reported once
+//! (`upstream::ShardUpstreams::report`); then either the response is relayed
+//! or, when the retry rules and the budget allow, the next attempt goes to
+//! another target.
 //!
-//! Owns: hop-by-hop stripping, forwarding headers, keep-alive decisions on
-//! both sides, and the one retry of an idempotent request whose pooled
-//! connection turned out to be closed. Must never: buffer a whole body, or
-//! return an upstream connection to the pool unless its exchange ended
-//! cleanly on a message boundary.
+//! Owns: the retry decision (which failures, which methods, replaying a
+//! small body, budget, backoff), the hash key of a request, and turning an
+//! upstream failure into the client's answer (through `crate::error`).
+//! Must never: retry once a response byte reached the client, replay a body
+//! it did not keep whole, or retry a non-idempotent request that carries no
+//! `Idempotency-Key` after any of it may have reached the upstream.
+
+use std::net::IpAddr;
+use std::time::Instant;
 
 use bytes::Buf;
 
-use super::body::{self, Framing, Pump, PumpFail};
 use super::conn::Conn;
-use super::head::{build_request, build_response};
+use super::exchange::{self, Sent};
+use super::request::Outcome;
 use super::respond;
 use super::state::Shard;
-use super::wire::{self, Gather, IoFail};
+use crate::config::upstream::{Balance, HashKey, OnNoHealthy, RetryOn};
 use crate::config::UpstreamSpec;
 use crate::error::ErrorCode;
-use crate::http::{parse_response, BodyKind, Method, Version};
+use crate::http::{BodyKind, Method};
+use crate::ratelimit::clock;
 use crate::route::Route;
+use crate::upstream::outlier::Admit;
 use crate::upstream::pool::{self, UpstreamConn};
+use crate::upstream::select::hash_key;
+use crate::upstream::shared::{Attempt, RetryReason};
 use crate::upstream::UpstreamError;
 
-/// Largest upstream response head accepted.
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Where the request body is, which decides what an early answer must do
+/// with the client connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// None, or all of it in the buffer behind the head (kept for a retry).
+    Buffered(usize),
+    /// Streamed to the upstream and read to its end.
+    Streamed,
+    /// Not (all) read yet: the connection cannot carry another request.
+    Unread,
+}
 
-/// Proxies the request in `c` to the route's upstream and streams the answer
-/// back; returns whether the client connection may carry another request.
-pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> bool {
-    let spec = &sh.cfg.upstreams[route.upstream];
-    let method = c.head.method;
-    let req_body = c.head.body;
-    let rewritten = route.rewrite_path(&c.path, &mut c.rewritten);
-    let retryable = req_body == BodyKind::Empty && idempotent(method);
+/// Targets an attempt must not choose again (tried, or refused a probe).
+#[derive(Default)]
+struct Skip {
+    list: [usize; 16],
+    len: usize,
+}
 
-    // Body bytes already buffered behind the head go out with it.
-    let (prefix, body_done) = match request_prefix(c, sh) {
-        Ok(p) => p,
-        Err(code) => return respond::error(c, sh, code, true, None).await,
+impl Skip {
+    fn push(&mut self, t: usize) {
+        if self.len < self.list.len() && !self.as_slice().contains(&t) {
+            self.list[self.len] = t;
+            self.len += 1;
+        }
+    }
+    fn as_slice(&self) -> &[usize] {
+        &self.list[..self.len]
+    }
+}
+
+/// Proxies the request in `c` to the route's upstream and streams the answer back.
+pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
+    let ui = route.upstream;
+    let spec = &sh.cfg.upstreams[ui];
+    let ups = &sh.upstreams;
+    let shared = &ups.shared.upstreams[ui];
+    ups.deposit(ui, clock());
+    let Some(_request_slot) = shared.breaker.request() else {
+        ups.stats(ui, 0).overflows.inc();
+        let body = if c.head.body == BodyKind::Empty {
+            Body::Buffered(0)
+        } else {
+            Body::Unread
+        };
+        return answer(c, sh, ErrorCode::UpstreamOverloaded, body, 0).await;
     };
 
-    let mut attempt = 0;
+    let method = c.head.method;
+    let rewritten = route.rewrite_path(&c.req.path, &mut c.req.rewritten);
+    let replay_ok = idempotent(method) || has_idempotency_key(c);
+    let (prefix, body_done) = match prepare_body(c, sh, spec, replay_ok).await {
+        Ok(p) => p,
+        Err(Some(code)) => return answer(c, sh, code, Body::Unread, 0).await,
+        Err(None) => return Outcome::closed(),
+    };
+    let mut body = if body_done {
+        Body::Buffered(prefix)
+    } else {
+        Body::Unread
+    };
+    // A retry after the upstream may have seen the request needs the whole
+    // request still in hand, within `max_replay_bytes` even when it all
+    // arrived with the head, and a method that allows it.
+    let replayable = replay_ok && body_done && prefix <= spec.retry.max_replay_bytes;
+    let key = request_key(c, sh, spec);
+
+    let mut skip = Skip::default();
+    let mut retries: u8 = 0;
+    let mut stale_retry = false;
+    let mut last: Option<usize> = None;
     loop {
-        let mut up = match acquire(sh, route.upstream, spec).await {
-            Ok(up) => up,
-            Err(e) => return upstream_error(c, sh, e, req_body != BodyKind::Empty).await,
+        let now = clock();
+        let Some(t) = choose(sh, ui, spec, key, &mut skip, now) else {
+            return answer(c, sh, ErrorCode::NoHealthyUpstream, body, retries).await;
         };
-        let sent = send_request(c, sh, route, &mut up, rewritten, prefix, body_done).await;
-        match sent {
-            Ok(()) => {}
-            Err(Sent::Retry) if up.reused && attempt == 0 && retryable => {
-                attempt += 1;
+        let same_target = last == Some(t);
+        last = Some(t);
+        if retries > 0 {
+            backoff(sh, spec, retries, same_target).await;
+        }
+        let began = Instant::now();
+        ups.start(ui, t);
+        let mut up = match acquire(sh, ui, spec, t).await {
+            Ok(up) => up,
+            Err(UpstreamError::Overloaded) => {
+                ups.abandon(ui, t, 0, clock());
+                ups.stats(ui, t).overflows.inc();
+                return answer(c, sh, ErrorCode::UpstreamOverloaded, body, retries).await;
+            }
+            Err(e) => {
+                ups.report(spec, ui, t, Attempt::ConnectFailed, nanos(began), clock());
+                skip.push(t);
+                // Nothing was sent, so any method may go elsewhere once.
+                let once = retries == 0;
+                if (once || more_tries(spec, retries)) && budget(sh, ui, t, RetryReason::Connect) {
+                    retries += 1;
+                    continue;
+                }
+                return answer(c, sh, ErrorCode::from(e), body, retries).await;
+            }
+        };
+        match exchange::send_request(c, sh, route, &mut up, rewritten, prefix, body_done).await {
+            Ok(()) => {
+                if !body_done {
+                    body = Body::Streamed;
+                }
+            }
+            Err(Sent::Retry) if up.reused && !stale_retry && replay_ok => {
+                // A pooled connection the upstream had already closed: not
+                // the target's fault, and nothing of this request was read.
+                stale_retry = true;
+                ups.abandon(ui, t, nanos(began), clock());
                 continue;
             }
-            Err(Sent::Retry) => return upstream_error(c, sh, UpstreamError::Reset, true).await,
-            Err(Sent::Answered(keep)) => return keep,
-        }
-        match read_response_head(c, &mut up, method, spec).await {
-            Ok(()) => {
-                // A body-less head stayed buffered for a possible retry.
-                c.consume_head();
-                return relay_response(c, sh, route, up, spec).await;
+            Err(Sent::Retry) => {
+                ups.report(spec, ui, t, Attempt::Reset, nanos(began), clock());
+                skip.push(t);
+                if replay_ok
+                    && retry_on(spec, RetryOn::RESET, retries)
+                    && budget(sh, ui, t, RetryReason::Reset)
+                {
+                    retries += 1;
+                    continue;
+                }
+                return answer(c, sh, ErrorCode::UpstreamReset, body, retries).await;
             }
-            Err(UpstreamError::Reset) if up.reused && attempt == 0 && retryable => {
-                attempt += 1;
+            Err(Sent::Upstream(e)) => {
+                ups.report(spec, ui, t, attempt_of(e), nanos(began), clock());
+                return answer(c, sh, ErrorCode::from(e), Body::Unread, retries).await;
+            }
+            Err(Sent::Client(code)) => {
+                ups.abandon(ui, t, nanos(began), clock());
+                return answer(c, sh, code, Body::Unread, retries).await;
+            }
+            Err(Sent::Gone) => {
+                ups.abandon(ui, t, nanos(began), clock());
+                return Outcome::closed();
+            }
+        }
+        let limit = spec.retry.per_try_timeout.unwrap_or(spec.response_timeout);
+        match exchange::read_response_head(c, &mut up, method, limit).await {
+            Ok(()) => {
+                let status = c.resp.status;
+                ups.report(spec, ui, t, Attempt::Status(status), nanos(began), clock());
+                if replayable
+                    && retry_status(spec, status, retries)
+                    && budget(sh, ui, t, RetryReason::Status)
+                {
+                    // The response is dropped with its connection, unread.
+                    skip.push(t);
+                    retries += 1;
+                    continue;
+                }
+                drop_request(c, body);
+                let keep = match exchange::relay_response(c, sh, route, up, spec).await {
+                    Ok(keep) => keep,
+                    Err(e) => return answer(c, sh, ErrorCode::from(e), body, retries).await,
+                };
+                return Outcome {
+                    keep,
+                    status,
+                    relayed: true,
+                    retries,
+                };
+            }
+            Err(UpstreamError::Reset) if up.reused && !stale_retry && replayable => {
+                stale_retry = true;
+                ups.abandon(ui, t, nanos(began), clock());
                 continue;
             }
             Err(e) => {
-                // The request body was sent in full, so the client connection
-                // is still in sync and may be kept.
-                return upstream_error(c, sh, e, false).await;
+                ups.report(spec, ui, t, attempt_of(e), nanos(began), clock());
+                skip.push(t);
+                let (flag, reason) = match e {
+                    UpstreamError::ResponseTimeout => (RetryOn::TIMEOUT, RetryReason::Timeout),
+                    _ => (RetryOn::RESET, RetryReason::Reset),
+                };
+                if replayable && retry_on(spec, flag, retries) && budget(sh, ui, t, reason) {
+                    retries += 1;
+                    continue;
+                }
+                return answer(c, sh, ErrorCode::from(e), body, retries).await;
             }
         }
     }
+}
+
+/// Reads a small body whole when a retry could need it again; returns how
+/// many body bytes are buffered and whether that is all of them.
+async fn prepare_body(
+    c: &mut Conn,
+    sh: &Shard,
+    spec: &UpstreamSpec,
+    replay_ok: bool,
+) -> Result<(usize, bool), Option<ErrorCode>> {
+    let (prefix, done) = exchange::request_prefix(c, sh).map_err(Some)?;
+    if done || !replay_ok || spec.retry.attempts < 2 {
+        return Ok((prefix, done));
+    }
+    match c.head.body {
+        BodyKind::Length(n) if n as usize <= spec.retry.max_replay_bytes => {
+            super::pipeline::buffer_body(c, sh, n as usize).await?;
+            exchange::request_prefix(c, sh).map_err(Some)
+        }
+        _ => Ok((prefix, done)),
+    }
+}
+
+/// Picks a target: the balancer's choice among healthy, non-ejected targets
+/// not skipped; if every target was tried, any healthy one; if none is
+/// healthy, all of them (panic mode) unless the upstream rejects.
+fn choose(
+    sh: &Shard,
+    ui: usize,
+    spec: &UpstreamSpec,
+    key: u64,
+    skip: &mut Skip,
+    now: u64,
+) -> Option<usize> {
+    let ups = &sh.upstreams;
+    let shared = &ups.shared;
+    let sel = &ups.selectors[ui];
+    let outlier = &shared.upstreams[ui].outlier;
+    for _ in 0..spec.targets.len() + 1 {
+        let usable = |i: usize| shared.usable(ui, i, now);
+        let t = sel
+            .pick(key, skip.as_slice(), usable, now)
+            .or_else(|| sel.pick(key, &[], usable, now));
+        let Some(t) = t else { break };
+        match outlier.admit(t, now) {
+            Admit::Yes | Admit::Probe => return Some(t),
+            // A half-open target with all its probe slots taken.
+            Admit::No => skip.push(t),
+        }
+    }
+    match spec.on_no_healthy {
+        OnNoHealthy::Panic => sel
+            .pick(key, skip.as_slice(), |_| true, now)
+            .or_else(|| sel.pick(key, &[], |_| true, now)),
+        OnNoHealthy::Reject => None,
+    }
+}
+
+/// A pooled connection to `t`, or a new one within the breaker's limits.
+async fn acquire(
+    sh: &Shard,
+    ui: usize,
+    spec: &UpstreamSpec,
+    t: usize,
+) -> Result<UpstreamConn, UpstreamError> {
+    if let Some(conn) = sh.pools.checkout(ui, t, spec) {
+        sh.metrics.upstream_reused.inc();
+        return Ok(conn);
+    }
+    let breaker = &sh.upstreams.shared.upstreams[ui].breaker;
+    let Some(_pending) = breaker.pending() else {
+        return Err(UpstreamError::Overloaded);
+    };
+    let Some(slot) = breaker.connection() else {
+        return Err(UpstreamError::Overloaded);
+    };
+    let conn = pool::connect(spec, t, spec.targets[t], slot).await?;
+    sh.metrics.upstream_connects.inc();
+    Ok(conn)
+}
+
+/// Whether the retry rules allow one more try for `flag`.
+fn retry_on(spec: &UpstreamSpec, flag: RetryOn, retries: u8) -> bool {
+    spec.retry.retry_on.has(flag) && more_tries(spec, retries)
+}
+
+fn more_tries(spec: &UpstreamSpec, retries: u8) -> bool {
+    u32::from(retries) + 1 < spec.retry.attempts
+}
+
+/// Whether a response with `status` may be retried.
+fn retry_status(spec: &UpstreamSpec, status: u16, retries: u8) -> bool {
+    let on = spec.retry.retry_on;
+    let hit = (on.has(RetryOn::STATUS_5XX) && status >= 500)
+        || (on.has(RetryOn::GATEWAY_ERROR) && matches!(status, 502..=504))
+        || (on.has(RetryOn::RETRIABLE_STATUS) && spec.retry.retriable_status.contains(&status));
+    hit && more_tries(spec, retries)
+}
+
+/// Takes one retry from the upstream's budget, counting the outcome on `t`.
+fn budget(sh: &Shard, ui: usize, t: usize, reason: RetryReason) -> bool {
+    let ups = &sh.upstreams;
+    let st = ups.stats(ui, t);
+    if ups.try_withdraw(ui, clock()) {
+        st.retries[reason as usize].inc();
+        true
+    } else {
+        st.budget_exhausted.inc();
+        false
+    }
+}
+
+/// Waits before retry `n` (1-based): none when it goes to another target,
+/// else a jittered exponential backoff, as Envoy's (base × 2^(n−1), capped,
+/// times a random factor in [0.5, 1)).
+async fn backoff(sh: &Shard, spec: &UpstreamSpec, n: u8, same_target: bool) {
+    if !same_target {
+        return;
+    }
+    let r = &spec.retry;
+    let exp = r
+        .backoff_base
+        .saturating_mul(1 << (n - 1).min(16))
+        .min(r.backoff_max);
+    let frac = 0.5 + (sh.upstreams.random() >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+    monoio::time::sleep(exp.mul_f64(frac)).await;
+}
+
+/// Answers `code` to the client; the body's state decides whether the
+/// connection may be kept.
+async fn answer(c: &mut Conn, sh: &Shard, code: ErrorCode, body: Body, retries: u8) -> Outcome {
+    let close = body == Body::Unread;
+    drop_request(c, body);
+    let keep = respond::error(c, sh, code, close, None).await;
+    Outcome {
+        retries,
+        ..Outcome::error(code, keep)
+    }
+}
+
+/// Drops the request (head, and a body kept whole) from the buffer once it
+/// is answered, so the next request starts where it should.
+fn drop_request(c: &mut Conn, body: Body) {
+    if c.head_pending {
+        c.consume_head();
+        if let Body::Buffered(n) = body {
+            c.buf.advance(n.min(c.buf.len()));
+        }
+    }
+}
+
+fn attempt_of(e: UpstreamError) -> Attempt {
+    match e {
+        UpstreamError::ResponseTimeout => Attempt::Timeout,
+        UpstreamError::Reset => Attempt::Reset,
+        UpstreamError::Unavailable | UpstreamError::ConnectTimeout => Attempt::ConnectFailed,
+        _ => Attempt::BadResponse,
+    }
+}
+
+fn nanos(since: Instant) -> u64 {
+    since.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64
 }
 
 fn idempotent(m: Method) -> bool {
@@ -83,259 +392,52 @@ fn idempotent(m: Method) -> bool {
     )
 }
 
-/// How much of the request body is already in the buffer, and whether that
-/// is all of it. Validates chunked framing before any upstream is contacted.
-fn request_prefix(c: &mut Conn, sh: &Shard) -> Result<(usize, bool), ErrorCode> {
-    let after = &c.buf[c.head.head_len..];
-    c.segs.clear();
-    c.chunk.reset();
-    let framing = match c.head.body {
-        BodyKind::Empty => return Ok((0, true)),
-        BodyKind::Length(n) => Framing::Length(n),
-        _ => Framing::Chunked,
+fn has_idempotency_key(c: &Conn) -> bool {
+    header(c, b"idempotency-key").is_some()
+}
+
+/// The first value of header `name` (lower-case).
+fn header<'c>(c: &'c Conn, name: &[u8]) -> Option<&'c [u8]> {
+    c.head
+        .headers
+        .iter()
+        .find(|h| h.name.get(&c.buf).eq_ignore_ascii_case(name))
+        .map(|h| h.value.get(&c.buf))
+}
+
+/// The hash of the request's `hash_key` (0 for other balancers). A request
+/// without the key gets a random one, so such requests spread rather than
+/// all landing on one target (Envoy picks at random too).
+fn request_key(c: &Conn, sh: &Shard, spec: &UpstreamSpec) -> u64 {
+    let Balance::Hash(k) = &spec.balance else {
+        return 0;
     };
-    match body::frame(after, framing, &mut c.chunk, &mut c.segs, 0) {
-        Ok(_) if c.chunk.payload_bytes() > sh.cfg.server.max_body_bytes => {
-            Err(ErrorCode::BodyTooLarge)
-        }
-        Ok(p) => Ok(p),
-        Err(_) => Err(ErrorCode::InvalidChunk),
-    }
-}
-
-/// Finds a pooled connection to the next target, or opens one, trying each
-/// target once before giving up.
-async fn acquire(
-    sh: &Shard,
-    up: usize,
-    spec: &UpstreamSpec,
-) -> Result<UpstreamConn, UpstreamError> {
-    let n = spec.targets.len();
-    let start = sh.pools.next_target(up, spec);
-    if let Some(conn) = sh.pools.checkout(up, start, spec) {
-        sh.metrics.upstream_reused.inc();
-        return Ok(conn);
-    }
-    let mut last = UpstreamError::Unavailable;
-    for i in 0..n {
-        let t = (start + i) % n;
-        match pool::connect(spec, t, spec.targets[t]).await {
-            Ok(conn) => {
-                sh.metrics.upstream_connects.inc();
-                return Ok(conn);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-/// Outcome of a failed request send.
-enum Sent {
-    /// The upstream connection failed before the request was fully handed
-    /// over; nothing reached the client yet.
-    Retry,
-    /// The gateway already answered the client; the flag is keep-alive.
-    Answered(bool),
-}
-
-/// Writes the request head (and buffered body bytes), then streams the rest
-/// of the body.
-async fn send_request(
-    c: &mut Conn,
-    sh: &Shard,
-    route: &Route,
-    up: &mut UpstreamConn,
-    rewritten: bool,
-    prefix: usize,
-    body_done: bool,
-) -> Result<(), Sent> {
-    let target = sh.cfg.upstreams[route.upstream].targets[up.target];
-    build_request(c, route, rewritten, prefix, target);
-    let g = take_gather(c);
-    match wire::write_gather(&mut up.stream, g, up_write_limit(sh, route)).await {
-        Ok(g) => restore_gather(c, g),
-        Err((_, Some(g))) => {
-            restore_gather(c, g);
-            return Err(Sent::Retry);
-        }
-        Err((_, None)) => {
-            let keep = upstream_error(c, sh, UpstreamError::ResponseTimeout, true).await;
-            return Err(Sent::Answered(keep));
-        }
-    }
-    if c.head.body == BodyKind::Empty {
-        return Ok(());
-    }
-    c.consume_head();
-    c.buf.advance(prefix);
-    if body_done {
-        return Ok(());
-    }
-    if c.head.expect_continue && prefix == 0 && !respond::continue_100(c, sh).await {
-        return Err(Sent::Answered(false));
-    }
-    let framing = match c.head.body {
-        BodyKind::Length(n) => Framing::Length(n - prefix as u64),
-        _ => Framing::Chunked,
+    let found = match k {
+        HashKey::Ip => Some(match c.req.client {
+            IpAddr::V4(a) => hash_key(&a.octets()),
+            IpAddr::V6(a) => hash_key(&a.octets()),
+        }),
+        HashKey::Path => Some(hash_key(&c.req.path)),
+        HashKey::Header(name) => header(c, name.as_bytes()).map(hash_key),
+        HashKey::Cookie(name) => cookie(c, name.as_bytes()).map(hash_key),
+        HashKey::JwtClaim(claim) => c.req.identity.claim(claim).map(|v| match v {
+            serde_json::Value::String(s) => hash_key(s.as_bytes()),
+            other => hash_key(other.to_string().as_bytes()),
+        }),
     };
-    let p = Pump {
-        src: &mut c.stream,
-        dst: &mut up.stream,
-        read_limit: sh.cfg.server.body_timeout,
-        write_limit: up_write_limit(sh, route),
-        max_payload: sh.cfg.server.max_body_bytes,
-        bufs: &sh.bodies,
-    };
-    let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
-    let res = body::pump(p, &mut c.buf, framing, &mut c.chunk, &mut scratch, false).await;
-    (c.segs, c.iov) = scratch;
-    let code = match res {
-        Ok(()) => return Ok(()),
-        Err(PumpFail::SrcTimeout) => {
-            sh.metrics
-                .timeout(crate::observe::metrics::TimeoutKind::Body);
-            ErrorCode::RequestTimeout
-        }
-        Err(PumpFail::SrcClosed) => return Err(Sent::Answered(false)),
-        Err(PumpFail::BadChunk) => ErrorCode::InvalidChunk,
-        Err(PumpFail::TooLarge) => ErrorCode::BodyTooLarge,
-        Err(PumpFail::Dst) => ErrorCode::UpstreamReset,
-    };
-    respond::error(c, sh, code, true, None).await;
-    Err(Sent::Answered(false))
+    found.unwrap_or_else(|| sh.upstreams.random())
 }
 
-fn up_write_limit(sh: &Shard, route: &Route) -> std::time::Duration {
-    sh.cfg.upstreams[route.upstream].response_timeout
-}
-
-fn take_gather(c: &mut Conn) -> Gather {
-    let mut g = Gather::new(
-        std::mem::take(&mut c.buf),
-        std::mem::take(&mut c.extra),
-        std::mem::take(&mut c.iov),
-    );
-    for (src, r) in c.segs.drain(..) {
-        g.push(src, r);
-    }
-    g
-}
-
-fn restore_gather(c: &mut Conn, g: Gather) {
-    let (buf, extra, iov) = g.into_parts();
-    c.buf = buf;
-    c.extra = extra;
-    c.iov = iov;
-}
-
-/// Reads the upstream's response head into `c.resp`, skipping interim 1xx.
-async fn read_response_head(
-    c: &mut Conn,
-    up: &mut UpstreamConn,
-    method: Method,
-    spec: &UpstreamSpec,
-) -> Result<(), UpstreamError> {
-    loop {
-        if !up.buf.is_empty() {
-            match parse_response(&up.buf, MAX_RESPONSE_HEAD, method, &mut c.resp) {
-                Ok(true) if c.resp.status == 101 => return Err(UpstreamError::BadResponse),
-                Ok(true) if c.resp.status < 200 => {
-                    up.buf.advance(c.resp.head_len);
-                    continue;
-                }
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) => return Err(UpstreamError::from(e)),
-            }
-        }
-        let buf = std::mem::take(&mut up.buf);
-        match wire::read_more(&mut up.stream, buf, spec.response_timeout).await {
-            Ok((0, _)) => return Err(UpstreamError::Reset),
-            Ok((_, buf)) => up.buf = buf,
-            Err(IoFail::Timeout) => return Err(UpstreamError::ResponseTimeout),
-            Err(IoFail::Io) => return Err(UpstreamError::Reset),
-        }
-    }
-}
-
-/// Sends the response head and streams the body to the client; pools the
-/// upstream connection when the exchange ended cleanly.
-async fn relay_response(
-    c: &mut Conn,
-    sh: &Shard,
-    route: &Route,
-    mut up: UpstreamConn,
-    spec: &UpstreamSpec,
-) -> bool {
-    let http10 = c.head.version == Version::Http10;
-    let framing = match c.resp.body {
-        BodyKind::Empty => Framing::Length(0),
-        BodyKind::Length(n) => Framing::Length(n),
-        BodyKind::Chunked if http10 => Framing::Dechunk,
-        BodyKind::Chunked => Framing::Chunked,
-        BodyKind::UntilClose => Framing::UntilClose,
-    };
-    let close = !c.head.keep_alive
-        || sh.shutting_down.get()
-        || matches!(framing, Framing::UntilClose | Framing::Dechunk);
-    c.chunk.reset();
-    let (consumed, done) = match build_response(c, route, &up.buf, framing, close) {
-        Ok(v) => v,
-        Err(_) => return upstream_error(c, sh, UpstreamError::BadResponse, false).await,
-    };
-    // The response head is gathered from the upstream buffer.
-    let mut g = Gather::new(
-        std::mem::take(&mut up.buf),
-        std::mem::take(&mut c.extra),
-        std::mem::take(&mut c.iov),
-    );
-    for (src, r) in c.segs.drain(..) {
-        g.push(src, r);
-    }
-    match wire::write_gather(&mut c.stream, g, sh.cfg.server.idle_timeout).await {
-        Ok(g) => {
-            let (ubuf, extra, iov) = g.into_parts();
-            up.buf = ubuf;
-            c.extra = extra;
-            c.iov = iov;
-        }
-        Err(_) => return false,
-    }
-    up.buf.advance(consumed);
-    let framing = match framing {
-        Framing::Length(n) => Framing::Length(n - (consumed - c.resp.head_len) as u64),
-        f => f,
-    };
-    let done = done || framing == Framing::Length(0);
-    let p = Pump {
-        src: &mut up.stream,
-        dst: &mut c.stream,
-        read_limit: spec.response_timeout,
-        write_limit: sh.cfg.server.idle_timeout,
-        max_payload: u64::MAX,
-        bufs: &sh.bodies,
-    };
-    let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
-    let res = body::pump(p, &mut up.buf, framing, &mut c.chunk, &mut scratch, done).await;
-    (c.segs, c.iov) = scratch;
-    match res {
-        Ok(()) => {
-            if c.resp.keep_alive && framing != Framing::UntilClose {
-                sh.pools.checkin(route.upstream, spec, up);
-            }
-            !close
-        }
-        Err(PumpFail::Dst) => false,
-        Err(_) => {
-            sh.metrics.upstream_aborted.inc();
-            false
-        }
-    }
-}
-
-/// Answers an upstream failure that happened before any response byte was
-/// sent to the client. `body_unread` forces the client connection closed.
-async fn upstream_error(c: &mut Conn, sh: &Shard, e: UpstreamError, body_unread: bool) -> bool {
-    respond::error(c, sh, ErrorCode::from(e), body_unread, None).await
+/// The value of cookie `name` in the request's Cookie headers.
+fn cookie<'c>(c: &'c Conn, name: &[u8]) -> Option<&'c [u8]> {
+    c.head
+        .headers
+        .iter()
+        .filter(|h| h.name.get(&c.buf).eq_ignore_ascii_case(b"cookie"))
+        .flat_map(|h| h.value.get(&c.buf).split(|&b| b == b';'))
+        .find_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            (&pair[..eq] == name).then(|| &pair[eq + 1..])
+        })
 }

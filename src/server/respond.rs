@@ -43,14 +43,14 @@ pub async fn error_with_headers(
     // Behind a trusted proxy the client is the address it reported, and
     // the proxy is named too; otherwise the peer is the client.
     let (client, proxy) = match c.peer_trusted {
-        true => (c.client.to_string(), c.peer.to_string()),
+        true => (c.req.client.to_string(), c.peer.to_string()),
         false => (c.peer.to_string(), String::new()),
     };
     let fields = [
         ("shard", Val::Num(sh.id as u64)),
         ("status", Val::Num(code.status() as u64)),
         ("code", Val::Str(code.as_str())),
-        ("request_id", Val::Str(c.request_id())),
+        ("request_id", Val::Str(c.req.request_id())),
         ("client", Val::Str(&client)),
         ("proxy", Val::Str(&proxy)),
     ];
@@ -61,11 +61,11 @@ pub async fn error_with_headers(
     let head_only = c.head.method == Method::Head;
     let r = Render {
         code,
-        request_id: c.request_id(),
+        request_id: c.req.request_id(),
         keep,
         head_only,
         headers: extra,
-        policy: &c.resp_headers,
+        policy: &c.req.resp_headers,
     };
     render(&mut out, sh, r);
     let len = out.len();
@@ -134,7 +134,7 @@ pub async fn no_content(c: &mut Conn, sh: &Shard, close: bool, extra: &str) -> b
     out.extend_from_slice(b"HTTP/1.1 204 No Content\r\n");
     out.extend_from_slice(extra.as_bytes());
     out.extend_from_slice(b"x-request-id: ");
-    out.extend_from_slice(c.request_id().as_bytes());
+    out.extend_from_slice(c.req.request_id().as_bytes());
     if !keep {
         out.extend_from_slice(b"\r\nconnection: close");
     }

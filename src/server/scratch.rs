@@ -82,9 +82,9 @@ impl ScratchPool {
         c.segs = s.segs;
         c.head.headers = s.req_headers;
         c.resp.headers = s.resp_headers;
-        c.path = s.path;
-        c.rewritten = s.rewritten;
-        c.resp_headers = s.policy_headers;
+        c.req.path = s.path;
+        c.req.rewritten = s.rewritten;
+        c.req.resp_headers = s.policy_headers;
     }
 
     /// Takes `c`'s working set back; `c.buf` must hold no client bytes.
@@ -99,9 +99,9 @@ impl ScratchPool {
             segs: std::mem::take(&mut c.segs),
             req_headers: std::mem::take(&mut c.head.headers),
             resp_headers: std::mem::take(&mut c.resp.headers),
-            path: std::mem::take(&mut c.path),
-            rewritten: std::mem::take(&mut c.rewritten),
-            policy_headers: std::mem::take(&mut c.resp_headers),
+            path: std::mem::take(&mut c.req.path),
+            rewritten: std::mem::take(&mut c.req.rewritten),
+            policy_headers: std::mem::take(&mut c.req.resp_headers),
         };
         if !self.free.has_room() {
             return;

@@ -41,6 +41,8 @@ pub struct ShardStart {
     pub metrics: Arc<ShardMetrics>,
     /// Open client connections across all shards.
     pub open_conns: Arc<AtomicUsize>,
+    /// The upstreams' cross-shard state.
+    pub upstreams: Arc<crate::upstream::Shared>,
     /// The core to pin to, if any.
     pub core: Option<core_affinity::CoreId>,
     /// Which I/O driver to use.
@@ -114,12 +116,13 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
         cfg,
         metrics,
         open_conns,
+        upstreams,
         listener,
         control,
         ready,
         ..
     } = start;
-    let sh = Rc::new(Shard::new(id, cfg, metrics, open_conns));
+    let sh = Rc::new(Shard::new(id, cfg, metrics, open_conns, upstreams));
     let listener = match listener
         .set_nonblocking(true)
         .and_then(|_| TcpListener::from_std(listener))

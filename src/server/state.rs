@@ -17,7 +17,7 @@ use bytes::BytesMut;
 
 use crate::config::Compiled;
 use crate::observe::{RequestIdGen, ShardMetrics};
-use crate::upstream::UpstreamPools;
+use crate::upstream::{ShardUpstreams, Shared, UpstreamPools};
 
 /// One shard's context, shared by its tasks through `Rc`.
 pub struct Shard {
@@ -31,6 +31,8 @@ pub struct Shard {
     pub ids: RequestIdGen,
     /// Upstream keep-alive pools.
     pub pools: UpstreamPools,
+    /// Target selection, and the upstreams' shared state.
+    pub upstreams: ShardUpstreams,
     /// Spare per-request working sets, lent to busy connections.
     pub scratch: super::scratch::ScratchPool,
     /// Large buffers lent to pumps of long bodies.
@@ -54,8 +56,10 @@ impl Shard {
         cfg: Arc<Compiled>,
         metrics: Arc<ShardMetrics>,
         open_conns: Arc<AtomicUsize>,
+        upstreams: Arc<Shared>,
     ) -> Shard {
         let pools = UpstreamPools::new(&cfg.upstreams);
+        let upstreams = ShardUpstreams::new(&cfg, id, upstreams);
         let auth = RefCell::new(crate::auth::shard::ShardAuth::new(
             &cfg.auth,
             metrics.clone(),
@@ -67,6 +71,7 @@ impl Shard {
             metrics,
             ids: RequestIdGen::new(id),
             pools,
+            upstreams,
             scratch,
             bodies: Default::default(),
             conns: ConnRegistry::default(),

@@ -1,13 +1,23 @@
-//! Upstream side of the data plane: per-shard keep-alive pools, connecting
-//! with timeouts, and round-robin target choice.
+//! The upstream side: per-shard keep-alive pools and target selection, the
+//! cross-shard units that keep a failing backend out of rotation (health
+//! checks, outlier ejection, circuit breaker, retry budget), and the one
+//! report every attempt's result goes through (`shared`). Each unit is
+//! small, keyed by target, and takes time as a parameter.
 //!
 //! Owns: every socket to a backend. Must never: share a connection between
 //! shards, reuse a connection whose previous exchange was not read to its end,
 //! or decide the client-facing status of a failure (that is `crate::error`).
 
+pub mod breaker;
+pub mod budget;
+pub mod health;
+pub mod outlier;
 pub mod pool;
+pub mod select;
+pub mod shared;
 
 pub use pool::{UpstreamConn, UpstreamPools};
+pub use shared::{ShardUpstreams, Shared};
 
 /// Why reaching or talking to an upstream failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,4 +34,6 @@ pub enum UpstreamError {
     BadResponse,
     /// The response head exceeded the gateway's size or field-count bound.
     HeadTooLarge,
+    /// The circuit breaker refused (`max_connections`, `max_pending`).
+    Overloaded,
 }

@@ -5,7 +5,7 @@
 //! open), bounded by `max_idle_per_shard` and expired after `idle_timeout`.
 //! Plain `RefCell`s: a pool is only ever touched by its own shard's thread.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
+use super::breaker::ConnSlot;
 use super::UpstreamError;
 use crate::config::UpstreamSpec;
 
@@ -30,10 +31,11 @@ pub struct UpstreamConn {
     /// True when this connection came out of the idle pool.
     pub reused: bool,
     idle_since: Instant,
+    /// Its place under the upstream's `max_connections`, freed on drop.
+    _slot: ConnSlot,
 }
 
 struct Pool {
-    next: Cell<usize>,
     /// Idle connections per target, most recently used last.
     idle: RefCell<Vec<VecDeque<UpstreamConn>>>,
 }
@@ -50,19 +52,10 @@ impl UpstreamPools {
             pools: specs
                 .iter()
                 .map(|s| Pool {
-                    next: Cell::new(0),
                     idle: RefCell::new((0..s.targets.len()).map(|_| VecDeque::new()).collect()),
                 })
                 .collect(),
         }
-    }
-
-    /// The next target index for upstream `up` in round-robin order.
-    pub fn next_target(&self, up: usize, spec: &UpstreamSpec) -> usize {
-        let p = &self.pools[up];
-        let t = p.next.get();
-        p.next.set(t.wrapping_add(1));
-        t % spec.targets.len()
     }
 
     /// An idle connection to target `target` of `up` that has not expired.
@@ -115,11 +108,6 @@ impl UpstreamPools {
             pool.idle.borrow_mut().iter_mut().for_each(VecDeque::clear);
         }
     }
-
-    /// Number of idle connections kept for upstream `up`.
-    pub fn idle_count(&self, up: usize) -> usize {
-        self.pools[up].idle.borrow().iter().map(VecDeque::len).sum()
-    }
 }
 
 /// Opens a new connection to `addr` within the upstream's connect timeout.
@@ -127,6 +115,7 @@ pub async fn connect(
     spec: &UpstreamSpec,
     target: usize,
     addr: SocketAddr,
+    slot: ConnSlot,
 ) -> Result<UpstreamConn, UpstreamError> {
     match monoio::time::timeout(spec.connect_timeout, TcpStream::connect_addr(addr)).await {
         Err(_) => Err(UpstreamError::ConnectTimeout),
@@ -139,6 +128,7 @@ pub async fn connect(
                 target,
                 reused: false,
                 idle_since: Instant::now(),
+                _slot: slot,
             })
         }
     }

@@ -1,7 +1,9 @@
 //! Shared harness for the wire-level integration tests: a real gateway
-//! process (`gateway`), a scriptable real upstream (`upstream`), a raw TCP
-//! client (`client`), HTTP/1.1 framing helpers both sides use (`wire`), and
-//! the seccomp filter that hides io_uring from the gateway (`seccomp`).
+//! process (`gateway`), a scriptable real upstream (`upstream`) and a
+//! switchable, killable one (`backend`), a raw TCP client (`client`),
+//! HTTP/1.1 framing helpers both sides use (`wire`), helpers for the
+//! upstream-resilience tests (`resilience`), and the seccomp filter that
+//! hides io_uring from the gateway (`seccomp`).
 //!
 //! Must never: use anything but loopback (127.0.0.1, or 127.0.0.2 as a
 //! second client address) and ephemeral ports, or block
@@ -10,11 +12,13 @@
 // Each test file compiles this module on its own and uses a subset of it.
 #![allow(dead_code, unused_imports)]
 
+pub mod backend;
 pub mod client;
 pub mod config;
 pub mod gateway;
 pub mod mint;
 pub mod poll;
+pub mod resilience;
 pub mod seccomp;
 pub mod upstream;
 pub mod wire;

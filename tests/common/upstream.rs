@@ -117,7 +117,17 @@ impl Upstream {
         name: &str,
         handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
     ) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        Self::start_on(([127, 0, 0, 1], 0).into(), name, handler)
+    }
+
+    /// `start` on `addr`, e.g. a killed upstream's port again (std sets
+    /// SO_REUSEADDR; binding is retried for 2 s while the old listener closes).
+    pub fn start_on(
+        addr: SocketAddr,
+        name: &str,
+        handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
+        let listener = bind_retrying(addr);
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         let shared = Arc::new(Shared {
@@ -194,6 +204,17 @@ impl Drop for Upstream {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn bind_retrying(addr: SocketAddr) -> TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match TcpListener::bind(addr) {
+            Ok(l) => return l,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("bind upstream on {addr}: {e}"),
+        }
+    }
 }
 
 fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {

@@ -1,0 +1,253 @@
+//! One attempt's I/O with an upstream: the request goes out (head rebuilt
+//! as slices of the client's buffer plus the few bytes the gateway adds,
+//! body streamed), the response head comes back, and the response is relayed
+//! to the client the same way.
+//!
+//! Owns: hop-by-hop stripping, forwarding headers and keep-alive decisions
+//! on both sides (with `head`). Must never: buffer a whole body, decide a
+//! retry (that is `proxy`), or return an upstream connection to the pool
+//! unless its exchange ended cleanly on a message boundary.
+
+use bytes::Buf;
+
+use super::body::{self, Framing, Pump, PumpFail};
+use super::conn::Conn;
+use super::head::{build_request, build_response};
+use super::respond;
+use super::state::Shard;
+use super::wire::{self, Gather, IoFail};
+use crate::config::UpstreamSpec;
+use crate::error::ErrorCode;
+use crate::http::{parse_response, BodyKind, Method, Version};
+use crate::route::Route;
+use crate::upstream::pool::UpstreamConn;
+use crate::upstream::UpstreamError;
+
+/// Largest upstream response head accepted.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// How much of the request body is already in the buffer, and whether that
+/// is all of it. Validates chunked framing before any upstream is contacted.
+pub(super) fn request_prefix(c: &mut Conn, sh: &Shard) -> Result<(usize, bool), ErrorCode> {
+    let after = &c.buf[c.head.head_len..];
+    c.segs.clear();
+    c.chunk.reset();
+    let framing = match c.head.body {
+        BodyKind::Empty => return Ok((0, true)),
+        BodyKind::Length(n) => Framing::Length(n),
+        _ => Framing::Chunked,
+    };
+    match body::frame(after, framing, &mut c.chunk, &mut c.segs, 0) {
+        Ok(_) if c.chunk.payload_bytes() > sh.cfg.server.max_body_bytes => {
+            Err(ErrorCode::BodyTooLarge)
+        }
+        Ok(p) => Ok(p),
+        Err(_) => Err(ErrorCode::InvalidChunk),
+    }
+}
+
+/// Why a request could not be handed over in full.
+pub(super) enum Sent {
+    /// The upstream connection failed before the request was fully handed
+    /// over, and the request is still in the client buffer: it may go again.
+    Retry,
+    /// The upstream failed mid-body; answer with this and close.
+    Upstream(UpstreamError),
+    /// The client failed (stalled, bad chunk, too large); answer with this
+    /// and close. Not the target's fault.
+    Client(ErrorCode),
+    /// The client went away (or an answer was already written); close.
+    Gone,
+}
+
+/// Writes the request head (and buffered body bytes), then streams the rest
+/// of the body.
+pub(super) async fn send_request(
+    c: &mut Conn,
+    sh: &Shard,
+    route: &Route,
+    up: &mut UpstreamConn,
+    rewritten: bool,
+    prefix: usize,
+    body_done: bool,
+) -> Result<(), Sent> {
+    let target = sh.cfg.upstreams[route.upstream].targets[up.target];
+    build_request(c, route, rewritten, prefix, target);
+    let g = take_gather(c);
+    match wire::write_gather(&mut up.stream, g, up_write_limit(sh, route)).await {
+        Ok(g) => restore_gather(c, g),
+        Err((_, Some(g))) => {
+            restore_gather(c, g);
+            return Err(Sent::Retry);
+        }
+        // The write timed out and took the buffer with it.
+        Err((_, None)) => return Err(Sent::Upstream(UpstreamError::ResponseTimeout)),
+    }
+    // A body that is all in the buffer stays there with the head, so the
+    // request can go again; `proxy` drops both once it is answered.
+    if c.head.body == BodyKind::Empty || body_done {
+        return Ok(());
+    }
+    c.consume_head();
+    c.buf.advance(prefix);
+    if c.head.expect_continue && prefix == 0 && !respond::continue_100(c, sh).await {
+        return Err(Sent::Gone);
+    }
+    let framing = match c.head.body {
+        BodyKind::Length(n) => Framing::Length(n - prefix as u64),
+        _ => Framing::Chunked,
+    };
+    let p = Pump {
+        src: &mut c.stream,
+        dst: &mut up.stream,
+        read_limit: sh.cfg.server.body_timeout,
+        write_limit: up_write_limit(sh, route),
+        max_payload: sh.cfg.server.max_body_bytes,
+        bufs: &sh.bodies,
+    };
+    let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
+    let res = body::pump(p, &mut c.buf, framing, &mut c.chunk, &mut scratch, false).await;
+    (c.segs, c.iov) = scratch;
+    match res {
+        Ok(()) => Ok(()),
+        Err(PumpFail::SrcTimeout) => {
+            sh.metrics
+                .timeout(crate::observe::metrics::TimeoutKind::Body);
+            Err(Sent::Client(ErrorCode::RequestTimeout))
+        }
+        Err(PumpFail::SrcClosed) => Err(Sent::Gone),
+        Err(PumpFail::BadChunk) => Err(Sent::Client(ErrorCode::InvalidChunk)),
+        Err(PumpFail::TooLarge) => Err(Sent::Client(ErrorCode::BodyTooLarge)),
+        Err(PumpFail::Dst) => Err(Sent::Upstream(UpstreamError::Reset)),
+    }
+}
+
+fn up_write_limit(sh: &Shard, route: &Route) -> std::time::Duration {
+    sh.cfg.upstreams[route.upstream].response_timeout
+}
+
+fn take_gather(c: &mut Conn) -> Gather {
+    let mut g = Gather::new(
+        std::mem::take(&mut c.buf),
+        std::mem::take(&mut c.extra),
+        std::mem::take(&mut c.iov),
+    );
+    for (src, r) in c.segs.drain(..) {
+        g.push(src, r);
+    }
+    g
+}
+
+fn restore_gather(c: &mut Conn, g: Gather) {
+    let (buf, extra, iov) = g.into_parts();
+    c.buf = buf;
+    c.extra = extra;
+    c.iov = iov;
+}
+
+/// Reads the upstream's response head into `c.resp`, skipping interim 1xx.
+pub(super) async fn read_response_head(
+    c: &mut Conn,
+    up: &mut UpstreamConn,
+    method: Method,
+    limit: std::time::Duration,
+) -> Result<(), UpstreamError> {
+    loop {
+        if !up.buf.is_empty() {
+            match parse_response(&up.buf, MAX_RESPONSE_HEAD, method, &mut c.resp) {
+                Ok(true) if c.resp.status == 101 => return Err(UpstreamError::BadResponse),
+                Ok(true) if c.resp.status < 200 => {
+                    up.buf.advance(c.resp.head_len);
+                    continue;
+                }
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(UpstreamError::from(e)),
+            }
+        }
+        let buf = std::mem::take(&mut up.buf);
+        match wire::read_more(&mut up.stream, buf, limit).await {
+            Ok((0, _)) => return Err(UpstreamError::Reset),
+            Ok((_, buf)) => up.buf = buf,
+            Err(IoFail::Timeout) => return Err(UpstreamError::ResponseTimeout),
+            Err(IoFail::Io) => return Err(UpstreamError::Reset),
+        }
+    }
+}
+
+/// Sends the response head and streams the body to the client; pools the
+/// upstream connection when the exchange ended cleanly. Returns whether the
+/// client connection may be kept, or the error to answer when the head
+/// could not be rebuilt (nothing was sent then).
+pub(super) async fn relay_response(
+    c: &mut Conn,
+    sh: &Shard,
+    route: &Route,
+    mut up: UpstreamConn,
+    spec: &UpstreamSpec,
+) -> Result<bool, UpstreamError> {
+    let http10 = c.head.version == Version::Http10;
+    let framing = match c.resp.body {
+        BodyKind::Empty => Framing::Length(0),
+        BodyKind::Length(n) => Framing::Length(n),
+        BodyKind::Chunked if http10 => Framing::Dechunk,
+        BodyKind::Chunked => Framing::Chunked,
+        BodyKind::UntilClose => Framing::UntilClose,
+    };
+    let close = !c.head.keep_alive
+        || sh.shutting_down.get()
+        || matches!(framing, Framing::UntilClose | Framing::Dechunk);
+    c.chunk.reset();
+    let (consumed, done) = match build_response(c, route, &up.buf, framing, close) {
+        Ok(v) => v,
+        Err(_) => return Err(UpstreamError::BadResponse),
+    };
+    // The response head is gathered from the upstream buffer.
+    let mut g = Gather::new(
+        std::mem::take(&mut up.buf),
+        std::mem::take(&mut c.extra),
+        std::mem::take(&mut c.iov),
+    );
+    for (src, r) in c.segs.drain(..) {
+        g.push(src, r);
+    }
+    match wire::write_gather(&mut c.stream, g, sh.cfg.server.idle_timeout).await {
+        Ok(g) => {
+            let (ubuf, extra, iov) = g.into_parts();
+            up.buf = ubuf;
+            c.extra = extra;
+            c.iov = iov;
+        }
+        Err(_) => return Ok(false),
+    }
+    up.buf.advance(consumed);
+    let framing = match framing {
+        Framing::Length(n) => Framing::Length(n - (consumed - c.resp.head_len) as u64),
+        f => f,
+    };
+    let done = done || framing == Framing::Length(0);
+    let p = Pump {
+        src: &mut up.stream,
+        dst: &mut c.stream,
+        read_limit: spec.response_timeout,
+        write_limit: sh.cfg.server.idle_timeout,
+        max_payload: u64::MAX,
+        bufs: &sh.bodies,
+    };
+    let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
+    let res = body::pump(p, &mut up.buf, framing, &mut c.chunk, &mut scratch, done).await;
+    (c.segs, c.iov) = scratch;
+    Ok(match res {
+        Ok(()) => {
+            if c.resp.keep_alive && framing != Framing::UntilClose {
+                sh.pools.checkin(route.upstream, spec, up);
+            }
+            !close
+        }
+        Err(PumpFail::Dst) => false,
+        Err(_) => {
+            sh.metrics.upstream_aborted.inc();
+            false
+        }
+    })
+}
