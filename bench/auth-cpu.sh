@@ -21,16 +21,11 @@ GW_PORT=${GW_PORT:-18180}
 WORK=$(mktemp -d /tmp/ringway-auth-cpu.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-[[ -x $BIN ]] || { echo "auth-cpu: build $BIN first" >&2; exit 1; }
-
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+trap 'stop_all_and_remove "$WORK"' EXIT
+[[ -x $BIN ]] || { echo "auth-cpu: build $BIN first" >&2; exit 1; }
+
 start_nginx_origin "$ROOT" "$WORK" "$ORIGIN_PORT"
 
 SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=' | head -c 48)
@@ -64,10 +59,7 @@ TOML
 taskset -c 0 "$BIN" run --config "$WORK/ringway.toml" 2>"$WORK/ringway.err" &
 GW=$!
 PIDS+=("$GW")
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$ORIGIN_PORT") 2>/dev/null && break
-    sleep 0.1
-done
+wait_ports "$GW_PORT" "$ORIGIN_PORT" || { echo "gateway or origin not listening" >&2; exit 1; }
 AUTH="Authorization: Bearer $TOKEN"
 [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT/plain") == 200 ]] || { echo "plain route broken" >&2; exit 1; }
 [[ $(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "http://127.0.0.1:$GW_PORT/jwt") == 200 ]] || { echo "jwt route broken" >&2; exit 1; }
@@ -98,7 +90,7 @@ col() { tr ' ' '\n' <<<"${all[$1]}" | grep .; }
 # (variants measured back to back) is steadier than a ratio of medians.
 ratio() { # A B -> per-round B/A ratios and their median
     local rs m
-    rs=$(paste -d' ' <(col "$1") <(col "$2") | awk '{ printf "%.3f\n", $2 / $1 }')
+    rs=$(round_ratios "${all[$1]}" "${all[$2]}")
     m=$(median <<<"$rs")
     awk -v r="$(tr '\n' ' ' <<<"$rs")" -v m="$m" -v a="$1" -v b="$2" \
         'BEGIN { printf "| %s / %s | %.3f (%+.1f%%) | %s|\n", b, a, m, (m - 1) * 100, r }'

@@ -1,5 +1,6 @@
+# shellcheck shell=bash
 # Shell helpers the side-by-side CPU scripts share (bench/compare-nginx.sh, bench/matrix.sh,
-# bench/auth-cpu.sh, bench/ratelimit-cpu.sh). Sourced, never run.
+# bench/auth-cpu.sh, bench/ratelimit-cpu.sh, bench/balance-cpu.sh). Sourced, never run.
 # Must never: start or kill processes of its own accord, or write outside
 # the directories its callers pass in.
 
@@ -20,16 +21,36 @@ cpu_ns() {
 median() { sort -g | awk 'NF { v[++n] = $1 } END { if (n == 0) print "n/a"; else if (n % 2) print v[(n + 1) / 2]; else print (v[n / 2] + v[n / 2 + 1]) / 2 }'; }
 
 # Starts the nginx origin of config/nginx-origin.conf on core 1, listening on
-# PORT, with its files in DIR; appends its pid to the caller's PIDS.
-start_nginx_origin() { # ROOT DIR PORT
-    sed -e "s/127\.0\.0\.1:18000/127.0.0.1:$3/" "$1/config/nginx-origin.conf" >"$2/origin.conf"
-    taskset -c 1 nginx -p "$2/" -e "$2/origin.err" -c "$2/origin.conf" -g 'daemon off;' &
+# PORT (and on every further PORT: one worker serving them all), with its
+# files in DIR; appends its pid to the caller's PIDS.
+start_nginx_origin() { # ROOT DIR PORT [PORT...]
+    local root=$1 dir=$2 p listen=""
+    shift 2
+    for p in "$@"; do listen+="listen 127.0.0.1:$p\1; "; done
+    sed -e "s/listen 127\.0\.0\.1:18000\([^;]*\);/$listen/" "$root/config/nginx-origin.conf" >"$dir/origin.conf"
+    taskset -c 1 nginx -p "$dir/" -e "$dir/origin.err" -c "$dir/origin.conf" -g 'daemon off;' &
     PIDS+=("$!")
 }
 
+# Waits up to 10 s for each PORT on 127.0.0.1 to accept a connection;
+# returns 1 as soon as one never does.
+wait_ports() { # PORT...
+    local p i
+    for p in "$@"; do
+        for ((i = 0; i < 100; i++)); do
+            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue 2
+            sleep 0.1
+        done
+        return 1
+    done
+}
+
 # One measured wrk run (`wrk -t1 -c32` on core 1) after a discarded warm-up:
-# sets WRK_CPU_NS (on-CPU ns of PID's threads over the run) and WRK_REQS.
-# Runs in the caller's shell, so a run with non-2xx answers ends the script.
+# sets WRK_CPU_NS (on-CPU ns of PID's threads over the run), WRK_REQS and
+# WRK_RPS (wrk's Requests/sec). Runs in the caller's shell, so a run with
+# non-2xx answers or socket errors (connect, read, write, timeout) ends the
+# script.
+# shellcheck disable=SC2034 # the WRK_* variables are for the caller
 wrk_cpu() { # PID WARMUP_S SECS URL [wrk args...]
     local pid=$1 warm=$2 secs=$3 url=$4 before after out bad
     shift 4
@@ -37,9 +58,10 @@ wrk_cpu() { # PID WARMUP_S SECS URL [wrk args...]
     before=$(cpu_ns "$pid")
     out=$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" "$@" "$url")
     after=$(cpu_ns "$pid")
-    bad=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
-    [[ -z $bad ]] || { echo "non-2xx responses on $url: $bad" >&2; exit 3; }
+    bad=$(awk '/Non-2xx/ { print $NF } /Socket errors/ { print }' <<<"$out")
+    [[ -z $bad ]] || { echo "errors on $url: $bad" >&2; exit 3; }
     WRK_REQS=$(awk '/requests in/ { print $1 }' <<<"$out")
+    WRK_RPS=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
     WRK_CPU_NS=$((after - before))
 }
 
@@ -58,6 +80,21 @@ stop_pid() {
         for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
     fi
     wait "$pid" 2>/dev/null || true
+}
+
+# The EXIT trap of the wrk scripts: stop_pid on every pid in the caller's
+# PIDS, then removes DIR (the script's own mktemp directory).
+stop_all_and_remove() { # DIR
+    local p
+    for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    rm -rf "$1"
+}
+
+# Per-round ratios B/A (3 decimals, one a line) of two lists of per-round
+# figures, whitespace-separated, the same rounds in the same order.
+round_ratios() { # "A1 A2 ..." "B1 B2 ..."
+    paste -d' ' <(tr -s ' ' '\n' <<<"$1" | grep .) <(tr -s ' ' '\n' <<<"$2" | grep .) |
+        awk '{ printf "%.3f\n", $2 / $1 }'
 }
 
 # The JWT both auth benchmarks send (bench/auth-cpu.sh, bench/matrix.sh):

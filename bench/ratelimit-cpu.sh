@@ -28,15 +28,10 @@ for t in nginx wrk taskset; do command -v $t >/dev/null || { echo "$t not found"
 
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+trap 'stop_all_and_remove "$TMP"' EXIT
+trap 'exit 130' INT TERM
 start_nginx_origin "$PWD" "$TMP" "$ORIGIN_PORT"
 
 cat >"$TMP/ringway.toml" <<TOML
@@ -69,11 +64,8 @@ rate_limit = "lim"
 TOML
 target/release/ringway run --config "$TMP/ringway.toml" 2>"$TMP/ringway.log" &
 RPID=$!
-PIDS+=($RPID)
-for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$RINGWAY_PORT/limited" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+PIDS+=("$RPID")
+wait_ports "$RINGWAY_PORT" "$ORIGIN_PORT" || { echo "ringway or origin not listening" >&2; exit 1; }
 curl -fsi "http://127.0.0.1:$RINGWAY_PORT/limited" | grep -qi '^ratelimit:' || { echo "ringway not answering with RateLimit" >&2; exit 1; }
 
 measure() { # path -> sets US (CPU µs per request) and REQS
