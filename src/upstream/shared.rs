@@ -79,8 +79,8 @@ pub struct TargetStats {
     pub overflows: Counter,
     /// Times this target was ejected (counted by the shard that ejected it).
     pub ejections: Counter,
-    /// The shard's latest peak-EWMA latency of the target in ns (`balance =
-    /// "ewma"` only), for `GET /upstreams`.
+    /// The shard's peak-EWMA latency of the target in ns as of its last
+    /// answer (`balance = "ewma"` only), for `GET /upstreams`.
     pub ewma_ns: std::sync::atomic::AtomicU64,
 }
 
@@ -213,7 +213,7 @@ impl ShardUpstreams {
         let sel = &self.selectors[up];
         sel.end(t, latency_ns, ok, now);
         if spec.balance == Balance::Ewma {
-            st.ewma_ns.store(sel.stats(t, now).1, Relaxed);
+            st.ewma_ns.store(sel.estimate(t), Relaxed);
         }
         match self.shared.upstreams[up].outlier.report(t, failure, now) {
             Some(Transition::Ejected { until }) => {

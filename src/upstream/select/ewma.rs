@@ -61,6 +61,12 @@ impl Ewma {
         self.est.get() * decay(dt)
     }
 
+    /// The estimate as of the last sample, without decay (no `exp`): what
+    /// the admin API shows.
+    pub(super) fn last(&self) -> f64 {
+        self.est.get()
+    }
+
     /// Records a request's latency (ns) that ended at `now`.
     pub(super) fn observe(&self, sample_ns: u64, now: u64) {
         let sample = sample_ns as f64;

@@ -130,6 +130,12 @@ impl Selector {
             _ => (0, 0),
         }
     }
+
+    /// `t`'s EWMA in ns as of its last answer (0 unless `balance =
+    /// "ewma"`): no decay, so no `exp`, cheap enough to publish per answer.
+    pub fn estimate(&self, t: usize) -> u64 {
+        self.latency.get(t).map_or(0, |l| l.last() as u64)
+    }
 }
 
 /// A 64-bit hash of a request key's bytes (stable across shards and restarts; e.g. FNV-1a or xxhash-like, no random state).
