@@ -38,6 +38,7 @@ fn policy(alg: Alg, keys: Vec<jwk::Key>, cache_size: usize) -> JwtPolicy {
         max_token_bytes: 8192,
         cache_size,
         cache_ttl_s: 300,
+        secret_ref: None,
     }
 }
 

@@ -116,17 +116,7 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 
-# Per-round ratios, not a ratio of medians: load from other processes drifts
-# between rounds, and the variants of one round ran back to back.
-echo "| variant | gateway CPU µs/request, median of $ROUNDS x ${SECS}s | req/s, median | / rr, median of per-round ratios | per-round ratios | µs/request, all rounds |"
-echo "|---|---:|---:|---:|---|---|"
-for v in "${VARIANTS[@]}"; do
-    rs=$(round_ratios "${US[rr]}" "${US[$v]}")
-    m=$(median <<<"$rs")
-    printf '| %s: %s | %s | %s | %.3f (%+.1f %%) | %s| %s|\n' "$v" "${DESC[$v]}" \
-        "$(tr ' ' '\n' <<<"${US[$v]}" | median)" "$(tr ' ' '\n' <<<"${RPS[$v]}" | median)" \
-        "$m" "$(awk -v m="$m" 'BEGIN { print (m - 1) * 100 }')" "$(tr '\n' ' ' <<<"$rs")" "${US[$v]}"
-done
+variant_table rr "$ROUNDS" "$SECS"
 
 # What each gateway did, from its admin API: every target served, no
 # failure, retry or non-2xx, health checks ran and passed.

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shell helpers the side-by-side CPU scripts share (bench/compare-nginx.sh, bench/matrix.sh,
-# bench/auth-cpu.sh, bench/ratelimit-cpu.sh, bench/balance-cpu.sh). Sourced, never run.
+# bench/auth-cpu.sh, bench/ratelimit-cpu.sh, bench/balance-cpu.sh, bench/observe-cpu.sh).
+# Sourced, never run.
 # Must never: start or kill processes of its own accord, or write outside
 # the directories its callers pass in.
 
@@ -124,4 +125,22 @@ issuer = "https://issuer.example"
 audience = ["api"]
 forward_claims = { "sub" = "x-user-id" }
 TOML
+}
+
+# The Markdown table of the one-gateway-per-variant scripts (balance-cpu.sh,
+# observe-cpu.sh), from the caller's arrays VARIANTS, DESC, US and RPS
+# (variant -> per-round figures, space-separated). Ratios are per round,
+# not a ratio of medians: load from other processes drifts between rounds,
+# and the variants of one round ran back to back.
+variant_table() { # BASE_VARIANT ROUNDS SECS
+    local base=$1 v rs m
+    echo "| variant | gateway CPU µs/request, median of $2 x ${3}s | req/s, median | / $base, median of per-round ratios | per-round ratios | µs/request, all rounds |"
+    echo "|---|---:|---:|---:|---|---|"
+    for v in "${VARIANTS[@]}"; do
+        rs=$(round_ratios "${US[$base]}" "${US[$v]}")
+        m=$(median <<<"$rs")
+        printf '| %s: %s | %s | %s | %.3f (%+.1f %%) | %s| %s|\n' "$v" "${DESC[$v]}" \
+            "$(tr ' ' '\n' <<<"${US[$v]}" | median)" "$(tr ' ' '\n' <<<"${RPS[$v]}" | median)" \
+            "$m" "$(awk -v m="$m" 'BEGIN { print (m - 1) * 100 }')" "$(tr '\n' ' ' <<<"$rs")" "${US[$v]}"
+    done
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Profiles the gateway under loadgen traffic and writes a flame graph SVG.
 #
-#   flamegraphs/profile.sh [OUT.svg] [SECONDS]     # default flamegraphs/ringway-main.svg, 8 s
+#   flamegraphs/profile.sh [OUT.svg] [SECONDS] [CONFIG]
+#   # defaults: flamegraphs/ringway-main.svg, 8 s, bench/ringway-bench.toml
 #
-# Set-up (bench/ringway-bench.toml): reference upstream `ringway-loadgen serve`
+# Set-up (CONFIG, listening on 18080 with its upstream on 18000): reference upstream `ringway-loadgen serve`
 # on core 1, ringway (1 shard) pinned to core 0, `ringway-loadgen run` closed
 # loop with 32 connections on core 1. `perf record` samples ringway only, with
 # DWARF call graphs (the release profile keeps line tables; no frame
@@ -14,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-flamegraphs/ringway-main.svg}"
 secs="${2:-8}"
+config="${3:-bench/ringway-bench.toml}"
 
 for tool in perf inferno-collapse-perf inferno-flamegraph; do
   command -v "$tool" >/dev/null || { echo "profile: $tool not found (apt-get install linux-perf; cargo install inferno)" >&2; exit 1; }
@@ -36,7 +38,7 @@ trap cleanup EXIT
 
 target/release/ringway-loadgen serve --listen 127.0.0.1:18000 --cpus 1 >"$tmp/serve.log" 2>&1 &
 pids+=($!)
-taskset -c 0 target/release/ringway run --config bench/ringway-bench.toml >"$tmp/ringway.log" 2>&1 &
+taskset -c 0 target/release/ringway run --config "$config" >"$tmp/ringway.log" 2>&1 &
 rw=$!
 pids+=($rw)
 for _ in $(seq 100); do
@@ -52,7 +54,7 @@ sleep 1
 timeout $((secs + 30)) perf record -F 499 --call-graph dwarf,16384 -p "$rw" -o "$tmp/perf.data" -q -- sleep "$secs"
 wait "$load" || true
 perf script -i "$tmp/perf.data" 2>/dev/null | inferno-collapse-perf >"$tmp/folded"
-inferno-flamegraph --title "ringway $(git rev-parse --short HEAD) under ringway-loadgen (closed loop, 32 conns, ${secs}s)" \
+inferno-flamegraph --title "ringway $(git rev-parse --short HEAD), $(basename "$config"), under ringway-loadgen (closed loop, 32 conns, ${secs}s)" \
   <"$tmp/folded" >"$out"
 grep -E "throughput|VALID" "$tmp/load.txt" || true
 echo "profile: wrote $out ($(wc -l <"$tmp/folded") distinct stacks)"

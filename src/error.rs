@@ -91,6 +91,8 @@ codes! {
     AdminNotFound => 404, "admin_not_found", "the admin listener has no such endpoint";
     AdminMethodNotAllowed => 405, "admin_method_not_allowed", "this admin endpoint does not allow this method";
     AdminBusy => 503, "admin_busy", "the admin listener is at its connection limit";
+    AdminUnauthorized => 401, "admin_unauthorized", "the admin API needs Authorization: Bearer with the admin token";
+    NotReady => 503, "not_ready", "the gateway is not ready for traffic";
     InvalidRevocation => 400, "invalid_revocation", "the revocation change is invalid; nothing was applied";
     RevocationNotSaved => 500, "revocation_not_saved", "the revocation change was applied but not saved to the file";
 }

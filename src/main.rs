@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use ringway::config;
@@ -59,9 +60,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { config } => match config::load_file(&config) {
-            Ok(c) => serve(c),
-            Err(errors) => {
+        Command::Run { config } => match timed(|| config::load_file(&config)) {
+            (Ok(c), took) => serve(c, took),
+            (Err(errors), _) => {
                 eprint!("{errors}");
                 ExitCode::from(2)
             }
@@ -70,8 +71,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(c: config::Compiled) -> ExitCode {
-    match ringway::server::run(Arc::new(c)) {
+/// `f()` and how long it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let v = f();
+    (v, t.elapsed())
+}
+
+/// Runs the gateway with `c`, which took `load_time` to load.
+fn serve(c: config::Compiled, load_time: Duration) -> ExitCode {
+    match ringway::server::run(Arc::new(c), load_time) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error("cannot start", &[("error", Val::Str(&e.to_string()))]);
@@ -82,9 +91,9 @@ fn serve(c: config::Compiled) -> ExitCode {
 
 fn demo() -> ExitCode {
     let origin = "config/demo.toml (embedded)";
-    let c = match config::load_str(ringway::demo::DEMO_CONFIG, origin) {
-        Ok(c) => c,
-        Err(errors) => {
+    let (c, load_time) = match timed(|| config::load_str(ringway::demo::DEMO_CONFIG, origin)) {
+        (Ok(c), took) => (c, took),
+        (Err(errors), _) => {
             eprint!("{errors}");
             return ExitCode::from(2);
         }
@@ -111,7 +120,8 @@ fn demo() -> ExitCode {
     println!("  curl -i http://{gw}/nope            # 404 in the gateway's JSON error shape");
     if let Some(admin) = c.server.admin_listen {
         println!("  curl -s http://{admin}/metrics     # Prometheus counters");
+        println!("  curl -s http://{admin}/routes      # the route table as JSON (docs/observability.md)");
     }
     println!("stop with Ctrl-C");
-    serve(c)
+    serve(c, load_time)
 }

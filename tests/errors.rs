@@ -143,10 +143,10 @@ fn errors_are_counted_by_code() {
         "{m}"
     );
     // The missing-Host head may or may not count as "parsed"; the five valid ones must.
-    let total = v("ringway_requests_total").unwrap_or(0.0);
+    let total = v("ringway_request_heads_total").unwrap_or(0.0);
     assert!(
         (5.0..=6.0).contains(&total),
-        "ringway_requests_total = {total}\n{m}"
+        "ringway_request_heads_total = {total}\n{m}"
     );
     assert_eq!(v("ringway_connections_accepted_total"), Some(2.0), "{m}");
 }
@@ -169,7 +169,8 @@ fn metrics_lists_every_documented_counter() {
     );
     let m = r.text();
     for name in [
-        "ringway_requests_total",
+        "ringway_request_heads_total",
+        "ringway_requests_total{route=\"\",status_class=\"4xx\"}",
         "ringway_connections_accepted_total",
         "ringway_connections_rejected_total",
         "ringway_connections_active",

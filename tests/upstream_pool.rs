@@ -32,7 +32,7 @@ fn keep_alive_is_reused_on_both_sides() {
     assert_eq!(gw.metric("ringway_connections_accepted_total"), Some(1.0));
     assert_eq!(gw.metric("ringway_upstream_connects_total"), Some(1.0));
     assert_eq!(gw.metric("ringway_upstream_reused_total"), Some(9.0));
-    assert_eq!(gw.metric("ringway_requests_total"), Some(10.0));
+    assert_eq!(gw.metric("ringway_request_heads_total"), Some(10.0));
 }
 
 #[test]

@@ -1,37 +1,48 @@
-//! The admin listener (control plane): `/metrics` in Prometheus text format,
-//! `/healthz`, `/upstreams` (each upstream target's health, outlier state
-//! and counters as JSON), and `/revocations` (`revocations`) to change the
-//! JWT revocation list.
+//! The admin listener (control plane): a small HTTP API over the running
+//! gateway. Each endpoint is one entry of `endpoints::ENDPOINTS`; the JSON
+//! views live in `routes`, `config` and `status`, `/revocations` in
+//! `revocations`, the token check in `auth`.
 //!
 //! Blocking sockets on plain threads, away from the shards: one accept
 //! thread, and one thread per connection up to `MAX_CONNECTIONS` (beyond
 //! that a connection gets 503 `admin_busy` at once). Each connection has
 //! one request, read before a whole-request deadline (`request`), so a slow
 //! client holds one slot for at most `REQUEST_DEADLINE` and never delays
-//! another. A new endpoint is one arm of `route`; an auth check belongs in
-//! `serve` between reading and routing.
+//! another. A request is parsed with the data plane's parser and rules,
+//! then (before its body is read) checked for the admin token and routed;
+//! every refusal is the gateway's JSON error with a request id.
 //!
-//! Must never: be reachable on the data-plane listener, take anything but
-//! relaxed reads of shard counters (it writes only its own counter set),
-//! let one connection wait on another, or choose a status (`crate::error`).
+//! Must never: be reachable on the data-plane listener, make a shard wait
+//! (it takes only relaxed reads of shard counters and immutable snapshots,
+//! and writes only its own counter set), let one connection wait on
+//! another, or choose a status (`crate::error`).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering::AcqRel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Compiled;
-use crate::error::{self, ErrorCode};
+use crate::error::ErrorCode;
+use crate::http::Method;
 use crate::observe::log::{self, Val};
 use crate::observe::request_id::{RequestIdGen, ID_LEN};
 use crate::observe::{Metrics, ShardMetrics};
+use crate::server::Readiness;
 
+mod auth;
+mod config;
+mod endpoints;
 mod request;
+mod respond;
 mod revocations;
+mod routes;
+mod status;
 
-use request::{ReadError, Request};
-use revocations::Refusal;
+use endpoints::Endpoint;
+use request::{Parsed, ReadError};
+use respond::Exchange;
 
 /// Admin connections served at once; more are answered 503 `admin_busy`.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -42,12 +53,25 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the accept thread may block writing a 503.
 const BUSY_WRITE_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// What the admin listener is started with.
+pub struct AdminStart {
+    /// Every shard's counters, then one set for the admin listener's own.
+    pub metrics: Metrics,
+    /// How many shards run (the counter sets before the admin's).
+    pub shards: usize,
+    /// The compiled configuration.
+    pub cfg: Arc<Compiled>,
+    /// The upstreams' shared state, for their metrics and `/upstreams`.
+    pub upstreams: Arc<crate::upstream::Shared>,
+    /// Starting, ready or draining, for `/readyz`.
+    pub readiness: Arc<Readiness>,
+    /// The access log's and the span exporter's counters.
+    pub telemetry: crate::observe::telemetry::TelemetryStats,
+}
+
 /// What every admin connection thread shares.
 struct Admin {
-    metrics: Metrics,
-    cfg: Arc<Compiled>,
-    /// The upstreams' shared state, for their metrics and `/upstreams`.
-    upstreams: Arc<crate::upstream::Shared>,
+    plane: AdminStart,
     /// Connections being served now.
     active: AtomicUsize,
     /// The admin threads' one lock (control plane, never on a shard):
@@ -73,6 +97,35 @@ impl Admin {
     }
 }
 
+/// An answer other than 200: the error, a detail appended to its message,
+/// and extra header lines (`allow`, `www-authenticate`, `retry-after`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The error (and so the status).
+    pub code: ErrorCode,
+    /// Appended to the message after `": "` when not empty.
+    pub detail: String,
+    /// Pre-rendered `name: value\r\n` lines.
+    pub headers: String,
+}
+
+impl Refusal {
+    /// `code` with a detail for its message.
+    pub fn detail(code: ErrorCode, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            detail: detail.into(),
+            headers: String::new(),
+        }
+    }
+}
+
+impl From<ErrorCode> for Refusal {
+    fn from(code: ErrorCode) -> Refusal {
+        Refusal::detail(code, "")
+    }
+}
+
 /// A connection slot, given back when the connection's thread ends.
 struct Slot(Arc<Admin>);
 
@@ -82,21 +135,14 @@ impl Drop for Slot {
     }
 }
 
-/// Binds the admin listener and serves it on background threads; its
-/// errors are counted in `counters` (a set no shard writes).
-pub fn spawn(
-    addr: SocketAddr,
-    metrics: Metrics,
-    counters: Arc<ShardMetrics>,
-    cfg: Arc<Compiled>,
-    upstreams: Arc<crate::upstream::Shared>,
-) -> std::io::Result<SocketAddr> {
+/// Binds the admin listener on `addr` and serves it on background threads;
+/// returns the bound address.
+pub fn spawn(addr: SocketAddr, plane: AdminStart) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
+    let counters = plane.metrics.admin();
     let admin = Arc::new(Admin {
-        metrics,
-        cfg,
-        upstreams,
+        plane,
         active: AtomicUsize::new(0),
         own: Mutex::new((RequestIdGen::new(usize::MAX), counters)),
     });
@@ -137,16 +183,15 @@ fn admit(s: TcpStream, admin: &Arc<Admin>) {
 
 /// The 503 for a connection over the cap, written without waiting on the
 /// client: the accept thread must stay free for the next one.
-fn busy(mut s: TcpStream, admin: &Admin) {
+fn busy(s: TcpStream, admin: &Admin) {
     let _ = s.set_write_timeout(Some(BUSY_WRITE_TIMEOUT));
-    let rid = admin.request_id();
-    let _ = refuse(
-        &mut s,
-        admin,
-        &rid,
-        ErrorCode::AdminBusy,
-        ("", "retry-after: 1\r\n"),
-    );
+    let r = Refusal {
+        headers: "retry-after: 1\r\n".into(),
+        ..ErrorCode::AdminBusy.into()
+    };
+    let mut x = Exchange::new(s, admin.request_id());
+    let _ = x.refuse(admin, &r);
+    let mut s = x.s;
     let _ = s.shutdown(std::net::Shutdown::Write);
     // Drop what already arrived so the close is not a reset; no waiting.
     let _ = s.set_nonblocking(true);
@@ -160,103 +205,70 @@ fn busy(mut s: TcpStream, admin: &Admin) {
 }
 
 /// Reads one request before the deadline, answers it and closes.
-fn serve(mut s: TcpStream, accepted: Instant, admin: &Admin) {
+fn serve(s: TcpStream, accepted: Instant, admin: &Admin) {
+    yield_to_shards();
     let _ = s.set_write_timeout(Some(WRITE_TIMEOUT));
     let _ = s.set_nodelay(true);
-    let rid = admin.request_id();
-    let req = match request::read(&mut s, accepted + REQUEST_DEADLINE) {
+    let mut x = Exchange::new(s, admin.request_id());
+    let deadline = accepted + REQUEST_DEADLINE;
+    // Refused before the body is read: linger so the client sees the error.
+    let early = |x: &mut Exchange, r: Refusal| {
+        let _ = x.refuse(admin, &r);
+        request::linger_close(&mut x.s);
+    };
+    let head = match request::read_head(&mut x.s, deadline, &admin.plane.cfg.server) {
+        Ok(h) => h,
+        Err(ReadError::Gone) => return,
+        Err(ReadError::Refuse(code)) => return early(&mut x, code.into()),
+    };
+    x.head_only = head.parsed.method == Method::Head;
+    let endpoint = match gate(&head.parsed, admin) {
+        Ok(e) => e,
+        Err(r) => return early(&mut x, r),
+    };
+    let req = match head.read_body(&mut x.s, deadline) {
         Ok(r) => r,
         Err(ReadError::Gone) => return,
-        Err(ReadError::Refuse(code)) => {
-            let _ = refuse(&mut s, admin, &rid, code, ("", ""));
-            request::linger_close(&mut s);
-            return;
-        }
+        Err(ReadError::Refuse(code)) => return early(&mut x, code.into()),
     };
-    let _ = match route(&req, admin) {
-        Ok((ctype, body)) => write(&mut s, 200, ctype, &body, &rid, ""),
-        Err((code, detail)) => {
-            let allow = match code {
-                ErrorCode::AdminMethodNotAllowed if req.path == "/revocations" => {
-                    format!("allow: {}\r\n", revocations::ALLOW)
-                }
-                ErrorCode::AdminMethodNotAllowed => "allow: GET\r\n".to_owned(),
-                _ => String::new(),
-            };
-            refuse(&mut s, admin, &rid, code, (&detail, &allow))
-        }
+    let _ = match (endpoint.handler)(admin, &req) {
+        Ok((ctype, body)) => x.ok(ctype, &body),
+        Err(r) => x.refuse(admin, &r),
     };
 }
 
-/// The endpoint for `req`: (content type, body) of the 200, or the refusal.
-fn route(req: &Request, admin: &Admin) -> Result<(&'static str, String), Refusal> {
-    let get_only = |body: fn(&Admin) -> String| match req.method.as_str() {
-        "GET" => Ok(body(admin)),
-        _ => Err((ErrorCode::AdminMethodNotAllowed, "use GET".to_owned())),
-    };
-    match req.path.as_str() {
-        "/revocations" => {
-            revocations::handle(&admin.cfg.auth, &req.method, &req.body).map(|b| ("text/plain", b))
-        }
-        "/metrics" => get_only(|a| {
-            let mut out = a.metrics.render();
-            let now = crate::ratelimit::clock();
-            crate::upstream::shared::render_metrics(&a.upstreams, &a.cfg, &mut out, now);
-            out
-        })
-        .map(|b| ("text/plain; version=0.0.4", b)),
-        "/upstreams" => get_only(|a| {
-            let now = crate::ratelimit::clock();
-            crate::upstream::shared::render_json(&a.upstreams, &a.cfg, now)
-        })
-        .map(|b| ("application/json", b)),
-        "/healthz" => get_only(|_| "ok\n".to_owned()).map(|b| ("text/plain", b)),
-        _ => Err((ErrorCode::AdminNotFound, String::new())),
+/// Nice value of a connection thread: a scrape (rendering 1000 routes takes
+/// ~1 ms of CPU) may share a core with a busy shard, and must take its time
+/// from the shard's idle moments, not from its requests' latency. At 19 the
+/// scheduler still gives it a share (~1.5 % against one busy shard), so a
+/// scrape is slow on a saturated core, never starved.
+const NICE: libc::c_int = 19;
+
+/// Lowers the calling thread's priority below the shards'.
+fn yield_to_shards() {
+    // SAFETY: setpriority takes no pointer; on Linux, who = 0 with
+    // PRIO_PROCESS is the calling thread alone (threads have their own nice).
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
+}
+
+/// The endpoint `p` may call: the token first (so that without it nothing,
+/// not even which paths exist, is revealed), then the path and the method.
+fn gate(p: &Parsed, admin: &Admin) -> Result<&'static Endpoint, Refusal> {
+    let endpoint = endpoints::find(&p.path);
+    let token = admin.plane.cfg.server.admin_token.as_deref();
+    if !endpoint.is_some_and(|e| e.open) && !auth::allows(token, p.authorization.as_deref()) {
+        return Err(Refusal {
+            headers: auth::CHALLENGE.into(),
+            ..ErrorCode::AdminUnauthorized.into()
+        });
     }
-}
-
-/// Writes the JSON error for `code` (with `detail` in its message and
-/// `extra` header lines), counts and logs it.
-fn refuse(
-    s: &mut TcpStream,
-    admin: &Admin,
-    rid: &str,
-    code: ErrorCode,
-    (detail, extra): (&str, &str),
-) -> std::io::Result<()> {
-    admin.count(code);
-    let client = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    log::warn(
-        "admin request rejected",
-        &[
-            ("status", Val::Num(u64::from(code.status()))),
-            ("code", Val::Str(code.as_str())),
-            ("request_id", Val::Str(rid)),
-            ("client", Val::Str(&client)),
-        ],
-    );
-    let mut body = String::with_capacity(192);
-    error::write_json_body_detail(&mut body, code, rid, detail);
-    write(s, code.status(), "application/json", &body, rid, extra)
-}
-
-/// Writes one whole response with `connection: close`.
-fn write(
-    s: &mut TcpStream,
-    status: u16,
-    ctype: &str,
-    body: &str,
-    rid: &str,
-    extra: &str,
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        s => error::reason_phrase(s),
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nx-request-id: {rid}\r\n{extra}connection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes())?;
-    s.write_all(body.as_bytes())
+    let e = endpoint.ok_or(ErrorCode::AdminNotFound)?;
+    if !e.allows(p.method) {
+        return Err(Refusal {
+            code: ErrorCode::AdminMethodNotAllowed,
+            detail: format!("use {}", e.allow),
+            headers: format!("allow: {}\r\n", e.allow),
+        });
+    }
+    Ok(e)
 }

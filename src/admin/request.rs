@@ -1,36 +1,67 @@
-//! Reading one admin request off a blocking socket: the head (httparse) and
-//! a `Content-Length` body, all of it before one deadline, within fixed
-//! size limits; and the lingering close that lets a refused client read its
-//! error instead of a reset.
+//! Reading one admin request off a blocking socket with the data plane's
+//! rules: `crate::http::parse_request` (framing, Host, method case,
+//! smuggling defences), the configured header rules and path
+//! normalisation; then a `Content-Length` body, all of it before one
+//! deadline, within fixed size limits; and the lingering close that lets a
+//! refused client read its error instead of a reset.
 //!
-//! Owns: the admin listener's framing rules and limits. Must never: wait
-//! past the request's deadline (it is whole-request, not per read, so a
-//! client trickling one byte at a time cannot stretch it), buffer more than
-//! `MAX_HEAD + MAX_BODY` bytes, or choose a status (`crate::error`).
+//! The head and the body are read in two steps (`read_head`, then
+//! `Head::read_body`) so that the caller can refuse a request (its token,
+//! its method) before any body byte is read or `100 Continue` is sent.
+//!
+//! Owns: the admin listener's limits. Must never: wait past the request's
+//! deadline (it is whole-request, not per read, so a client trickling one
+//! byte at a time cannot stretch it), buffer more than `MAX_HEAD +
+//! MAX_BODY` bytes, or choose a status (`crate::error`).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::config::ServerSettings;
 use crate::error::ErrorCode;
+use crate::http::{normalize_path, parse_request, BodyKind, HeaderKind, Method, RequestHead};
 
 /// Largest request head.
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Largest request body (`POST /revocations` lists are a few KiB).
 pub const MAX_BODY: usize = 64 * 1024;
-/// Header fields parsed at most.
-const MAX_HEADERS: usize = 32;
 /// How long a refused request's remaining input is read and discarded.
 const LINGER: Duration = Duration::from_secs(2);
 /// How much of a refused request's remaining input is read at most.
 const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
-/// One admin request.
+/// What the admin API needs of a parsed head.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// Bytes through the empty line.
+    pub head_len: usize,
+    /// The method.
+    pub method: Method,
+    /// The normalised path, without the query.
+    pub path: String,
+    /// The `Authorization` value, if sent (the parser allows one).
+    pub authorization: Option<Vec<u8>>,
+    /// The `Content-Length` (0 without a body).
+    pub body_len: usize,
+    /// `Expect: 100-continue` on HTTP/1.1.
+    pub expect_continue: bool,
+}
+
+/// A request whose head is read and checked, and its body not yet.
+pub struct Head {
+    /// The parsed head.
+    pub parsed: Parsed,
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// One whole admin request.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Request {
-    /// The method token, as sent.
-    pub method: String,
-    /// The request target's path (without query).
+    /// The method.
+    pub method: Method,
+    /// The normalised path, without the query.
     pub path: String,
     /// The body (empty without `Content-Length`).
     pub body: Vec<u8>,
@@ -45,116 +76,86 @@ pub enum ReadError {
     Refuse(ErrorCode),
 }
 
-/// Reads one request from `s`, all of it before `deadline`.
-pub fn read(s: &mut TcpStream, deadline: Instant) -> Result<Request, ReadError> {
+/// Reads and checks the head of one request from `s` before `deadline`.
+pub fn read_head(
+    s: &mut TcpStream,
+    deadline: Instant,
+    server: &ServerSettings,
+) -> Result<Head, ReadError> {
     let mut buf = vec![0u8; 1024];
     let mut len = 0;
-    let Head {
-        len: head_len,
-        method,
-        path,
-        body_len,
-        expect_continue,
-    } = loop {
-        if let Some(head) = parse_head(&buf[..len])? {
-            break head;
-        }
-        if len == MAX_HEAD {
-            return Err(ReadError::Refuse(ErrorCode::HeaderTooLarge));
-        }
+    let mut head = RequestHead::new();
+    loop {
         if len == buf.len() {
             buf.resize((buf.len() * 2).min(MAX_HEAD), 0);
         }
         len += read_some(s, &mut buf[len..], deadline)?;
-    };
-    let total = head_len + body_len;
-    if expect_continue && len < total {
-        // curl sends bodies over 1 KiB only after this (or a 1 s pause).
-        s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .map_err(|_| ReadError::Gone)?;
+        if let Some(parsed) = parse(&buf[..len], &mut head, server).map_err(ReadError::Refuse)? {
+            return Ok(Head { parsed, buf, len });
+        }
     }
-    buf.resize(total.max(len), 0);
-    while len < total {
-        len += read_some(s, &mut buf[len..total], deadline)?;
-    }
-    buf.truncate(total);
-    Ok(Request {
-        method,
-        path,
-        body: buf.split_off(head_len),
-    })
 }
 
-/// A parsed request head.
-#[derive(Debug, PartialEq, Eq)]
-struct Head {
-    len: usize,
-    method: String,
-    path: String,
-    body_len: usize,
-    expect_continue: bool,
-}
-
-/// The parsed head of `buf`, or `None` when more bytes are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, ReadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(ReadError::Refuse(ErrorCode::TooManyHeaders))
-        }
-        Err(_) => return Err(ReadError::Refuse(ErrorCode::MalformedRequest)),
+/// The checked head at the start of `buf`, or `None` when more bytes are needed.
+pub fn parse(
+    buf: &[u8],
+    head: &mut RequestHead,
+    server: &ServerSettings,
+) -> Result<Option<Parsed>, ErrorCode> {
+    if !parse_request(buf, MAX_HEAD, head)? {
+        return Ok(None);
+    }
+    server.header_rules.apply(buf, head)?;
+    let mut path = Vec::new();
+    normalize_path(head.path.get(buf), server.path_mode, &mut path)?;
+    let body_len = match head.body {
+        BodyKind::Empty => 0,
+        BodyKind::Length(n) if n > MAX_BODY as u64 => return Err(ErrorCode::BodyTooLarge),
+        BodyKind::Length(n) => n as usize,
+        // Admin bodies are short lists: a length up front is no burden.
+        BodyKind::Chunked | BodyKind::UntilClose => return Err(ErrorCode::LengthRequired),
     };
-    let refuse = |c| Err(ReadError::Refuse(c));
-    let mut body_len = None;
-    let mut expect_continue = false;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("expect") {
-            expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
-        }
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return refuse(ErrorCode::LengthRequired);
-        }
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let Some(n) = content_length(h.value) else {
-                return refuse(ErrorCode::InvalidContentLength);
-            };
-            if body_len.is_some_and(|m| m != n) {
-                return refuse(ErrorCode::InvalidContentLength);
-            }
-            body_len = Some(n);
-        }
-    }
-    let body_len = body_len.unwrap_or(0);
-    if body_len > MAX_BODY {
-        return refuse(ErrorCode::BodyTooLarge);
-    }
-    let target = req.path.unwrap_or("/");
-    let path = target.split('?').next().unwrap_or(target);
-    let method = req.method.unwrap_or("");
-    Ok(Some(Head {
-        len: head_len,
-        method: method.to_owned(),
-        path: path.to_owned(),
+    let authorization = head
+        .headers
+        .iter()
+        .find(|h| h.kind == HeaderKind::Authorization)
+        .map(|h| h.value.get(buf).to_vec());
+    Ok(Some(Parsed {
+        head_len: head.head_len,
+        method: head.method,
+        path: String::from_utf8_lossy(&path).into_owned(),
+        authorization,
         body_len,
-        expect_continue,
+        expect_continue: head.expect_continue,
     }))
 }
 
-/// Digits only; a value too large for `usize` is "too large", not invalid.
-fn content_length(v: &[u8]) -> Option<usize> {
-    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
-        return None;
+impl Head {
+    /// Reads the body (asking for it with `100 Continue` when the client
+    /// waits for that) before `deadline`.
+    pub fn read_body(self, s: &mut TcpStream, deadline: Instant) -> Result<Request, ReadError> {
+        let Head {
+            parsed,
+            mut buf,
+            mut len,
+        } = self;
+        let total = parsed.head_len + parsed.body_len;
+        if parsed.expect_continue && len < total {
+            // curl sends bodies over 1 KiB only after this (or a 1 s pause).
+            s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .map_err(|_| ReadError::Gone)?;
+        }
+        buf.resize(total.max(len), 0);
+        while len < total {
+            len += read_some(s, &mut buf[len..total], deadline)?;
+        }
+        buf.truncate(total);
+        Ok(Request {
+            method: parsed.method,
+            path: parsed.path,
+            body: buf.split_off(parsed.head_len),
+        })
     }
-    Some(
-        v.iter()
-            .try_fold(0usize, |n, &d| {
-                n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
-            })
-            .unwrap_or(usize::MAX),
-    )
 }
 
 /// One read of at least one byte, waiting no later than `deadline`.
@@ -201,50 +202,66 @@ pub fn linger_close(s: &mut TcpStream) {
 mod tests {
     use super::*;
 
-    fn head(raw: &str) -> Result<Option<(usize, String, String, usize)>, ReadError> {
-        parse_head(raw.as_bytes()).map(|h| h.map(|h| (h.len, h.method, h.path, h.body_len)))
+    type Summary = (usize, Method, String, usize, Option<Vec<u8>>);
+
+    fn head(raw: &str) -> Result<Option<Summary>, ErrorCode> {
+        let cfg =
+            crate::config::load_str("[server]\nlisten = \"127.0.0.1:0\"\n", "t").expect("config");
+        let mut h = RequestHead::new();
+        parse(raw.as_bytes(), &mut h, &cfg.server)
+            .map(|p| p.map(|p| (p.head_len, p.method, p.path, p.body_len, p.authorization)))
     }
 
     #[test]
-    fn heads_and_their_limits() {
+    fn heads_are_held_to_the_data_planes_rules_and_the_admin_limits() {
         assert_eq!(head("GET /metrics HTTP/1.1\r\nHost: a"), Ok(None));
         assert_eq!(
-            head("GET /metrics?x=1 HTTP/1.1\r\n\r\n"),
-            Ok(Some((29, "GET".into(), "/metrics".into(), 0)))
+            head("GET /x/../metrics?x=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t\r\n\r\n"),
+            Ok(Some((
+                68,
+                Method::Get,
+                "/metrics".into(),
+                0,
+                Some(b"Bearer t".to_vec())
+            )))
         );
-        assert_eq!(
-            head("POST /r HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n"),
-            Ok(Some((58, "POST".into(), "/r".into(), 5)))
-        );
-        let refused = |c| Err(ReadError::Refuse(c));
         for (raw, code) in [
             (
-                "POST /r HTTP/1.1\r\nContent-Length: 65537\r\n\r\n",
+                "POST /r HTTP/1.1\r\nHost: a\r\nContent-Length: 65537\r\n\r\n",
                 ErrorCode::BodyTooLarge,
             ),
             (
-                "POST /r HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-                ErrorCode::BodyTooLarge,
-            ),
-            (
-                "POST /r HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                "POST /r HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
                 ErrorCode::InvalidContentLength,
             ),
             (
-                "POST /r HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
-                ErrorCode::InvalidContentLength,
-            ),
-            (
-                "POST /r HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "POST /r HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
                 ErrorCode::LengthRequired,
             ),
-            ("GET /\x01 HTTP/1.1\r\n\r\n", ErrorCode::MalformedRequest),
+            (
+                "POST /r HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                ErrorCode::ConflictingFraming,
+            ),
+            ("GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", ErrorCode::MalformedRequest),
+            ("GET /metrics HTTP/1.1\r\n\r\n", ErrorCode::InvalidHost),
+            ("get /metrics HTTP/1.1\r\nHost: a\r\n\r\n", ErrorCode::InvalidMethod),
+            ("GET /metrics HTTP/2.0\r\nHost: a\r\n\r\n", ErrorCode::HttpVersionNotSupported),
+            ("GET /a%2Fb HTTP/1.1\r\nHost: a\r\n\r\n", ErrorCode::AmbiguousPath),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
+                ErrorCode::AmbiguousHeader,
+            ),
         ] {
-            assert_eq!(head(raw), refused(code), "{raw:?}");
+            assert_eq!(head(raw), Err(code), "{raw:?}");
         }
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n",
+            "y".repeat(MAX_HEAD)
+        );
+        assert_eq!(head(&big), Err(ErrorCode::HeaderTooLarge));
         assert_eq!(
             head(&format!(
-                "POST /r HTTP/1.1\r\nContent-Length: {MAX_BODY}\r\n\r\n"
+                "POST /r HTTP/1.1\r\nHost: a\r\nContent-Length: {MAX_BODY}\r\n\r\n"
             ))
             .map(|h| h.map(|h| h.3)),
             Ok(Some(MAX_BODY))

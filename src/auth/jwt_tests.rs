@@ -40,6 +40,7 @@ fn policy(algs: &[&str], keys: Vec<Key>) -> JwtPolicy {
         max_token_bytes: 8192,
         cache_size: 0,
         cache_ttl_s: 60,
+        secret_ref: None,
     }
 }
 

@@ -95,6 +95,9 @@ pub struct JwtPolicy {
     pub cache_size: usize,
     /// `cache_ttl_s`: longest a verified token is trusted without re-verifying.
     pub cache_ttl_s: u64,
+    /// `secret`'s reference (`env:VAR`, `file:PATH`) when the key is one;
+    /// the admin API shows this, never the key.
+    pub secret_ref: Option<Box<str>>,
 }
 
 /// A compiled `kind = "api_key"` policy.

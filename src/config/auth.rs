@@ -121,20 +121,7 @@ fn algorithms(doc: &mut Doc<'_>, p: &str, t: &AuthFile) -> Option<AlgSet> {
 }
 
 fn secret(spec: &str) -> Result<Vec<u8>, String> {
-    let bytes = if let Some(var) = spec.strip_prefix("env:") {
-        std::env::var(var)
-            .map_err(|_| format!("environment variable {var:?} is not set"))?
-            .into_bytes()
-    } else if let Some(path) = spec.strip_prefix("file:") {
-        let mut b =
-            std::fs::read(path).map_err(|e| format!("cannot read secret file {path:?}: {e}"))?;
-        while b.last().is_some_and(|c| c.is_ascii_whitespace()) {
-            b.pop();
-        }
-        b
-    } else {
-        return Err("write the secret as \"env:VAR\" or \"file:PATH\", never inline".into());
-    };
+    let bytes = super::secret::read(spec)?;
     if bytes.len() < 32 {
         return Err(format!(
             "the secret is {} bytes; HS* secrets must be at least 32 bytes",
@@ -305,6 +292,7 @@ fn jwt(doc: &mut Doc<'_>, p: &str, name: &str, t: &AuthFile) -> Option<JwtPolicy
         max_token_bytes: max_token_bytes as usize,
         cache_size: cache_size as usize,
         cache_ttl_s,
+        secret_ref: t.secret.as_deref().map(Into::into),
     })
 }
 

@@ -1,18 +1,21 @@
 //! Compiling the parsed model into runtime settings: `[server]` here,
-//! `[[upstreams]]` in `upstreams`, `[[routes]]` in `routes`, and the shared
-//! helpers for one key (`check`, `required`, `num`, `count`, `size`,
-//! `duration`, `timeout`, `one_of`).
+//! `[[upstreams]]` in `upstreams`, `[[routes]]` in `routes`, `[tracing]` in
+//! `tracing`, and the shared helpers for one key (`check`, `required`,
+//! `num`, `count`, `size`, `duration`, `timeout`, `one_of`).
 //!
 //! Owns: defaults, required keys, bounds and cross-key rules (duplicate
-//! names, listen versus admin_listen), each error attached to its key path.
+//! names, listen versus admin_listen, a token for an admin_listen off
+//! loopback), each error attached to its key path.
 //! Must never: stop at the first error, or produce a `Compiled` when any
 //! error was recorded.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::load::{Doc, FileModel};
 use super::model::{self, ServerFile};
+use super::secret::Secret;
 use super::{
     ratelimits, routes, upstreams, validate, Compiled, IoMode, RingSetup, ServerSettings,
     UpstreamSpec,
@@ -41,6 +44,8 @@ pub fn compile(
         declared: &declared,
     };
     let router = routes::compile(doc, &m.routes, &names, &refs, &rate_limits);
+    let tracing = super::tracing::compile(doc, m.tracing.as_ref());
+    let access_log = super::access_log::compile(doc, m.access_log.as_ref());
     let server = server.map(|mut s| {
         let one_value =
             super::headers::one_value(doc, &s.header_rules, &rate_limits, &auth, &m.routes);
@@ -54,6 +59,8 @@ pub fn compile(
             router,
             rate_limits,
             auth,
+            tracing,
+            access_log,
         }),
         _ => None,
     }
@@ -124,18 +131,7 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
         "for example \"127.0.0.1:8080\"",
     )
     .and_then(|l| check(doc, "server.listen", validate::socket_addr(l, true)));
-    let admin_listen = match &s.admin_listen {
-        None => None,
-        Some(a) => check(doc, "server.admin_listen", validate::socket_addr(a, true)),
-    };
-    if let (Some(l), Some(a)) = (listen, admin_listen) {
-        if l == a && l.port() != 0 {
-            doc.err(
-                "server.admin_listen",
-                format!("{a} is also server.listen; use another port"),
-            );
-        }
-    }
+    let (admin_listen, admin_token) = admin(doc, &s, listen);
     let path_mode = path_mode(doc, &s);
     let io = match s.io.as_deref() {
         None | Some("auto") => IoMode::Auto,
@@ -235,8 +231,58 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             s.singleton_headers.as_deref(),
         ),
         path_mode,
+        admin_token,
     };
     listen.map(|_| settings)
+}
+
+/// `admin_listen` and `admin_token`. Without a token the admin API (the
+/// effective config, `/revocations` writes) is open to whoever can
+/// connect, so a listener off loopback must have one.
+fn admin(
+    doc: &mut Doc<'_>,
+    s: &ServerFile,
+    listen: Option<SocketAddr>,
+) -> (Option<SocketAddr>, Option<Arc<Secret>>) {
+    let key = "server.admin_listen";
+    let addr = match &s.admin_listen {
+        None => None,
+        Some(a) => check(doc, key, validate::socket_addr(a, true)),
+    };
+    if let (Some(l), Some(a)) = (listen, addr) {
+        if l == a && l.port() != 0 {
+            doc.err(key, format!("{a} is also server.listen; use another port"));
+        }
+    }
+    let token = s
+        .admin_token
+        .as_deref()
+        .and_then(|t| check(doc, "server.admin_token", admin_token(t)));
+    let public = addr.filter(|a| !a.ip().to_canonical().is_loopback());
+    if let (Some(a), None) = (public, &s.admin_token) {
+        doc.err(
+            key,
+            format!("{a} is not a loopback address: set server.admin_token (\"env:VAR\" or \"file:PATH\") so that the admin API needs a Bearer token, or listen on 127.0.0.1"),
+        );
+    }
+    (addr, token.map(Arc::new))
+}
+
+/// Reads `admin_token`: long enough not to be guessed, and bytes a client
+/// can send in an `Authorization` header.
+fn admin_token(spec: &str) -> Result<Secret, String> {
+    let t = Secret::load(spec)?;
+    let min = model::ADMIN_TOKEN_MIN_BYTES;
+    if t.value().len() < min {
+        return Err(format!(
+            "the token is {} bytes; use at least {min} (for example `openssl rand -hex 32`)",
+            t.value().len()
+        ));
+    }
+    if !t.value().iter().all(u8::is_ascii_graphic) {
+        return Err("the token must be printable ASCII without spaces (it is sent in an Authorization header)".into());
+    }
+    Ok(t)
 }
 
 /// `escaped_slashes` and `path_params`; an unknown value is an error (and the default).

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::model::{AuthFile, RateLimitFile, RevocationFile, RouteFile, ServerFile};
+use super::model::{
+    AccessLogFile, AuthFile, RateLimitFile, RevocationFile, RouteFile, ServerFile, TracingFile,
+};
 use super::upstream_model::UpstreamFile;
 
 /// One problem in a configuration file.
@@ -73,6 +75,10 @@ pub struct FileModel {
     pub auth: Vec<(String, AuthFile)>,
     /// `[revocation]`, if present.
     pub revocation: Option<RevocationFile>,
+    /// `[tracing]`, if present.
+    pub tracing: Option<TracingFile>,
+    /// `[access_log]`, if present.
+    pub access_log: Option<AccessLogFile>,
 }
 
 struct Entry {
@@ -231,27 +237,35 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
     };
     for (k, v) in top.iter() {
         match k.get_ref().as_ref() {
-            "server" => match v.get_ref() {
-                DeValue::Table(t) => model.server = Some(de_table(&mut doc, "server", t, v.span())),
-                _ => doc.err("server", "expected a table: write it as [server]"),
-            },
+            "server" => model.server = de_single(&mut doc, "server", v),
             "upstreams" => model.upstreams = de_array(&mut doc, "upstreams", v),
             "routes" => model.routes = de_array(&mut doc, "routes", v),
             "rate_limits" => model.rate_limits = de_named(&mut doc, "rate_limits", v),
             "auth" => model.auth = de_named(&mut doc, "auth", v),
-            "revocation" => match v.get_ref() {
-                DeValue::Table(t) => {
-                    model.revocation = Some(de_table(&mut doc, "revocation", t, v.span()))
-                }
-                _ => doc.err("revocation", "expected a table: write it as [revocation]"),
-            },
+            "revocation" => model.revocation = de_single(&mut doc, "revocation", v),
+            "tracing" => model.tracing = de_single(&mut doc, "tracing", v),
+            "access_log" => model.access_log = de_single(&mut doc, "access_log", v),
             other => doc.err(
                 other,
-                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `revocation`"),
+                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `revocation`, `tracing`, `access_log`"),
             ),
         }
     }
     (doc, Some(model))
+}
+
+/// A table written once (`[server]`); any other value is reported.
+fn de_single<T>(doc: &mut Doc<'_>, path: &str, v: &Spanned<DeValue<'_>>) -> Option<T>
+where
+    T: for<'de> Deserialize<'de> + Default,
+{
+    match v.get_ref() {
+        DeValue::Table(t) => Some(de_table(doc, path, t, v.span())),
+        _ => {
+            doc.err(path, format!("expected a table: write it as [{path}]"));
+            None
+        }
+    }
 }
 
 /// Each element of an array of tables; non-tables are reported and skipped

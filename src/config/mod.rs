@@ -6,6 +6,7 @@
 //! settings plus the `route::Router`, shared read-only by every shard.
 //! Must never: be touched per request; the shards read only `Compiled`.
 
+mod access_log;
 mod auth;
 mod auth_routes;
 mod compile;
@@ -15,6 +16,8 @@ mod model;
 mod policies;
 mod ratelimits;
 mod routes;
+pub mod secret;
+mod tracing;
 pub mod upstream;
 mod upstream_model;
 mod upstream_tables;
@@ -25,7 +28,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use access_log::{AccessLogSpec, LogFormat, LogOutput};
 pub use load::{ConfigError, ConfigErrors};
+pub use tracing::{OtlpEndpoint, TracingSpec};
 
 /// Reads and compiles a configuration file; a read error is one `ConfigError` without a line.
 pub fn load_file(path: &Path) -> Result<Compiled, ConfigErrors> {
@@ -75,6 +80,10 @@ pub struct Compiled {
     pub rate_limits: Vec<std::sync::Arc<crate::ratelimit::Limiter>>,
     /// `[auth.NAME]` policies and the revocation list (routes refer to policies by index).
     pub auth: crate::auth::AuthConfig,
+    /// `[tracing]`, defaults when the table is absent.
+    pub tracing: TracingSpec,
+    /// `[access_log]`; `None` when the table is absent (no access log).
+    pub access_log: Option<AccessLogSpec>,
 }
 
 /// `[server]` with defaults applied.
@@ -104,7 +113,7 @@ pub struct ServerSettings {
     pub body_timeout: Duration,
     /// Time in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
-    /// Where `/metrics` is served, if anywhere.
+    /// Where the admin API is served, if anywhere.
     pub admin_listen: Option<SocketAddr>,
     /// `trusted_proxies`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: crate::http::client_ip::TrustedProxies,
@@ -113,6 +122,9 @@ pub struct ServerSettings {
     pub header_rules: crate::http::rules::HeaderRules,
     /// `escaped_slashes` and `path_params`: how paths are normalised.
     pub path_mode: crate::http::PathMode,
+    /// `admin_token`: the Bearer token every admin endpoint but `/healthz`
+    /// requires, when set.
+    pub admin_token: Option<std::sync::Arc<secret::Secret>>,
 }
 
 /// `server.io`.
@@ -172,6 +184,8 @@ pub struct UpstreamSpec {
 }
 
 #[cfg(test)]
+mod access_log_tests;
+#[cfg(test)]
 mod header_tests;
 #[cfg(test)]
 mod ratelimit_tests;
@@ -179,6 +193,8 @@ mod ratelimit_tests;
 mod route_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tracing_tests;
 #[cfg(test)]
 mod upstream_table_tests;
 #[cfg(test)]

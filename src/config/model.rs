@@ -40,6 +40,8 @@ pub const MAX_IDLE_PER_SHARD: u64 = 64;
 pub const RATE_LIMIT_MAX_KEYS: u64 = 100_000;
 /// `rate_limits.*.max_delay_ms` default (delay mode).
 pub const RATE_LIMIT_MAX_DELAY_MS: u64 = 1_000;
+/// Shortest `server.admin_token`, in bytes.
+pub const ADMIN_TOKEN_MIN_BYTES: usize = 16;
 /// `upstreams[].idle_timeout_ms` default.
 pub const UPSTREAM_IDLE_TIMEOUT_MS: u64 = 30_000;
 
@@ -56,6 +58,11 @@ pub const TOKEN_CACHE_TTL_S: u64 = 300;
 pub const VALIDATE_JSON_MAX_BODY: u64 = 64 * 1024;
 /// Largest `routes[].validate.max_body_bytes`: such bodies may be buffered whole.
 pub const VALIDATE_MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// `tracing.sample_ratio` default: every new trace is sampled, as Envoy's
+/// `random_sampling` (100 %) and the OpenTelemetry SDKs' default sampler
+/// (parent-based, always on) do; lower it where the collector cannot keep up.
+pub const SAMPLE_RATIO: f64 = 1.0;
 
 /// `routes[].cors.max_age_s` default.
 pub const CORS_MAX_AGE_S: u64 = 600;
@@ -90,6 +97,16 @@ pub struct ServerFile {
     pub singleton_headers: Option<Vec<String>>,
     pub escaped_slashes: Option<String>,
     pub path_params: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+/// The `[access_log]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogFile {
+    pub output: Option<String>,
+    pub format: Option<String>,
+    pub sample: Option<f64>,
 }
 
 /// One `[[routes]]` table.
@@ -243,6 +260,15 @@ pub struct ApiKeyFile {
 #[serde(deny_unknown_fields)]
 pub struct RevocationFile {
     pub file: Option<String>,
+}
+
+/// The `[tracing]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingFile {
+    pub otlp_endpoint: Option<String>,
+    pub sample_ratio: Option<f64>,
+    pub request_id: Option<String>,
 }
 
 /// `request_headers` / `response_headers`.

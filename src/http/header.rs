@@ -52,6 +52,10 @@ pub enum HeaderKind {
     Forwarded,
     /// `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`: refused.
     MethodOverride,
+    /// `traceparent` (W3C): read by the gateway, replaced by its own upstream.
+    TraceParent,
+    /// `tracestate` (W3C): passed on only when the client's trace continues.
+    TraceState,
     /// Any other name.
     Other,
 }
@@ -72,6 +76,8 @@ impl HeaderKind {
             9 if is(b"forwarded") => HeaderKind::Forwarded,
             10 if is(b"connection") => HeaderKind::Connection,
             10 if is(b"keep-alive") => HeaderKind::KeepAlive,
+            10 if is(b"tracestate") => HeaderKind::TraceState,
+            11 if is(b"traceparent") => HeaderKind::TraceParent,
             12 if is(b"x-request-id") => HeaderKind::XRequestId,
             12 if is(b"content-type") => HeaderKind::ContentType,
             13 if is(b"authorization") => HeaderKind::Authorization,

@@ -1,5 +1,7 @@
 //! Counters: one `ShardMetrics` per shard, written only by its shard and
-//! summed by an admin thread when `/metrics` is scraped.
+//! summed by an admin thread when `/metrics` is scraped, with the per-route
+//! and per-upstream families (`families`) and the process metrics
+//! (`process`) rendered beside them.
 //!
 //! Single-writer atomics: the owner does a relaxed load and store (a plain
 //! `mov` on x86), never a locked read-modify-write, so counting costs the
@@ -9,6 +11,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::families::{self, Families, Labels};
+use super::process::{self, ConfigState};
+use crate::config::Compiled;
 use crate::error::ErrorCode;
 
 /// A counter with a single writer (its shard) and any number of readers.
@@ -57,6 +62,8 @@ const TIMEOUT_KINDS: [&str; 3] = ["header", "idle", "body"];
 pub struct ShardMetrics {
     /// Request heads parsed.
     pub requests: Counter,
+    /// Per-route and per-upstream rows (none in the admin listener's set).
+    pub families: Families,
     /// Client connections accepted.
     pub connections_accepted: Counter,
     /// Connections refused over `max_connections`.
@@ -86,6 +93,9 @@ pub struct ShardMetrics {
     pub responses: [[Counter; 5]; 2],
     /// Requests that took at least one upstream retry.
     pub retried_requests: Counter,
+    /// Event-loop lag (gauge, µs): the worst lateness of the shard's
+    /// 100 ms tick over the last whole second (`server::lag`).
+    pub loop_lag_us: AtomicU64,
 }
 
 impl Default for ShardMetrics {
@@ -93,6 +103,7 @@ impl Default for ShardMetrics {
     fn default() -> ShardMetrics {
         ShardMetrics {
             requests: Counter::default(),
+            families: Families::default(),
             connections_accepted: Counter::default(),
             connections_rejected: Counter::default(),
             connections_active: Counter::default(),
@@ -107,6 +118,7 @@ impl Default for ShardMetrics {
             headers_dropped: Counter::default(),
             responses: Default::default(),
             retried_requests: Counter::default(),
+            loop_lag_us: AtomicU64::default(),
         }
     }
 }
@@ -119,31 +131,67 @@ impl ShardMetrics {
 }
 
 /// All shards' counters, shared with an admin thread.
-#[derive(Clone, Default)]
-pub struct Metrics {
-    shards: Arc<Vec<Arc<ShardMetrics>>>,
+#[derive(Clone)]
+pub struct Metrics(Arc<Sets>);
+
+struct Sets {
+    shards: Vec<Arc<ShardMetrics>>,
+    /// The admin listener's own errors: a set no shard writes.
+    admin: Arc<ShardMetrics>,
+    labels: Labels,
+    /// Upstream targets in the config (for the text's length).
+    targets: usize,
+    config: ConfigState,
 }
 
 impl Metrics {
-    /// One fresh set of counters per shard.
-    pub fn new(shards: usize) -> Metrics {
-        Metrics {
-            shards: Arc::new((0..shards).map(|_| Arc::default()).collect()),
-        }
+    /// One set of counters per shard, with rows for `cfg`'s routes and
+    /// upstreams, and one for the admin listener.
+    pub fn new(cfg: &Compiled, shards: usize) -> Metrics {
+        let (routes, upstreams) = (cfg.router.len(), cfg.upstreams.len());
+        let set = || {
+            Arc::new(ShardMetrics {
+                families: Families::new(routes, upstreams),
+                ..ShardMetrics::default()
+            })
+        };
+        Metrics(Arc::new(Sets {
+            shards: (0..shards).map(|_| set()).collect(),
+            admin: Arc::default(),
+            labels: Labels::new(cfg),
+            targets: cfg.upstreams.iter().map(|u| u.targets.len()).sum(),
+            config: ConfigState::default(),
+        }))
     }
 
     /// The counters of shard `i`.
     pub fn shard(&self, i: usize) -> Arc<ShardMetrics> {
-        self.shards[i].clone()
+        self.0.shards[i].clone()
+    }
+
+    /// The admin listener's counters.
+    pub fn admin(&self) -> Arc<ShardMetrics> {
+        self.0.admin.clone()
+    }
+
+    /// The configuration gauges (`ringway_config_*`).
+    pub fn config(&self) -> &ConfigState {
+        &self.0.config
+    }
+
+    fn sets(&self) -> impl Iterator<Item = &ShardMetrics> {
+        self.0.shards.iter().chain([&self.0.admin]).map(|s| &**s)
     }
 
     fn sum(&self, f: impl Fn(&ShardMetrics) -> u64) -> u64 {
-        self.shards.iter().map(|s| f(s)).sum()
+        self.sets().map(f).sum()
     }
 
     /// Prometheus text exposition of every counter, summed over shards.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
+        // The per-target families the admin appends too: ~10 lines a target.
+        let targets: usize = self.0.targets * 10 * 128;
+        let mut out = String::with_capacity(16 * 1024 + self.0.labels.text_len() + targets);
         let mut one = |name: &str, kind: &str, help: &str, v: u64| {
             let _ = writeln!(
                 out,
@@ -151,7 +199,7 @@ impl Metrics {
             );
         };
         one(
-            "ringway_requests_total",
+            "ringway_request_heads_total",
             "counter",
             "Request heads parsed.",
             self.sum(|s| s.requests.get()),
@@ -246,6 +294,9 @@ impl Metrics {
             let v = self.sum(|s| s.timeouts[i].get());
             let _ = writeln!(out, "ringway_timeouts_total{{kind=\"{kind}\"}} {v}");
         }
+        let shards = self.0.shards.iter().map(|s| &s.families);
+        families::render(shards, &self.0.labels, &mut out);
+        process::render(&mut out, self.0.shards.len(), &self.0.config);
         out
     }
 }

@@ -15,7 +15,9 @@ pub struct RequestIdGen {
     counter: Cell<u64>,
 }
 
-fn splitmix64(mut z: u64) -> u64 {
+/// One splitmix64 step: `z` advanced by the golden gamma, then mixed (also
+/// `trace::TraceIds` and the access log's sampler).
+pub fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

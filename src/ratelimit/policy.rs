@@ -13,6 +13,7 @@ use super::algo::{Verdict, NS};
 use super::key::{Identity, RequestParts};
 use super::table::Checked;
 use super::Limiter;
+use crate::observe::text::push_u64;
 
 /// The compiled `rate_limit` of one route.
 #[derive(Clone, Debug)]
@@ -73,6 +74,11 @@ impl RateLimitPolicy {
         &self.limits
     }
 
+    /// `rate_limit_headers`: whether the RateLimit fields are sent.
+    pub fn sends_headers(&self) -> bool {
+        self.headers
+    }
+
     /// Checks every limit at `now` and appends the header lines to `out`
     /// (`Retry-After` on rejection, the RateLimit fields if switched on).
     /// A limit that admitted keeps its charge even when a later one
@@ -83,12 +89,25 @@ impl RateLimitPolicy {
         now: u64,
         out: &mut Vec<u8>,
     ) -> Outcome {
+        self.check_which(r, now, out).0
+    }
+
+    /// `check`, and the limit that decided a refusal (the last one checked:
+    /// the first to refuse stops the others).
+    pub fn check_which<I: Identity>(
+        &self,
+        r: &RequestParts<'_, I>,
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> (Outcome, Option<&Arc<Limiter>>) {
         let mut outcome = Outcome::Admit { delay: 0 };
+        let mut last = None;
         if self.headers {
             out.extend_from_slice(&self.policy_line);
             out.extend_from_slice(b"ratelimit: ");
         }
         for (i, l) in self.limits.iter().enumerate() {
+            last = Some(l);
             let (remaining, reset) = match l.check(r, now) {
                 Checked::Step(s) => {
                     combine(&mut outcome, s.verdict, Outcome::Reject);
@@ -127,7 +146,8 @@ impl RateLimitPolicy {
             push_u64(out, secs_ceil(ns + self.tick).max(1));
             out.extend_from_slice(b"\r\n");
         }
-        outcome
+        let refused = !matches!(outcome, Outcome::Admit { .. });
+        (outcome, last.filter(|_| refused))
     }
 }
 
@@ -143,21 +163,6 @@ fn combine(outcome: &mut Outcome, v: Verdict, refused: fn(u64) -> Outcome) {
         }
         Verdict::Reject(retry) => *outcome = refused(retry),
     }
-}
-
-/// Appends `n` in decimal.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 /// Ns to whole seconds, rounded up: waiting that long is always enough.

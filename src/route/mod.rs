@@ -31,6 +31,9 @@ pub struct Route {
     /// `original_path_header`: lowercase name of the header that carries
     /// the path as received (before normalisation) upstream.
     pub original_path_header: Option<Box<[u8]>>,
+    /// Position in `Router::routes` (match order): what per-route metrics
+    /// and per-request records are indexed by. Set by `Router::new`.
+    index: usize,
     host: HostMatch,
     path: PathMatch,
     headers: Box<[HeaderMatch]>,
@@ -72,6 +75,7 @@ impl Route {
             response_headers,
             policies: Box::default(),
             original_path_header: None,
+            index: 0,
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,
             path: m.path,
@@ -88,6 +92,12 @@ impl Route {
         self.rewrite.apply(path, self.path_ignore_case, out)
     }
 
+    /// Position in `Router::routes`.
+    #[inline]
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     /// The path matcher (read by `ringway check` style listings and tests).
     pub fn path(&self) -> &PathMatch {
         &self.path
@@ -96,6 +106,21 @@ impl Route {
     /// The host matcher.
     pub fn host(&self) -> &HostMatch {
         &self.host
+    }
+
+    /// The header matchers, all of which must hold.
+    pub fn headers(&self) -> &[HeaderMatch] {
+        &self.headers
+    }
+
+    /// The methods matched (empty: any).
+    pub fn methods(&self) -> MethodSet {
+        self.methods
+    }
+
+    /// `case_sensitive = false`: the path compares ASCII case-insensitively.
+    pub fn path_ignore_case(&self) -> bool {
+        self.path_ignore_case
     }
 
     /// The `allow` header value for 405s (empty when every method is allowed).
@@ -152,6 +177,9 @@ impl Router {
     pub fn new(mut routes: Vec<Route>) -> Router {
         // Stable sort: equal specificity keeps file order.
         routes.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
+        for (i, r) in routes.iter_mut().enumerate() {
+            r.index = i;
+        }
         Router {
             routes: routes.into_boxed_slice(),
         }

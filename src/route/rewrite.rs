@@ -136,6 +136,11 @@ impl HeaderEdits {
             .any(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name))
     }
 
+    /// True when `name` (lowercase) is a `set` name, not an `add` one.
+    pub fn is_set(&self, name: &[u8]) -> bool {
+        self.set_names.iter().any(|n| **n == *name)
+    }
+
     /// True when these edits neither drop nor add anything.
     pub fn is_empty(&self) -> bool {
         self.remove.is_empty() && self.rendered.is_empty()

@@ -158,6 +158,22 @@ fn path_specificity_exact_then_longer_prefix() {
 }
 
 #[test]
+fn a_route_knows_its_position_in_match_order() {
+    let rt = router(vec![
+        r("root", prefix("/")),
+        r("api", prefix("/api")),
+        r("me", exact("/api/me")),
+    ]);
+    for (i, route) in rt.routes().iter().enumerate() {
+        assert_eq!(route.index(), i, "{}", route.name);
+    }
+    let RouteMatch::Found(api) = find(&rt, Method::Get, None, "/api/x", &[]) else {
+        panic!("no match");
+    };
+    assert_eq!(rt.routes()[api.index()].name.as_ref(), "api");
+}
+
+#[test]
 fn more_header_matchers_then_method_set_win() {
     let beta = HeaderCond::Equals(b"1".as_slice().into());
     let rt = router(vec![

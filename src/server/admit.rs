@@ -62,7 +62,10 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
                     route: route.name.as_bytes(),
                     identity: &identity,
                 };
-                match rl.check(&parts, ratelimit::clock(), &mut c.req.resp_headers) {
+                let (verdict, by) =
+                    rl.check_which(&parts, ratelimit::clock(), &mut c.req.resp_headers);
+                c.req.refused_by = by.cloned();
+                match verdict {
                     Outcome::Admit { delay: 0 } => Ok(()),
                     Outcome::Admit { delay } => {
                         sh.metrics.ratelimit_delayed.inc();

@@ -103,6 +103,17 @@ pub struct Pump<'a> {
     pub max_payload: u64,
     /// The shard's pool of large buffers, for a long body.
     pub bufs: &'a BodyBufs,
+    /// What went through, counted as it goes (also when the pump fails).
+    pub moved: &'a mut Moved,
+}
+
+/// Bytes a pump moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Source bytes consumed as the body, framing included.
+    pub consumed: u64,
+    /// Bytes written to the destination (less than `consumed` when de-chunking).
+    pub written: u64,
 }
 
 /// Bytes at the front of `buf` that belong to the body, and the payload
@@ -225,6 +236,7 @@ async fn pump_loop(
         for (src, r) in ranges.drain(..) {
             g.push(src, r);
         }
+        let len = g.remaining() as u64;
         match wire::write_gather(p.dst, g, p.write_limit).await {
             Ok(g) => {
                 let (owned, _, v) = g.into_parts();
@@ -233,6 +245,8 @@ async fn pump_loop(
             }
             Err(_) => return Err(PumpFail::Dst),
         }
+        p.moved.consumed += k as u64;
+        p.moved.written += len;
         buf.advance(k);
         if let Framing::Length(n) = framing {
             framing = Framing::Length(n - k as u64);

@@ -4,8 +4,10 @@
 //! Owns: the keep-alive loop, parking an idle connection without its working
 //! set (buffers borrowed from the shard while a request is in progress, see
 //! `scratch`) and without its serving future (boxed while busy, see
-//! `serve`), the client-side timeouts, and, for each parsed head, the
-//! configured header rules and the client address (`RequestCtx::client`).
+//! `serve`), the client-side timeouts, for each parsed head the configured
+//! header rules and the client address (`RequestCtx::client`), and the
+//! request's start and end (`Measures::started`, `finish`), where every
+//! request is counted, however it ended.
 //! Must never: look at routes or upstreams (that is `pipeline` and `proxy`).
 
 use std::net::SocketAddr;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
-use super::request::RequestCtx;
+use super::request::{Outcome, RequestCtx};
 use super::state::{ConnId, Shard};
 use super::wire::{self, IoFail, Src};
 use crate::error::ErrorCode;
@@ -211,16 +213,20 @@ async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
             Head::Park(left) => return Next::Park(c.park(sh), left),
             Head::Reject(code) => {
                 c.req.new_request_id(&sh.ids);
+                // No head was parsed: what was read is all this request's.
+                c.req.measures.bytes_in = c.buf.len() as u64;
                 super::respond::error(&mut c, sh, code, true, None).await;
+                finish(&mut c, sh, Outcome::error(code, false));
                 break;
             }
         }
         started = None;
         readable = false;
         c.head_pending = true;
+        c.req.measures.bytes_in = c.head.head_len as u64;
         sh.metrics.requests.inc();
         let outcome = super::pipeline::handle(&mut c, sh).await;
-        outcome.count(&sh.metrics);
+        finish(&mut c, sh, outcome);
         if !outcome.keep {
             break;
         }
@@ -232,6 +238,13 @@ async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
         sh.scratch.reclaim(&mut c);
     }
     Next::Close
+}
+
+/// Phase 7: the request ended, whichever way; measured now and counted.
+fn finish(c: &mut Conn, sh: &Shard, outcome: Outcome) {
+    c.req.measures.finish(Instant::now());
+    outcome.count(&c.req.measures, &sh.metrics);
+    super::report::request_ended(c, sh, &outcome);
 }
 
 /// Phase 1: read until a complete request head is buffered. `accepted` is
@@ -253,8 +266,13 @@ async fn read_head(
     loop {
         if !c.buf.is_empty() {
             sh.conns.set_idle(c.id, false);
-            if started.is_none() {
-                started = Some(Instant::now());
+            if c.req.measures.started.is_none() {
+                // One clock read: the request's start, and the header
+                // timeout's unless the connection's first request already
+                // runs it from the accept.
+                let now = Instant::now();
+                c.req.measures.started = Some(now);
+                started.get_or_insert(now);
             }
             match parse_request(&c.buf, server.max_header_bytes, &mut c.head) {
                 Ok(true) => return after_parse(c, sh),

@@ -10,7 +10,7 @@
 
 use bytes::Buf;
 
-use super::body::{self, Framing, Pump, PumpFail};
+use super::body::{self, Framing, Moved, Pump, PumpFail};
 use super::conn::Conn;
 use super::head::{build_request, build_response};
 use super::respond;
@@ -90,6 +90,7 @@ pub(super) async fn send_request(
     }
     c.consume_head();
     c.buf.advance(prefix);
+    c.req.measures.bytes_in += prefix as u64;
     if c.head.expect_continue && prefix == 0 && !respond::continue_100(c, sh).await {
         return Err(Sent::Gone);
     }
@@ -97,6 +98,7 @@ pub(super) async fn send_request(
         BodyKind::Length(n) => Framing::Length(n - prefix as u64),
         _ => Framing::Chunked,
     };
+    let mut moved = Moved::default();
     let p = Pump {
         src: &mut c.stream,
         dst: &mut up.stream,
@@ -104,10 +106,12 @@ pub(super) async fn send_request(
         write_limit: up_write_limit(sh, route),
         max_payload: sh.cfg.server.max_body_bytes,
         bufs: &sh.bodies,
+        moved: &mut moved,
     };
     let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
     let res = body::pump(p, &mut c.buf, framing, &mut c.chunk, &mut scratch, false).await;
     (c.segs, c.iov) = scratch;
+    c.req.measures.bytes_in += moved.consumed;
     match res {
         Ok(()) => Ok(()),
         Err(PumpFail::SrcTimeout) => {
@@ -175,17 +179,28 @@ pub(super) async fn read_response_head(
     }
 }
 
+/// How a relayed response ended for the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Relayed {
+    /// The head went out (the body too, unless `keep` is false for that
+    /// reason); `keep`: the client connection may carry another request.
+    Sent { keep: bool },
+    /// Writing the head failed: the client had gone (reset the connection),
+    /// so it got no response at all.
+    ClientGone,
+}
+
 /// Sends the response head and streams the body to the client; pools the
-/// upstream connection when the exchange ended cleanly. Returns whether the
-/// client connection may be kept, or the error to answer when the head
-/// could not be rebuilt (nothing was sent then).
+/// upstream connection when the exchange ended cleanly. Returns how it
+/// ended for the client, or the error to answer when the head could not be
+/// rebuilt (nothing was sent then).
 pub(super) async fn relay_response(
     c: &mut Conn,
     sh: &Shard,
     route: &Route,
     mut up: UpstreamConn,
     spec: &UpstreamSpec,
-) -> Result<bool, UpstreamError> {
+) -> Result<Relayed, UpstreamError> {
     let http10 = c.head.version == Version::Http10;
     let framing = match c.resp.body {
         BodyKind::Empty => Framing::Length(0),
@@ -211,14 +226,16 @@ pub(super) async fn relay_response(
     for (src, r) in c.segs.drain(..) {
         g.push(src, r);
     }
+    let head_bytes = g.remaining() as u64;
     match wire::write_gather(&mut c.stream, g, sh.cfg.server.idle_timeout).await {
         Ok(g) => {
             let (ubuf, extra, iov) = g.into_parts();
             up.buf = ubuf;
             c.extra = extra;
             c.iov = iov;
+            c.req.measures.bytes_out += head_bytes;
         }
-        Err(_) => return Ok(false),
+        Err(_) => return Ok(Relayed::ClientGone),
     }
     up.buf.advance(consumed);
     let framing = match framing {
@@ -226,6 +243,7 @@ pub(super) async fn relay_response(
         f => f,
     };
     let done = done || framing == Framing::Length(0);
+    let mut moved = Moved::default();
     let p = Pump {
         src: &mut up.stream,
         dst: &mut c.stream,
@@ -233,11 +251,13 @@ pub(super) async fn relay_response(
         write_limit: sh.cfg.server.idle_timeout,
         max_payload: u64::MAX,
         bufs: &sh.bodies,
+        moved: &mut moved,
     };
     let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
     let res = body::pump(p, &mut up.buf, framing, &mut c.chunk, &mut scratch, done).await;
     (c.segs, c.iov) = scratch;
-    Ok(match res {
+    c.req.measures.bytes_out += moved.written;
+    let keep = match res {
         Ok(()) => {
             if c.resp.keep_alive && framing != Framing::UntilClose {
                 sh.pools.checkin(route.upstream, spec, up);
@@ -249,5 +269,6 @@ pub(super) async fn relay_response(
             sh.metrics.upstream_aborted.inc();
             false
         }
-    })
+    };
+    Ok(Relayed::Sent { keep })
 }

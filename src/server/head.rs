@@ -75,6 +75,7 @@ pub fn build_request(
                 rid_len,
                 client,
                 identity,
+                trace,
                 ..
             },
         peer_ip,
@@ -118,6 +119,10 @@ pub fn build_request(
             | HeaderKind::Expect => true,
             // Only a trusted proxy may tell the upstream about earlier hops.
             HeaderKind::Forwarded => !*peer_trusted,
+            // Exactly one traceparent goes upstream: the gateway's own.
+            HeaderKind::TraceParent => true,
+            // Vendor state belongs to the client's trace; a new trace has none.
+            HeaderKind::TraceState => !trace.continues_trace(),
             HeaderKind::Host => !origin_form,
             HeaderKind::ContentLength => {
                 // `003` means 3 to us, maybe not to the upstream: send one
@@ -188,6 +193,7 @@ pub fn build_request(
     out.add(b"x-request-id: ");
     out.add(&rid[..*rid_len]);
     out.add(b"\r\n");
+    out.add(&trace.traceparent_line());
     if let Some(name) = &route.original_path_header {
         // The path as received: httparse admits no CR, LF or control byte in it.
         out.add(name);

@@ -10,8 +10,11 @@ mod body;
 mod conn;
 mod exchange;
 mod head;
+mod lag;
 mod pipeline;
 mod proxy;
+mod readiness;
+mod report;
 mod request;
 mod respond;
 mod ring;
@@ -33,6 +36,8 @@ use crate::config::Compiled;
 use crate::observe::log::{self, Val};
 use crate::observe::Metrics;
 
+pub use readiness::{Phase, Readiness};
+
 /// Why the gateway could not start.
 #[derive(Debug)]
 pub struct StartError(pub String);
@@ -44,7 +49,8 @@ impl std::fmt::Display for StartError {
 }
 
 /// Runs the gateway until SIGTERM or SIGINT, then shuts down gracefully.
-pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
+/// `load_time` is how long reading and compiling `cfg` took (a metric).
+pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = match cfg.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -55,7 +61,10 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
         .local_addr()
         .map_err(|e| StartError(format!("listener address: {e}")))?;
     // One counter set per shard, and one for the admin listener's errors.
-    let metrics = Metrics::new(workers + 1);
+    let metrics = Metrics::new(&cfg, workers);
+    metrics
+        .config()
+        .loaded(load_time, std::time::SystemTime::now());
     // Register before any shard runs so an early signal is not lost.
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
         .map_err(|e| StartError(format!("signal handlers: {e}")))?;
@@ -66,15 +75,23 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
     let _checker = crate::upstream::health::spawn(cfg.clone(), upstreams.health.clone())
         .map_err(|e| StartError(format!("health check thread: {e}")))?;
 
+    // The access log and span exporter: their threads outlive the shards,
+    // so the shards' last lines and spans are written.
+    let telemetry = crate::observe::telemetry::Telemetry::start(&cfg, workers)
+        .map_err(|e| StartError(format!("access log: {e}")))?;
+
+    let readiness = Arc::new(Readiness::default());
     if let Some(admin) = cfg.server.admin_listen {
-        let bound = crate::admin::spawn(
-            admin,
-            metrics.clone(),
-            metrics.shard(workers),
-            cfg.clone(),
-            upstreams.clone(),
-        )
-        .map_err(|e| bind_error("admin_listen", admin, &e))?;
+        let plane = crate::admin::AdminStart {
+            metrics: metrics.clone(),
+            shards: workers,
+            cfg: cfg.clone(),
+            upstreams: upstreams.clone(),
+            readiness: readiness.clone(),
+            telemetry: telemetry.stats(),
+        };
+        let bound =
+            crate::admin::spawn(admin, plane).map_err(|e| bind_error("admin_listen", admin, &e))?;
         log::info("admin listening", &[("addr", Val::Str(&bound.to_string()))]);
     }
 
@@ -96,6 +113,7 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
             metrics: metrics.shard(i),
             open_conns: open_conns.clone(),
             upstreams: upstreams.clone(),
+            telemetry: telemetry.shard(i),
             core,
             io: cfg.server.io,
             listener,
@@ -121,6 +139,7 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
             Err(_) => return Err(StartError("a shard exited during start-up".into())),
         }
     }
+    readiness.advance(Phase::Ready);
     log::info(
         "listening",
         &[
@@ -147,8 +166,10 @@ pub fn run(cfg: Arc<Compiled>) -> Result<(), StartError> {
             ),
         ],
     );
+    readiness.advance(Phase::Draining);
     stop(&mut controls);
     let dropped: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    telemetry.shutdown();
     log::info(
         "stopped",
         &[("in_flight_dropped", Val::Num(dropped as u64))],

@@ -24,6 +24,7 @@ use crate::error::ErrorCode;
 use crate::http::header::valid_request_id;
 use crate::http::{normalize_path, BodyKind, HeaderKind, PathMode};
 use crate::observe::metrics::TimeoutKind;
+use crate::observe::trace::TraceContext;
 use crate::policy;
 use crate::ratelimit::Permit;
 use crate::route::{Route, RouteMatch};
@@ -54,6 +55,7 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
     let route = match sh.cfg.router.find(&c.head, &c.buf, &c.req.path) {
         RouteMatch::Found(route) => route,
         RouteMatch::MethodNotAllowed { allow, route } => {
+            c.req.measures.enter_route(route.index(), &sh.metrics);
             if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
                 let keep = respond::no_content(c, sh, body_pending, &h).await;
                 return Outcome::answered(204, keep && skip_body(c, buffered_body));
@@ -69,6 +71,7 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
         }
     };
 
+    c.req.measures.enter_route(route.index(), &sh.metrics);
     if let BodyKind::Length(n) = c.head.body {
         if n > sh.cfg.server.max_body_bytes {
             let keep = respond::error(c, sh, ErrorCode::BodyTooLarge, true, None).await;
@@ -161,8 +164,16 @@ pub(super) async fn buffer_body(
     Ok(())
 }
 
-/// Phase 2: keep a valid client request id, else generate one.
+/// Phase 2: join the client's trace (or start one), then keep a valid
+/// client request id, else generate one (the trace id, when so configured).
 fn identify(c: &mut Conn, sh: &Shard) {
+    let tracing = &sh.cfg.tracing;
+    // Two traceparent fields are invalid (W3C): a new trace starts.
+    let incoming = only_one(c, HeaderKind::TraceParent).map(|v| v.get(&c.buf));
+    c.req.trace = TraceContext::start(incoming, &sh.trace_ids, tracing.sample_ratio);
+    if super::report::wanted(sh) {
+        c.req.seen.capture(&c.head, &c.buf);
+    }
     let mut found = None;
     for h in &c.head.headers {
         if h.kind == HeaderKind::XRequestId {
@@ -182,7 +193,20 @@ fn identify(c: &mut Conn, sh: &Shard) {
             return;
         }
     }
-    c.req.new_request_id(&sh.ids);
+    if tracing.request_id_from_trace {
+        let hex = c.req.trace.trace_hex();
+        c.req.rid[..hex.len()].copy_from_slice(&hex);
+        c.req.rid_len = hex.len();
+    } else {
+        c.req.new_request_id(&sh.ids);
+    }
+}
+
+/// The value of the one field of `kind`; `None` when absent or repeated.
+fn only_one(c: &Conn, kind: HeaderKind) -> Option<crate::http::Span> {
+    let mut it = c.head.headers.iter().filter(|h| h.kind == kind);
+    let first = it.next()?;
+    it.next().is_none().then_some(first.value)
 }
 
 /// Phase 3: normalise the path into `c.req.path` under the `[server]`
@@ -211,5 +235,6 @@ fn skip_body(c: &mut Conn, buffered_body: Option<usize>) -> bool {
         return false;
     }
     bytes::Buf::advance(&mut c.buf, n);
+    c.req.measures.bytes_in += n as u64;
     true
 }

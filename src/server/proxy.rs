@@ -7,8 +7,10 @@
 //! another target.
 //!
 //! Owns: the retry decision (which failures, which methods, replaying a
-//! small body, budget, backoff), the hash key of a request, and turning an
-//! upstream failure into the client's answer (through `crate::error`).
+//! small body, budget, backoff), the hash key of a request, the attempts'
+//! timings in the request's `Measures` (from the clock reads each attempt's
+//! report takes anyway), and turning an upstream failure into the client's
+//! answer (through `crate::error`).
 //! Must never: retry once a response byte reached the client, replay a body
 //! it did not keep whole, or retry a non-idempotent request that carries no
 //! `Idempotency-Key` after any of it may have reached the upstream.
@@ -19,7 +21,7 @@ use std::time::Instant;
 use bytes::Buf;
 
 use super::conn::Conn;
-use super::exchange::{self, Sent};
+use super::exchange::{self, Relayed, Sent};
 use super::request::Outcome;
 use super::respond;
 use super::state::Shard;
@@ -118,15 +120,24 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
         }
         let began = Instant::now();
         ups.start(ui, t);
+        c.req.measures.attempt(ui, t, began);
         let mut up = match acquire(sh, ui, spec, t).await {
-            Ok(up) => up,
+            Ok(up) => {
+                if !up.reused {
+                    c.req.measures.upstream_connect_ns = nanos(began);
+                }
+                up
+            }
             Err(UpstreamError::Overloaded) => {
+                lap(c, began);
                 ups.abandon(ui, t, 0, clock());
                 ups.stats(ui, t).overflows.inc();
                 return answer(c, sh, ErrorCode::UpstreamOverloaded, body, retries).await;
             }
             Err(e) => {
-                ups.report(spec, ui, t, Attempt::ConnectFailed, nanos(began), clock());
+                let ns = lap(c, began);
+                c.req.measures.upstream_connect_ns = ns;
+                ups.report(spec, ui, t, Attempt::ConnectFailed, ns, clock());
                 skip.push(t);
                 // Nothing was sent, so any method may go elsewhere once.
                 let once = retries == 0;
@@ -147,11 +158,11 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                 // A pooled connection the upstream had already closed: not
                 // the target's fault, and nothing of this request was read.
                 stale_retry = true;
-                ups.abandon(ui, t, nanos(began), clock());
+                ups.abandon(ui, t, lap(c, began), clock());
                 continue;
             }
             Err(Sent::Retry) => {
-                ups.report(spec, ui, t, Attempt::Reset, nanos(began), clock());
+                ups.report(spec, ui, t, Attempt::Reset, lap(c, began), clock());
                 skip.push(t);
                 if replay_ok
                     && retry_on(spec, RetryOn::RESET, retries)
@@ -163,15 +174,15 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                 return answer(c, sh, ErrorCode::UpstreamReset, body, retries).await;
             }
             Err(Sent::Upstream(e)) => {
-                ups.report(spec, ui, t, attempt_of(e), nanos(began), clock());
+                ups.report(spec, ui, t, attempt_of(e), lap(c, began), clock());
                 return answer(c, sh, ErrorCode::from(e), Body::Unread, retries).await;
             }
             Err(Sent::Client(code)) => {
-                ups.abandon(ui, t, nanos(began), clock());
+                ups.abandon(ui, t, lap(c, began), clock());
                 return answer(c, sh, code, Body::Unread, retries).await;
             }
             Err(Sent::Gone) => {
-                ups.abandon(ui, t, nanos(began), clock());
+                ups.abandon(ui, t, lap(c, began), clock());
                 return Outcome::closed();
             }
         }
@@ -179,7 +190,9 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
         match exchange::read_response_head(c, &mut up, method, limit).await {
             Ok(()) => {
                 let status = c.resp.status;
-                ups.report(spec, ui, t, Attempt::Status(status), nanos(began), clock());
+                let ns = lap(c, began);
+                c.req.measures.upstream_ttfb_ns = ns;
+                ups.report(spec, ui, t, Attempt::Status(status), ns, clock());
                 if replayable
                     && retry_status(spec, status, retries)
                     && budget(sh, ui, t, RetryReason::Status)
@@ -190,24 +203,26 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                     continue;
                 }
                 drop_request(c, body);
-                let keep = match exchange::relay_response(c, sh, route, up, spec).await {
-                    Ok(keep) => keep,
+                let (keep, status) = match exchange::relay_response(c, sh, route, up, spec).await {
+                    Ok(Relayed::Sent { keep }) => (keep, status),
+                    Ok(Relayed::ClientGone) => (false, 0),
                     Err(e) => return answer(c, sh, ErrorCode::from(e), body, retries).await,
                 };
                 return Outcome {
                     keep,
                     status,
+                    error: None,
                     relayed: true,
                     retries,
                 };
             }
             Err(UpstreamError::Reset) if up.reused && !stale_retry && replayable => {
                 stale_retry = true;
-                ups.abandon(ui, t, nanos(began), clock());
+                ups.abandon(ui, t, lap(c, began), clock());
                 continue;
             }
             Err(e) => {
-                ups.report(spec, ui, t, attempt_of(e), nanos(began), clock());
+                ups.report(spec, ui, t, attempt_of(e), lap(c, began), clock());
                 skip.push(t);
                 let (flag, reason) = match e {
                     UpstreamError::ResponseTimeout => (RetryOn::TIMEOUT, RetryReason::Timeout),
@@ -367,7 +382,9 @@ fn drop_request(c: &mut Conn, body: Body) {
     if c.head_pending {
         c.consume_head();
         if let Body::Buffered(n) = body {
-            c.buf.advance(n.min(c.buf.len()));
+            let n = n.min(c.buf.len());
+            c.buf.advance(n);
+            c.req.measures.bytes_in += n as u64;
         }
     }
 }
@@ -379,6 +396,12 @@ fn attempt_of(e: UpstreamError) -> Attempt {
         UpstreamError::Unavailable | UpstreamError::ConnectTimeout => Attempt::ConnectFailed,
         _ => Attempt::BadResponse,
     }
+}
+
+/// Ends the attempt that started at `began`: its duration in ns, with the
+/// request's upstream time brought up to now.
+fn lap(c: &mut Conn, began: Instant) -> u64 {
+    c.req.measures.attempt_ended(began, Instant::now())
 }
 
 fn nanos(since: Instant) -> u64 {

@@ -68,11 +68,17 @@ pub async fn error_with_headers(
         policy: &c.req.resp_headers,
     };
     render(&mut out, sh, r);
+    send(c, sh, out, keep).await
+}
+
+/// Writes all of `out` (the connection's `extra` buffer, given back) to the
+/// client, counting it; returns `keep` if it went.
+async fn send(c: &mut Conn, sh: &Shard, out: BytesMut, keep: bool) -> bool {
     let len = out.len();
-    let limit = sh.cfg.server.idle_timeout;
-    match wire::write_range(&mut c.stream, out, 0..len, limit).await {
+    match wire::write_range(&mut c.stream, out, 0..len, sh.cfg.server.idle_timeout).await {
         Ok(out) => {
             c.extra = out;
+            c.req.measures.bytes_out += len as u64;
             keep
         }
         Err(_) => false,
@@ -141,25 +147,19 @@ pub async fn no_content(c: &mut Conn, sh: &Shard, close: bool, extra: &str) -> b
     out.extend_from_slice(b"\r\ndate: ");
     sh.http_date(&mut out);
     out.extend_from_slice(b"\r\n\r\n");
-    let len = out.len();
-    match wire::write_range(&mut c.stream, out, 0..len, sh.cfg.server.idle_timeout).await {
-        Ok(out) => {
-            c.extra = out;
-            keep
-        }
-        Err(_) => false,
-    }
+    send(c, sh, out, keep).await
 }
 
 /// Tells a client that sent `Expect: 100-continue` to go ahead with its body.
 pub async fn continue_100(c: &mut Conn, sh: &Shard) -> bool {
-    wire::write_static(
-        &mut c.stream,
-        b"HTTP/1.1 100 Continue\r\n\r\n",
-        sh.cfg.server.idle_timeout,
-    )
-    .await
-    .is_ok()
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let sent = wire::write_static(&mut c.stream, CONTINUE, sh.cfg.server.idle_timeout)
+        .await
+        .is_ok();
+    if sent {
+        c.req.measures.bytes_out += CONTINUE.len() as u64;
+    }
+    sent
 }
 
 /// Answers a connection accepted over `max_connections` with 503, then closes it.

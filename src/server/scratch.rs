@@ -37,6 +37,8 @@ struct Scratch {
     resp_headers: Vec<HeaderEntry>,
     path: Vec<u8>,
     rewritten: Vec<u8>,
+    /// `RequestCtx::seen`'s bytes (empty unless a sink quotes heads).
+    seen: Vec<u8>,
     policy_headers: Vec<u8>,
 }
 
@@ -74,6 +76,7 @@ impl ScratchPool {
             resp_headers: Vec::with_capacity(MAX_HEADERS),
             path: Vec::with_capacity(256),
             rewritten: Vec::with_capacity(256),
+            seen: Vec::new(),
             policy_headers: Vec::with_capacity(256),
         });
         c.buf = s.buf;
@@ -84,6 +87,7 @@ impl ScratchPool {
         c.resp.headers = s.resp_headers;
         c.req.path = s.path;
         c.req.rewritten = s.rewritten;
+        c.req.seen.bytes = s.seen;
         c.req.resp_headers = s.policy_headers;
     }
 
@@ -101,6 +105,7 @@ impl ScratchPool {
             resp_headers: std::mem::take(&mut c.resp.headers),
             path: std::mem::take(&mut c.req.path),
             rewritten: std::mem::take(&mut c.req.rewritten),
+            seen: std::mem::take(&mut c.req.seen.bytes),
             policy_headers: std::mem::take(&mut c.req.resp_headers),
         };
         if !self.free.has_room() {
@@ -117,6 +122,7 @@ impl ScratchPool {
             s.resp_headers.clear();
             s.path.clear();
             s.rewritten.clear();
+            s.seen.clear();
             s.policy_headers.clear();
             self.free.give(s);
         }

@@ -43,6 +43,8 @@ pub struct ShardStart {
     pub open_conns: Arc<AtomicUsize>,
     /// The upstreams' cross-shard state.
     pub upstreams: Arc<crate::upstream::Shared>,
+    /// This shard's access-log and span handles.
+    pub telemetry: crate::observe::telemetry::ShardTelemetry,
     /// The core to pin to, if any.
     pub core: Option<core_affinity::CoreId>,
     /// Which I/O driver to use.
@@ -117,12 +119,15 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
         metrics,
         open_conns,
         upstreams,
+        telemetry,
         listener,
         control,
         ready,
         ..
     } = start;
-    let sh = Rc::new(Shard::new(id, cfg, metrics, open_conns, upstreams));
+    let sh = Rc::new(Shard::new(
+        id, cfg, metrics, open_conns, upstreams, telemetry,
+    ));
     let listener = match listener
         .set_nonblocking(true)
         .and_then(|_| TcpListener::from_std(listener))
@@ -146,6 +151,10 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
     monoio::spawn(watch_control(sh.clone(), control, listener.as_raw_fd()));
     monoio::spawn(sweep_pools(sh.clone()));
     monoio::spawn(expire_parked(sh.clone()));
+    monoio::spawn(super::lag::watch(sh.clone()));
+    if sh.telemetry.access.is_some() {
+        monoio::spawn(flush_access_log(sh.clone()));
+    }
     let _ = ready.send(Ok(io));
 
     loop {
@@ -195,7 +204,19 @@ async fn drain(sh: &Rc<Shard>) -> usize {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
     sh.pools.clear();
+    // The lines of the requests that finished while draining.
+    sh.telemetry.flush();
     sh.conns.len()
+}
+
+/// Hands the access-log lines gathered in the last `FLUSH_EVERY` to the
+/// writer, so a quiet shard's lines do not wait for a full buffer.
+async fn flush_access_log(sh: Rc<Shard>) {
+    const FLUSH_EVERY: Duration = Duration::from_millis(100);
+    while !sh.shutting_down.get() {
+        monoio::time::sleep(FLUSH_EVERY).await;
+        sh.telemetry.flush();
+    }
 }
 
 /// Times out parked connections (`ConnRegistry`): wakes at the earliest

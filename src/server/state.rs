@@ -29,6 +29,10 @@ pub struct Shard {
     pub metrics: Arc<ShardMetrics>,
     /// Request-id generator.
     pub ids: RequestIdGen,
+    /// This shard's access-log and span handles.
+    pub telemetry: crate::observe::telemetry::ShardTelemetry,
+    /// Trace and span ids for this shard's requests.
+    pub trace_ids: crate::observe::trace::TraceIds,
     /// Upstream keep-alive pools.
     pub pools: UpstreamPools,
     /// Target selection, and the upstreams' shared state.
@@ -57,6 +61,7 @@ impl Shard {
         metrics: Arc<ShardMetrics>,
         open_conns: Arc<AtomicUsize>,
         upstreams: Arc<Shared>,
+        telemetry: crate::observe::telemetry::ShardTelemetry,
     ) -> Shard {
         let pools = UpstreamPools::new(&cfg.upstreams);
         let upstreams = ShardUpstreams::new(&cfg, id, upstreams);
@@ -70,6 +75,8 @@ impl Shard {
             cfg,
             metrics,
             ids: RequestIdGen::new(id),
+            trace_ids: crate::observe::trace::TraceIds::new(),
+            telemetry,
             pools,
             upstreams,
             scratch,

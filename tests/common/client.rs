@@ -184,6 +184,11 @@ impl RawClient {
         self.r.stream.flush()
     }
 
+    /// Closes with a reset (SO_LINGER 0): the peer's next write fails.
+    pub fn reset(self) {
+        let _ = socket2::SockRef::from(&self.r.stream).set_linger(Some(Duration::ZERO));
+    }
+
     /// Half-closes the write side.
     pub fn shutdown_write(&self) {
         let _ = self.r.stream.shutdown(Shutdown::Write);

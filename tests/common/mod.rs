@@ -1,9 +1,11 @@
 //! Shared harness for the wire-level integration tests: a real gateway
 //! process (`gateway`), a scriptable real upstream (`upstream`) and a
-//! switchable, killable one (`backend`), a raw TCP client (`client`),
+//! switchable, killable one (`backend`), an OTLP/HTTP collector that
+//! decodes the spans it receives (`otlp`), a raw TCP client (`client`),
 //! HTTP/1.1 framing helpers both sides use (`wire`), helpers for the
-//! upstream-resilience tests (`resilience`), and the seccomp filter that
-//! hides io_uring from the gateway (`seccomp`).
+//! upstream-resilience tests (`resilience`) and the admin API's tests
+//! (`admin`), and the seccomp filter that hides io_uring from the gateway
+//! (`seccomp`).
 //!
 //! Must never: use anything but loopback (127.0.0.1, or 127.0.0.2 as a
 //! second client address) and ephemeral ports, or block
@@ -12,11 +14,13 @@
 // Each test file compiles this module on its own and uses a subset of it.
 #![allow(dead_code, unused_imports)]
 
+pub mod admin;
 pub mod backend;
 pub mod client;
 pub mod config;
 pub mod gateway;
 pub mod mint;
+pub mod otlp;
 pub mod poll;
 pub mod resilience;
 pub mod seccomp;
