@@ -46,11 +46,14 @@ fn a_peer_that_closes_counts_as_read_errors_and_reconnects() {
     let up = Upstream::start("x", |_| Reply::Close);
     let (_, j) = run_json(
         &url(&up),
-        &["-c", "1", "-d", "300ms", "--warmup", "0s", "--rate", "100"],
+        &["-c", "1", "-d", "1s", "--warmup", "0s", "--rate", "100"],
     );
     let e = &j["result"]["errors"];
     let reads = e["read"].as_u64().unwrap();
-    assert!(reads >= 25, "{reads} read errors in 300 ms at 100/s");
+    // 100 were due; a quarter is enough to show that every closed exchange
+    // counts and the run goes on (19 of 30 were seen in 300 ms on a loaded
+    // 2-core machine, so no tighter bound here: rates belong to benchmarks).
+    assert!(reads >= 25, "{reads} read errors in 1 s at 100/s");
     assert_eq!(j["result"]["responses"].as_u64(), Some(0));
     // Every failed exchange drops its connection; the next one reconnects.
     assert!(j["result"]["connects"].as_u64().unwrap() >= reads);
