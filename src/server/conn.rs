@@ -174,10 +174,10 @@ pub async fn serve(sh: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         // Not relaxed: on epoll a relaxed wait returns at once on the
         // readiness left by the previous read, and the set would be taken
         // while idle.
-        sh.conns.park(id, Instant::now() + wait);
+        sh.conns.park(id, Instant::now() + wait, accepted.is_some());
         let woke = p.stream.readable(false).await;
         if sh.conns.unpark(id) {
-            idle_timeout(&sh, accepted.is_some());
+            // Counted by `expire` when it shut the socket down.
             break;
         }
         if woke.is_err() {

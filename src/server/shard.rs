@@ -228,7 +228,7 @@ async fn expire_parked(sh: Rc<Shard>) {
         let now = Instant::now();
         let next = sh
             .conns
-            .expire(now)
+            .expire(now, |k| sh.metrics.timeout(k))
             .map_or(PARKED_TICK, |at| (at - now).min(PARKED_TICK));
         monoio::time::sleep(next).await;
     }

@@ -16,6 +16,7 @@ use std::time::{Instant, SystemTime};
 use bytes::BytesMut;
 
 use crate::config::Compiled;
+use crate::observe::metrics::TimeoutKind;
 use crate::observe::{RequestIdGen, ShardMetrics};
 use crate::upstream::{ShardUpstreams, Shared, UpstreamPools};
 
@@ -156,6 +157,8 @@ struct Slot {
     idle: bool,
     parked: bool,
     expired: bool,
+    /// Parked before its first request (its deadline is the header timeout).
+    first: bool,
 }
 
 impl ConnRegistry {
@@ -168,6 +171,7 @@ impl ConnRegistry {
             idle: true,
             parked: false,
             expired: false,
+            first: true,
         };
         self.open.set(self.open.get() + 1);
         let mut slots = self.slots.borrow_mut();
@@ -201,13 +205,16 @@ impl ConnRegistry {
         self.slots.borrow_mut()[id.0 as usize].idle = idle;
     }
 
-    /// The connection parks until `deadline` unless bytes come first.
-    pub fn park(&self, id: ConnId, deadline: Instant) {
+    /// The connection parks until `deadline` unless bytes come first;
+    /// `first`: no request came on it yet (the deadline is the header
+    /// timeout, not the idle timeout).
+    pub fn park(&self, id: ConnId, deadline: Instant, first: bool) {
         let mut slots = self.slots.borrow_mut();
         let s = &mut slots[id.0 as usize];
         s.gen = s.gen.wrapping_add(1);
         s.parked = true;
         s.expired = false;
+        s.first = first;
         let mut heap = self.deadlines.borrow_mut();
         heap.push(Reverse((deadline, id.0, s.gen)));
         // Entries of connections that woke up stay until their deadline;
@@ -229,8 +236,10 @@ impl ConnRegistry {
     }
 
     /// Shuts down the sockets of parked connections whose deadline is not
-    /// after `now`; returns the earliest deadline left.
-    pub fn expire(&self, now: Instant) -> Option<Instant> {
+    /// after `now`, each counted by `count` first (so the timeout is on
+    /// `/metrics` before the client sees the close); returns the earliest
+    /// deadline left.
+    pub fn expire(&self, now: Instant, mut count: impl FnMut(TimeoutKind)) -> Option<Instant> {
         let mut heap = self.deadlines.borrow_mut();
         let mut slots = self.slots.borrow_mut();
         while let Some(Reverse((at, i, g))) = heap.peek().copied() {
@@ -241,6 +250,11 @@ impl ConnRegistry {
             let s = &mut slots[i as usize];
             if s.in_use && s.parked && s.gen == g && !s.expired {
                 s.expired = true;
+                count(if s.first {
+                    TimeoutKind::Header
+                } else {
+                    TimeoutKind::Idle
+                });
                 // SAFETY: the fd is open (a slot is released before its close).
                 unsafe { libc::shutdown(s.fd, libc::SHUT_RDWR) };
             }
