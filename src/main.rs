@@ -16,6 +16,21 @@ use ringway::observe::log::{self, Val};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Keeps the heap in 4 KiB pages: transparent huge pages off for this
+/// process. mimalloc (built with `no_thp`, see Cargo.toml) no longer advises
+/// its arenas huge, but with THP "always" khugepaged would still collapse any
+/// 2 MiB of heap with one live page into a resident huge page, so memory
+/// freed by a burst (and an idle connection's few hundred bytes) came back
+/// as 2 MiB blocks, several MiB at a time, seconds after the fact. Called
+/// before the shards start, so no shard heap has a huge page yet.
+fn small_heap_pages() {
+    // SAFETY: prctl(PR_SET_THP_DISABLE) only sets a process flag; it has no
+    // preconditions and its failure (an old kernel) leaves THP as it was.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// A thread-per-core io_uring API gateway.
 #[derive(Parser)]
 #[command(name = "ringway", version, about, long_about = None)]
@@ -43,6 +58,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    small_heap_pages();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match config::load_file(&config) {
