@@ -95,6 +95,12 @@ codes! {
     NotReady => 503, "not_ready", "the gateway is not ready for traffic";
     InvalidRevocation => 400, "invalid_revocation", "the revocation change is invalid; nothing was applied";
     RevocationNotSaved => 500, "revocation_not_saved", "the revocation change was applied but not saved to the file";
+    RegistryUnauthorized => 401, "registry_unauthorized", "the registry API needs Authorization: Bearer with the registry token";
+    RegistryBadRequest => 400, "registry_bad_request", "the registry request is invalid";
+    RegistryNotFound => 404, "registry_not_found", "no such registry instance or endpoint";
+    RegistryMethodNotAllowed => 405, "registry_method_not_allowed", "this registry endpoint does not allow this method";
+    RegistryFull => 429, "registry_full", "the registry holds as many instances as it may; retry when one expires or is deregistered";
+    RegistryNotSaved => 500, "registry_not_saved", "the registry change was applied but not saved to the state file";
 }
 
 impl From<HttpError> for ErrorCode {

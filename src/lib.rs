@@ -6,7 +6,9 @@
 //! (with `auth` for credentials and `ratelimit` for rate and concurrency
 //! limits), `upstream` to reach a backend and `observe` to count and log.
 //! `config` and `admin` are the control plane: they build and expose, the
-//! shards only read. `demo` holds the bundled demo's sample services.
+//! shards only read; `discovery` and `registry` (the built-in service
+//! registry) are control plane too, and report target sets. `demo` holds
+//! the bundled demo's sample services.
 
 // Lets test-only helpers shared with `tests/` (by path) name the crate `ringway`.
 #[cfg(test)]
@@ -16,11 +18,13 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod observe;
 pub mod policy;
 pub mod ratelimit;
+pub mod registry;
 pub mod route;
 pub mod server;
 pub mod upstream;

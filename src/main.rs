@@ -95,6 +95,22 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 /// Runs the gateway with `c`, which took `load_time` to load.
+/// 32 hex digits, different each run (the demo's registry token).
+fn fresh_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for _ in 0..2 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::UNIX_EPOCH
+                .elapsed()
+                .map_or(0, |d| d.as_nanos()),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
 fn serve(c: config::Compiled, load_time: Duration) -> ExitCode {
     match ringway::server::run(Arc::new(c), load_time) {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,6 +122,14 @@ fn serve(c: config::Compiled, load_time: Duration) -> ExitCode {
 }
 
 fn demo() -> ExitCode {
+    use ringway::demo::{register, SERVICES};
+    // The demo's registry token: the user's, or a fresh one for this run
+    // (still single-threaded here, so setting the variable is sound).
+    let token = std::env::var(register::TOKEN_VAR).unwrap_or_else(|_| {
+        let t = fresh_token();
+        std::env::set_var(register::TOKEN_VAR, &t);
+        t
+    });
     let origin = "config/demo.toml (embedded)";
     let (c, load_time) = match timed(|| config::load_str(ringway::demo::DEMO_CONFIG, origin)) {
         (Ok(c), took) => (c, took),
@@ -114,30 +138,41 @@ fn demo() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for up in &c.upstreams {
-        for addr in up.targets.iter() {
-            if let Err(e) = ringway::demo::start_service(&up.name, *addr) {
-                eprintln!(
-                    "demo: cannot start sample service {} on {addr}: {e}",
-                    up.name
-                );
-                return ExitCode::from(1);
-            }
+    let mut services = Vec::new();
+    for (name, port) in SERVICES {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if let Err(e) = ringway::demo::start_service(name, addr) {
+            eprintln!("demo: cannot start sample service {name} on {addr}: {e}");
+            return ExitCode::from(1);
         }
+        services.push((name.to_string(), addr));
     }
+    let Some(admin) = c.server.admin_listen else {
+        eprintln!("demo: the demo config needs admin_listen (the registry is served there)");
+        return ExitCode::from(2);
+    };
     let gw = c.server.listen;
-    println!(
-        "ringway demo: gateway on http://{gw}, sample services users/orders/products on loopback"
-    );
-    println!("try:");
-    println!("  curl -i http://{gw}/api/users");
-    println!("  curl -i http://{gw}/api/orders/101");
-    println!("  curl -i -X POST -d '{{\"sku\":\"RW-3\"}}' http://{gw}/api/products");
-    println!("  curl -i http://{gw}/nope            # 404 in the gateway's JSON error shape");
-    if let Some(admin) = c.server.admin_listen {
+    let shown = token.clone();
+    let banner = move || {
+        println!(
+            "ringway demo: gateway on http://{gw}, sample services users/orders/products registered on loopback"
+        );
+        println!("try:");
+        println!("  curl -i http://{gw}/api/users");
+        println!("  curl -i http://{gw}/api/orders/101");
+        println!("  curl -i -X POST -d '{{\"sku\":\"RW-3\"}}' http://{gw}/api/products");
+        println!("  curl -i http://{gw}/nope            # 404 in the gateway's JSON error shape");
         println!("  curl -s http://{admin}/metrics     # Prometheus counters");
         println!("  curl -s http://{admin}/routes      # the route table as JSON (docs/observability.md)");
+        // The demo's own token (set RINGWAY_DEMO_REGISTRY_TOKEN to choose it).
+        println!(
+            "  curl -s -H 'Authorization: Bearer {shown}' http://{admin}/registry/services   # who registered"
+        );
+        println!("stop with Ctrl-C");
+    };
+    if let Err(e) = register::keep_registered(admin, token, services, banner) {
+        eprintln!("demo: cannot start the registration thread: {e}");
+        return ExitCode::from(1);
     }
-    println!("stop with Ctrl-C");
     serve(c, load_time)
 }

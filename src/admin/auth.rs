@@ -1,4 +1,5 @@
-//! The admin API's one credential: `Authorization: Bearer <admin_token>`.
+//! The admin API's credentials: `Authorization: Bearer <admin_token>`, and
+//! `Bearer <registry token>` for the registry's endpoints.
 //!
 //! The presented token and the configured one are both hashed with SHA-256
 //! and the digests compared without an early exit, so neither the position
@@ -13,6 +14,8 @@ use crate::config::secret::Secret;
 
 /// The `www-authenticate` line of every admin 401.
 pub const CHALLENGE: &str = "www-authenticate: Bearer realm=\"ringway-admin\"\r\n";
+/// The `www-authenticate` line of every registry 401.
+pub const REGISTRY_CHALLENGE: &str = "www-authenticate: Bearer realm=\"ringway-registry\"\r\n";
 
 /// True when no token is configured, or `authorization` carries it.
 pub fn allows(token: Option<&Secret>, authorization: Option<&[u8]>) -> bool {

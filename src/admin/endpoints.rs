@@ -51,7 +51,7 @@ pub const ENDPOINTS: [Endpoint; 8] = [
     }),
     get("/upstreams", false, |a, _| {
         let now = crate::ratelimit::clock();
-        let json = crate::upstream::shared::render_json(&a.plane.upstreams, &a.plane.cfg, now);
+        let json = crate::upstream::render::render_json(&a.plane.upstreams, &a.plane.cfg, now);
         Ok((JSON, json))
     }),
     get("/shards", false, |a, _| {
@@ -96,9 +96,13 @@ fn metrics(a: &Admin) -> String {
     let p = &a.plane;
     let mut out = p.metrics.render();
     let now = crate::ratelimit::clock();
-    crate::upstream::shared::render_metrics(&p.upstreams, &p.cfg, &mut out, now);
+    crate::upstream::render::render_metrics(&p.upstreams, &p.cfg, &mut out, now);
     status::render_metrics(&p.metrics, p.shards, &mut out);
     p.telemetry.render(&mut out);
+    p.discovery.render(&mut out);
+    if let Some(r) = &p.registry {
+        r.render_metrics(&mut out);
+    }
     out
 }
 

@@ -12,6 +12,12 @@
 //! then (before its body is read) checked for the admin token and routed;
 //! every refusal is the gateway's JSON error with a request id.
 //!
+//! The registry API (`/registry/...`, `crate::registry`) is served by the
+//! same code: on this listener when `[registry]` has no `listen`, else on
+//! a second listener of its own that serves nothing else (`Role`). Its
+//! requests need the registry token, never the admin token, and the
+//! registry token opens nothing but the registry.
+//!
 //! Must never: be reachable on the data-plane listener, make a shard wait
 //! (it takes only relaxed reads of shard counters and immutable snapshots,
 //! and writes only its own counter set), let one connection wait on
@@ -29,6 +35,9 @@ use crate::http::Method;
 use crate::observe::log::{self, Val};
 use crate::observe::request_id::{RequestIdGen, ID_LEN};
 use crate::observe::{Metrics, ShardMetrics};
+use crate::registry::api::{self as registry_api, Op, Route};
+use crate::registry::metrics::Outcome;
+use crate::registry::{Registry, Rejection};
 use crate::server::Readiness;
 
 mod auth;
@@ -67,13 +76,48 @@ pub struct AdminStart {
     pub readiness: Arc<Readiness>,
     /// The access log's and the span exporter's counters.
     pub telemetry: crate::observe::telemetry::TelemetryStats,
+    /// The discovery sources' counters.
+    pub discovery: crate::discovery::DiscoveryStats,
+    /// The service registry, when `[registry]` is configured.
+    pub registry: Option<Arc<Registry>>,
+}
+
+/// Which API a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// `server.admin_listen`: the admin API, and the registry's unless it
+    /// has a listener of its own.
+    Admin = 0,
+    /// `registry.listen`: the registry API only.
+    Registry = 1,
+}
+
+/// Where the listeners were bound.
+#[derive(Debug, Default)]
+pub struct Bound {
+    /// `server.admin_listen`'s address, if configured.
+    pub admin: Option<SocketAddr>,
+    /// `registry.listen`'s address, if configured.
+    pub registry: Option<SocketAddr>,
+}
+
+/// A listener that could not be started.
+#[derive(Debug)]
+pub struct SpawnError {
+    /// Its key (`admin_listen`, `registry.listen`).
+    pub key: &'static str,
+    /// The address configured.
+    pub addr: SocketAddr,
+    /// What failed.
+    pub error: std::io::Error,
 }
 
 /// What every admin connection thread shares.
 struct Admin {
     plane: AdminStart,
-    /// Connections being served now.
-    active: AtomicUsize,
+    /// Connections being served now, per `Role`: a flood on one listener
+    /// never takes the other's slots.
+    active: [AtomicUsize; 2],
     /// The admin threads' one lock (control plane, never on a shard):
     /// request ids, and the error counters, whose `Counter` needs one
     /// writer at a time.
@@ -127,52 +171,81 @@ impl From<ErrorCode> for Refusal {
 }
 
 /// A connection slot, given back when the connection's thread ends.
-struct Slot(Arc<Admin>);
+struct Slot(Arc<Admin>, Role);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, AcqRel);
+        self.0.active[self.1 as usize].fetch_sub(1, AcqRel);
     }
 }
 
-/// Binds the admin listener on `addr` and serves it on background threads;
-/// returns the bound address.
-pub fn spawn(addr: SocketAddr, plane: AdminStart) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
-    let bound = listener.local_addr()?;
+/// Binds the admin listener (`server.admin_listen`) and the registry's own
+/// (`registry.listen`), those configured, and serves them on background
+/// threads; returns the bound addresses.
+pub fn spawn(plane: AdminStart) -> Result<Bound, SpawnError> {
+    let wanted = [
+        ("admin_listen", plane.cfg.server.admin_listen, Role::Admin),
+        (
+            "registry.listen",
+            plane.registry.as_ref().and_then(|r| r.spec().listen),
+            Role::Registry,
+        ),
+    ];
+    let mut listeners = Vec::new();
+    for (key, addr, role) in wanted {
+        let Some(addr) = addr else { continue };
+        let failed = |error| SpawnError { key, addr, error };
+        let l = TcpListener::bind(addr).map_err(failed)?;
+        let bound = l.local_addr().map_err(failed)?;
+        listeners.push((key, addr, bound, role, l));
+    }
     let counters = plane.metrics.admin();
     let admin = Arc::new(Admin {
         plane,
-        active: AtomicUsize::new(0),
+        active: [AtomicUsize::new(0), AtomicUsize::new(0)],
         own: Mutex::new((RequestIdGen::new(usize::MAX), counters)),
     });
-    std::thread::Builder::new()
-        .name("ringway-admin".into())
-        .spawn(move || {
-            for stream in listener.incoming() {
-                match stream {
-                    Ok(s) => admit(s, &admin),
-                    // Out of descriptors and the like: do not spin.
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+    let mut out = Bound::default();
+    for (key, addr, bound, role, listener) in listeners {
+        let admin = admin.clone();
+        let name = match role {
+            Role::Admin => "ringway-admin",
+            Role::Registry => "ringway-registry-api",
+        };
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    match stream {
+                        Ok(s) => admit(s, &admin, role),
+                        // Out of descriptors and the like: do not spin.
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
                 }
-            }
-        })?;
-    Ok(bound)
+            })
+            .map_err(|error| SpawnError { key, addr, error })?;
+        match role {
+            Role::Admin => out.admin = Some(bound),
+            Role::Registry => out.registry = Some(bound),
+        }
+    }
+    Ok(out)
 }
 
 /// Hands `s` to a thread of its own, or answers 503 when all slots are taken.
-fn admit(s: TcpStream, admin: &Arc<Admin>) {
+fn admit(s: TcpStream, admin: &Arc<Admin>, role: Role) {
     let accepted = Instant::now();
-    if admin.active.fetch_add(1, AcqRel) >= MAX_CONNECTIONS {
-        admin.active.fetch_sub(1, AcqRel);
+    let active = &admin.active[role as usize];
+    if active.fetch_add(1, AcqRel) >= MAX_CONNECTIONS {
+        active.fetch_sub(1, AcqRel);
         busy(s, admin);
         return;
     }
-    let slot = Slot(admin.clone());
+    let slot = Slot(admin.clone(), role);
     let spawned = std::thread::Builder::new()
         .name("ringway-admin-conn".into())
         .stack_size(256 * 1024)
-        .spawn(move || serve(s, accepted, &slot.0));
+        .spawn(move || serve(s, accepted, &slot.0, slot.1));
     if let Err(e) = spawned {
         log::warn(
             "admin connection dropped",
@@ -205,7 +278,7 @@ fn busy(s: TcpStream, admin: &Admin) {
 }
 
 /// Reads one request before the deadline, answers it and closes.
-fn serve(s: TcpStream, accepted: Instant, admin: &Admin) {
+fn serve(s: TcpStream, accepted: Instant, admin: &Admin, role: Role) {
     yield_to_shards();
     let _ = s.set_write_timeout(Some(WRITE_TIMEOUT));
     let _ = s.set_nodelay(true);
@@ -222,8 +295,8 @@ fn serve(s: TcpStream, accepted: Instant, admin: &Admin) {
         Err(ReadError::Refuse(code)) => return early(&mut x, code.into()),
     };
     x.head_only = head.parsed.method == Method::Head;
-    let endpoint = match gate(&head.parsed, admin) {
-        Ok(e) => e,
+    let call = match gate(&head.parsed, admin, role) {
+        Ok(c) => c,
         Err(r) => return early(&mut x, r),
     };
     let req = match head.read_body(&mut x.s, deadline) {
@@ -231,9 +304,15 @@ fn serve(s: TcpStream, accepted: Instant, admin: &Admin) {
         Err(ReadError::Gone) => return,
         Err(ReadError::Refuse(code)) => return early(&mut x, code.into()),
     };
-    let _ = match (endpoint.handler)(admin, &req) {
-        Ok((ctype, body)) => x.ok(ctype, &body),
-        Err(r) => x.refuse(admin, &r),
+    let _ = match call {
+        Call::Admin(endpoint) => match (endpoint.handler)(admin, &req) {
+            Ok((ctype, body)) => x.ok(ctype, &body),
+            Err(r) => x.refuse(admin, &r),
+        },
+        Call::Registry(registry, route) => match registry.serve(&route, &req.body) {
+            Ok(a) => x.reply(a.status, "application/json", &a.body),
+            Err(j) => x.refuse(admin, &refusal(j)),
+        },
     };
 }
 
@@ -251,9 +330,25 @@ fn yield_to_shards() {
     unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
 }
 
-/// The endpoint `p` may call: the token first (so that without it nothing,
-/// not even which paths exist, is revealed), then the path and the method.
-fn gate(p: &Parsed, admin: &Admin) -> Result<&'static Endpoint, Refusal> {
+/// What a request that passed its gate calls.
+enum Call<'a> {
+    /// An admin endpoint.
+    Admin(&'static Endpoint),
+    /// A registry operation.
+    Registry(&'a Registry, Route),
+}
+
+/// What `p` may call: the token first (so that without it nothing, not
+/// even which paths exist, is revealed), then the path and the method.
+/// Registry paths (and every path on the registry's own listener) are the
+/// registry's, checked against its token only.
+fn gate<'a>(p: &Parsed, admin: &'a Admin, role: Role) -> Result<Call<'a>, Refusal> {
+    if let Some(r) = admin.plane.registry.as_deref() {
+        let on_admin = r.spec().listen.is_none() && registry_api::is_registry_path(&p.path);
+        if role == Role::Registry || on_admin {
+            return registry_gate(p, r);
+        }
+    }
     let endpoint = endpoints::find(&p.path);
     let token = admin.plane.cfg.server.admin_token.as_deref();
     if !endpoint.is_some_and(|e| e.open) && !auth::allows(token, p.authorization.as_deref()) {
@@ -270,5 +365,46 @@ fn gate(p: &Parsed, admin: &Admin) -> Result<&'static Endpoint, Refusal> {
             headers: format!("allow: {}\r\n", e.allow),
         });
     }
-    Ok(e)
+    Ok(Call::Admin(e))
+}
+
+/// The registry's gate: its token, then the path, method and names, then
+/// the body's size (before any of it is read).
+fn registry_gate<'a>(p: &Parsed, r: &'a Registry) -> Result<Call<'a>, Refusal> {
+    let routed = registry_api::route(p.method, &p.path);
+    let op = routed.as_ref().map_or(Op::Other, Route::op);
+    if !auth::allows(Some(&r.spec().token), p.authorization.as_deref()) {
+        r.count(op, Outcome::Unauthorized);
+        return Err(Refusal {
+            headers: auth::REGISTRY_CHALLENGE.into(),
+            ..ErrorCode::RegistryUnauthorized.into()
+        });
+    }
+    let route = routed.map_err(|j| {
+        r.count(op, Outcome::of_status(j.code.status()));
+        refusal(j)
+    })?;
+    let max = crate::registry::input::MAX_BODY;
+    if p.body_len > max {
+        r.count(op, Outcome::BadRequest);
+        let detail = format!("registry request bodies are at most {max} bytes");
+        return Err(Refusal::detail(ErrorCode::BodyTooLarge, detail));
+    }
+    Ok(Call::Registry(r, route))
+}
+
+/// A registry refusal with its `retry-after` and `allow` lines.
+fn refusal(j: Rejection) -> Refusal {
+    let mut headers = String::new();
+    if let Some(s) = j.retry_after_s {
+        headers.push_str(&format!("retry-after: {s}\r\n"));
+    }
+    if let Some(a) = j.allow {
+        headers.push_str(&format!("allow: {a}\r\n"));
+    }
+    Refusal {
+        code: j.code,
+        detail: j.detail,
+        headers,
+    }
 }

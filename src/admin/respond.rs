@@ -39,6 +39,11 @@ impl Exchange {
         self.write((200, ctype), body, "")
     }
 
+    /// Writes a success (`200`, `201`) with `body`.
+    pub fn reply(&mut self, status: u16, ctype: &str, body: &str) -> std::io::Result<()> {
+        self.write((status, ctype), body, "")
+    }
+
     /// Writes the JSON error of `r`, counts and logs it.
     pub fn refuse(&mut self, admin: &Admin, r: &Refusal) -> std::io::Result<()> {
         let code = r.code;
@@ -70,6 +75,7 @@ impl Exchange {
     ) -> std::io::Result<()> {
         let reason = match status {
             200 => "OK",
+            201 => "Created",
             s => error::reason_phrase(s),
         };
         // What the admin API says describes this moment (and `/config` the

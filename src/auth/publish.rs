@@ -75,6 +75,17 @@ impl<T> Snapshot<T> {
         true
     }
 
+    /// The generation of the value held.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The value held, shared.
+    pub fn value(&self) -> Arc<T> {
+        self.value.clone()
+    }
+
     /// The value as of the last refresh.
     #[inline]
     pub fn get(&self) -> &T {

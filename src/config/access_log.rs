@@ -6,7 +6,7 @@
 //! log file (`observe::access_log` does, at start-up), so `ringway check`
 //! leaves the file system as it found it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::compile::one_of;
 use super::load::Doc;
@@ -85,19 +85,5 @@ fn output(s: &str) -> Result<LogOutput, String> {
     if p.is_empty() {
         return Err("\"file:\" needs a path, as in \"file:/var/log/ringway/access.log\"".into());
     }
-    let path = PathBuf::from(p);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(format!(
-            "directory {} does not exist (ringway creates the file, not its directory)",
-            dir.display()
-        ));
-    }
-    if path.is_dir() {
-        return Err(format!("{p} is a directory: name a file in it"));
-    }
-    Ok(LogOutput::File(path))
+    super::validate::new_file_path(p).map(LogOutput::File)
 }

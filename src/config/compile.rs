@@ -46,6 +46,16 @@ pub fn compile(
     let router = routes::compile(doc, &m.routes, &names, &refs, &rate_limits);
     let tracing = super::tracing::compile(doc, m.tracing.as_ref());
     let access_log = super::access_log::compile(doc, m.access_log.as_ref());
+    let registry = super::registry::compile(doc, m.registry.as_ref(), server.as_ref());
+    for (i, u) in upstreams.iter().enumerate() {
+        let from_registry = matches!(u.discovery, super::upstream::Discovery::Registry { .. });
+        if from_registry && m.registry.is_none() {
+            doc.err(
+                &format!("upstreams[{i}].discovery"),
+                "\"registry\" needs a [registry] table (its token, and where its API is served)",
+            );
+        }
+    }
     let server = server.map(|mut s| {
         let one_value =
             super::headers::one_value(doc, &s.header_rules, &rate_limits, &auth, &m.routes);
@@ -61,6 +71,7 @@ pub fn compile(
             auth,
             tracing,
             access_log,
+            registry,
         }),
         _ => None,
     }
@@ -268,9 +279,9 @@ fn admin(
     (addr, token.map(Arc::new))
 }
 
-/// Reads `admin_token`: long enough not to be guessed, and bytes a client
-/// can send in an `Authorization` header.
-fn admin_token(spec: &str) -> Result<Secret, String> {
+/// Reads `admin_token` (and `registry.token`): long enough not to be
+/// guessed, and bytes a client can send in an `Authorization` header.
+pub fn admin_token(spec: &str) -> Result<Secret, String> {
     let t = Secret::load(spec)?;
     let min = model::ADMIN_TOKEN_MIN_BYTES;
     if t.value().len() < min {

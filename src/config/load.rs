@@ -15,7 +15,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use super::model::{
-    AccessLogFile, AuthFile, RateLimitFile, RevocationFile, RouteFile, ServerFile, TracingFile,
+    AccessLogFile, AuthFile, RateLimitFile, RegistryFile, RevocationFile, RouteFile, ServerFile,
+    TracingFile,
 };
 use super::upstream_model::UpstreamFile;
 
@@ -79,6 +80,8 @@ pub struct FileModel {
     pub tracing: Option<TracingFile>,
     /// `[access_log]`, if present.
     pub access_log: Option<AccessLogFile>,
+    /// `[registry]`, if present.
+    pub registry: Option<RegistryFile>,
 }
 
 struct Entry {
@@ -245,9 +248,10 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
             "revocation" => model.revocation = de_single(&mut doc, "revocation", v),
             "tracing" => model.tracing = de_single(&mut doc, "tracing", v),
             "access_log" => model.access_log = de_single(&mut doc, "access_log", v),
+            "registry" => model.registry = de_single(&mut doc, "registry", v),
             other => doc.err(
                 other,
-                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `revocation`, `tracing`, `access_log`"),
+                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `revocation`, `tracing`, `access_log`, `registry`"),
             ),
         }
     }

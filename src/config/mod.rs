@@ -15,10 +15,12 @@ mod load;
 mod model;
 mod policies;
 mod ratelimits;
+mod registry;
 mod routes;
 pub mod secret;
 mod tracing;
 pub mod upstream;
+mod upstream_discovery;
 mod upstream_model;
 mod upstream_tables;
 mod upstreams;
@@ -30,7 +32,11 @@ use std::time::Duration;
 
 pub use access_log::{AccessLogSpec, LogFormat, LogOutput};
 pub use load::{ConfigError, ConfigErrors};
+pub use registry::RegistrySpec;
 pub use tracing::{OtlpEndpoint, TracingSpec};
+/// The syntax of route and upstream names (1 to 64 of `A-Z a-z 0-9 - _ .`);
+/// the registry holds its service names and instance ids to it too.
+pub use validate::name as check_name;
 
 /// Reads and compiles a configuration file; a read error is one `ConfigError` without a line.
 pub fn load_file(path: &Path) -> Result<Compiled, ConfigErrors> {
@@ -84,6 +90,8 @@ pub struct Compiled {
     pub tracing: TracingSpec,
     /// `[access_log]`; `None` when the table is absent (no access log).
     pub access_log: Option<AccessLogSpec>,
+    /// `[registry]`; `None` when the table is absent (no registry API).
+    pub registry: Option<RegistrySpec>,
 }
 
 /// `[server]` with defaults applied.
@@ -157,6 +165,12 @@ pub enum RingSetup {
 pub struct UpstreamSpec {
     /// The name routes refer to.
     pub name: Box<str>,
+    /// Where the targets come from; for every kind but static, `targets`
+    /// and `weights` are empty here and `crate::discovery` publishes the sets.
+    pub discovery: upstream::Discovery,
+    /// Target slots (`crate::upstream::roster`): the configured targets for
+    /// a static upstream, `max_targets` for a discovered one.
+    pub max_targets: usize,
     /// Resolved target addresses; a target is known by its address.
     pub targets: Box<[SocketAddr]>,
     /// Each target's weight (same order as `targets`, each ≥ 1).
@@ -190,11 +204,15 @@ mod header_tests;
 #[cfg(test)]
 mod ratelimit_tests;
 #[cfg(test)]
+mod registry_tests;
+#[cfg(test)]
 mod route_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tracing_tests;
+#[cfg(test)]
+mod upstream_discovery_tests;
 #[cfg(test)]
 mod upstream_table_tests;
 #[cfg(test)]

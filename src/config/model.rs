@@ -54,6 +54,22 @@ pub const TOKEN_CACHE_SIZE: u64 = 4096;
 /// `auth.NAME.cache_ttl_s` default.
 pub const TOKEN_CACHE_TTL_S: u64 = 300;
 
+/// `registry.max_instances_per_service` default.
+pub const REGISTRY_MAX_PER_SERVICE: u64 = 256;
+/// `registry.max_instances` default (all services together).
+pub const REGISTRY_MAX_INSTANCES: u64 = 4096;
+/// Largest `registry.max_instances`: each instance may carry
+/// `registry::MAX_METADATA_BYTES` of metadata.
+pub const REGISTRY_MAX_INSTANCES_LIMIT: u64 = 100_000;
+/// `registry.min_ttl_s` default.
+pub const REGISTRY_MIN_TTL_S: u64 = 1;
+/// `registry.max_ttl_s` default: an hour.
+pub const REGISTRY_MAX_TTL_S: u64 = 3600;
+/// `registry.default_ttl_s` default: the `ttl_s` of a registration without one.
+pub const REGISTRY_DEFAULT_TTL_S: u64 = 30;
+/// Largest `registry.max_ttl_s`: one day.
+pub const REGISTRY_TTL_LIMIT_S: u64 = 86_400;
+
 /// `routes[].validate.max_body_bytes` default when `json = true`.
 pub const VALIDATE_JSON_MAX_BODY: u64 = 64 * 1024;
 /// Largest `routes[].validate.max_body_bytes`: such bodies may be buffered whole.
@@ -269,6 +285,21 @@ pub struct TracingFile {
     pub otlp_endpoint: Option<String>,
     pub sample_ratio: Option<f64>,
     pub request_id: Option<String>,
+}
+
+/// The `[registry]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryFile {
+    pub token: Option<String>,
+    pub state_file: Option<String>,
+    pub listen: Option<String>,
+    pub allow_cidrs: Option<Vec<String>>,
+    pub max_instances_per_service: Option<u64>,
+    pub max_instances: Option<u64>,
+    pub min_ttl_s: Option<u64>,
+    pub max_ttl_s: Option<u64>,
+    pub default_ttl_s: Option<u64>,
 }
 
 /// `request_headers` / `response_headers`.

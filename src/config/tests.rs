@@ -348,7 +348,19 @@ fn read_error_is_one_error_without_line() {
 
 #[test]
 fn bundled_configs_are_valid() {
-    let demo = load_str(include_str!("../../config/demo.toml"), "demo.toml").unwrap();
+    // `ringway demo` puts the registry token in the variable; here a file.
+    let token = std::env::temp_dir().join(format!("ringway-demo-{}.token", std::process::id()));
+    std::fs::write(&token, "demo-0123456789abcdef").unwrap();
+    let text = include_str!("../../config/demo.toml").replace(
+        "env:RINGWAY_DEMO_REGISTRY_TOKEN",
+        &format!("file:{}", token.display()),
+    );
+    let demo = load_str(&text, "demo.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(demo.registry.is_some());
+    assert!(demo
+        .upstreams
+        .iter()
+        .all(|u| matches!(u.discovery, super::upstream::Discovery::Registry { .. })));
     assert_eq!(demo.server.listen, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(
         demo.server.admin_listen,

@@ -8,6 +8,11 @@
 
 use std::time::Duration;
 
+/// Default `dns_min_ttl_ms`: no name is asked for more than once a second.
+pub const DNS_MIN_TTL_MS: u64 = 1_000;
+/// Default `dns_max_ttl_ms`: a name is asked for at least every 5 minutes.
+pub const DNS_MAX_TTL_MS: u64 = 300_000;
+
 /// How an upstream spreads requests over its targets (`balance`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Balance {
@@ -242,6 +247,90 @@ impl Default for RetrySpec {
             min_retries_per_s: 10,
             backoff_base: Duration::from_millis(25),
             backoff_max: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Where an upstream's targets come from (`discovery`). For every kind but
+/// `Static`, `UpstreamSpec::targets` is empty at load and the set arrives
+/// at run time through `crate::discovery`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Discovery {
+    /// `targets` in the file, resolved once at load.
+    #[default]
+    Static,
+    /// Re-resolved DNS records (`dns_name`).
+    Dns(DnsSpec),
+    /// A watched JSON file (`targets_file`).
+    File {
+        /// The file; relative paths are from the working directory.
+        path: std::path::PathBuf,
+    },
+    /// The built-in registry (`service`).
+    Registry {
+        /// The registry service name.
+        service: Box<str>,
+    },
+}
+
+impl Discovery {
+    /// The name used in the config file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Discovery::Static => "static",
+            Discovery::Dns(_) => "dns",
+            Discovery::File { .. } => "file",
+            Discovery::Registry { .. } => "registry",
+        }
+    }
+}
+
+/// `discovery = "dns"`: what to resolve, where, and how often.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsSpec {
+    /// The records asked for.
+    pub query: DnsQuery,
+    /// `resolver`; `None`: the nameservers of `/etc/resolv.conf`.
+    pub resolver: Option<std::net::SocketAddr>,
+    /// Shortest time between two resolutions (`dns_min_ttl_ms`).
+    pub min_ttl: Duration,
+    /// Longest time between two resolutions (`dns_max_ttl_ms`).
+    pub max_ttl: Duration,
+    /// Which address records are asked for (`dns_family`).
+    pub family: DnsFamily,
+}
+
+/// `dns_name`: A/AAAA records of a host on a fixed port, or SRV records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DnsQuery {
+    /// `"host:port"`: the host's addresses, each on `port`, weight 1.
+    Host {
+        /// Fully qualified host name, lower-case, without a trailing dot.
+        host: Box<str>,
+        /// The port every address gets.
+        port: u16,
+    },
+    /// `"_service._proto.name"`: SRV records give hosts, ports and weights.
+    Srv(Box<str>),
+}
+
+/// `dns_family`: which address records are asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DnsFamily {
+    /// A and AAAA.
+    #[default]
+    Any,
+    /// A only.
+    Ipv4,
+    /// AAAA only.
+    Ipv6,
+}
+
+impl std::fmt::Display for DnsQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DnsQuery::Host { host, port } => write!(f, "{host}:{port}"),
+            DnsQuery::Srv(name) => f.write_str(name),
         }
     }
 }

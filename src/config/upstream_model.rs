@@ -30,6 +30,15 @@ pub struct UpstreamFile {
     pub health: Option<HealthFile>,
     pub outlier: Option<OutlierFile>,
     pub retry: Option<RetryFile>,
+    pub discovery: Option<String>,
+    pub service: Option<String>,
+    pub dns_name: Option<String>,
+    pub resolver: Option<String>,
+    pub dns_min_ttl_ms: Option<u64>,
+    pub dns_max_ttl_ms: Option<u64>,
+    pub dns_family: Option<String>,
+    pub targets_file: Option<String>,
+    pub max_targets: Option<u64>,
 }
 
 /// `[upstreams.health]`.

@@ -267,7 +267,7 @@ fn retry_on(doc: &mut Doc<'_>, key: &str, list: &[String]) -> RetryOn {
 /// Two durations `lo ≤ hi` under `p`, each `(key, written, default)`: a
 /// default gives way to a written value; two written out of order are an
 /// error on `lo`'s key that names `hi`'s and says `why`.
-fn ordered(
+pub fn ordered(
     doc: &mut Doc<'_>,
     p: &str,
     lo: (&str, Option<u64>, Duration),

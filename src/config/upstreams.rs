@@ -2,6 +2,8 @@
 //! (targets and weights, balancing, circuit-breaking limits, timeouts) here,
 //! its `health`, `outlier` and `retry` sub-tables in `upstream_tables`.
 //!
+//! `discovery` and its keys are judged in `upstream_discovery`.
+//!
 //! Owns: the bounds and cross-key rules of those keys (each address once,
 //! `hash_key` only with `balance = "hash"`), each error on its key.
 //! Must never: stop at the first error, or decide a default (`upstream`'s
@@ -12,7 +14,8 @@ use std::net::SocketAddr;
 use super::compile::{check, count, one_of, required, size, timeout};
 use super::load::Doc;
 use super::model;
-use super::upstream::{Balance, HashKey, Limits, OnNoHealthy};
+use super::upstream::{Balance, Discovery, HashKey, Limits, OnNoHealthy};
+use super::upstream_discovery;
 use super::upstream_model::{TargetFile, UpstreamFile};
 use super::upstream_tables::{health, outlier, retry};
 use super::{validate, UpstreamSpec};
@@ -39,13 +42,21 @@ pub fn upstream(
             );
         }
     }
-    let (targets, weights) = targets(doc, &p, &u.targets);
+    let discovery = upstream_discovery::discovery(doc, &p, name.as_deref().unwrap_or(""), &u);
+    // Other kinds start empty: their sets arrive at run time (`crate::discovery`).
+    let (targets, weights) = match discovery {
+        Some(Discovery::Static) => targets(doc, &p, &u.targets),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let max_targets = upstream_discovery::max_targets(doc, &p, &discovery, &u, targets.len());
     let no_healthy = [
         ("panic", OnNoHealthy::Panic),
         ("reject", OnNoHealthy::Reject),
     ];
     let spec = UpstreamSpec {
         name: name.clone().unwrap_or_default().into_boxed_str(),
+        discovery: discovery.unwrap_or_default(),
+        max_targets,
         targets: targets.into_boxed_slice(),
         weights: weights.into_boxed_slice(),
         balance: balance(doc, &p, &u.balance, &u.hash_key),

@@ -8,6 +8,7 @@
 
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 
+use super::upstream::DnsQuery;
 use crate::http::Method;
 use crate::route::matcher::KNOWN_METHODS;
 use crate::route::HostMatch;
@@ -103,6 +104,67 @@ pub fn socket_addr(s: &str, allow_port0: bool) -> Result<SocketAddr, String> {
         return Err(format!("{s:?} has port 0, which cannot be connected to"));
     }
     Ok(addr)
+}
+
+/// `dns_name`: `"host:port"` (A/AAAA) or `"_service._proto.name"` (SRV),
+/// compiled lower-case without a trailing dot. Names are taken as fully
+/// qualified: no search domain is ever appended.
+pub fn dns_query(s: &str) -> Result<DnsQuery, String> {
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with('_') {
+        let name = lower.strip_suffix('.').unwrap_or(&lower);
+        let labels: Vec<&str> = name.split('.').collect();
+        let srv = dns_name(name)
+            && labels.len() >= 3
+            && labels[0].len() > 1
+            && labels[1].len() > 1
+            && labels[1].starts_with('_');
+        return match srv {
+            true => Ok(DnsQuery::Srv(name.into())),
+            false => Err(format!(
+                "{s:?} is not an SRV name: write \"_service._proto.name\" (like \"_http._tcp.users.internal\"), \
+                 without a port (the SRV records give it)"
+            )),
+        };
+    }
+    let Some((host, port)) = lower.rsplit_once(':') else {
+        return Err(format!(
+            "{s:?} has no port: write \"host:port\" for A/AAAA records, or \"_service._proto.name\" for SRV"
+        ));
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.parse::<std::net::Ipv4Addr>().is_ok() || host.starts_with('[') {
+        return Err(format!(
+            "{s:?} is an IP address, which DNS cannot change: list it in `targets` with discovery = \"static\""
+        ));
+    }
+    if !dns_name(host) {
+        return Err(format!(
+            "{s:?} is not host:port: use labels of letters, digits, '-' and '_' separated by dots"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(DnsQuery::Host {
+            host: host.into(),
+            port: p,
+        }),
+        _ => Err(format!("{s:?} needs a port between 1 and 65535")),
+    }
+}
+
+/// `resolver`: an IP literal with an optional port (default 53); a name
+/// would itself need a resolver.
+pub fn resolver(s: &str) -> Result<SocketAddr, String> {
+    let addr = match s.parse::<std::net::IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, 53),
+        Err(_) => s.parse::<SocketAddr>().map_err(|_| {
+            format!("{s:?} is not an IP address with an optional port, like \"10.0.0.2:53\" or \"[::1]:5353\"")
+        })?,
+    };
+    match addr.port() {
+        0 => Err(format!("{s:?} has port 0, which cannot be asked")),
+        _ => Ok(addr),
+    }
 }
 
 /// A method name, case-insensitive; only the known methods.
@@ -317,6 +379,27 @@ fn percent_escape(path: &str, after: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// `p` as a file ringway will create or append to: its directory must
+/// exist and `p` must not be a directory (relative paths are taken from the
+/// working directory, as the file will be).
+pub fn new_file_path(p: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(p);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "directory {} does not exist (ringway creates the file, not its directory)",
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("{p} is a directory: name a file in it"));
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +548,68 @@ mod tests {
         }
         assert!(is_claim_name("sub") && is_claim_name("https://x/roles"));
         assert!(!is_claim_name("") && !is_claim_name("a b"));
+    }
+
+    #[test]
+    fn dns_queries() {
+        let host = |h: &str, port| {
+            Ok(DnsQuery::Host {
+                host: h.into(),
+                port,
+            })
+        };
+        assert_eq!(
+            dns_query("Orders.Internal:8080"),
+            host("orders.internal", 8080)
+        );
+        assert_eq!(
+            dns_query("orders.internal.:80"),
+            host("orders.internal", 80)
+        );
+        assert_eq!(dns_query("localhost:1"), host("localhost", 1));
+        assert_eq!(
+            dns_query("_HTTP._tcp.orders.internal."),
+            Ok(DnsQuery::Srv("_http._tcp.orders.internal".into()))
+        );
+        for bad in [
+            "orders.internal",
+            "orders.internal:0",
+            "orders.internal:65536",
+            "orders.internal:+80",
+            "orders.internal:",
+            ":80",
+            "10.0.0.1:80",
+            "[::1]:80",
+            "a b:80",
+            "a..b:80",
+            "_http._tcp",
+            "_http.tcp.orders",
+            "_._tcp.orders",
+            "_http._tcp.orders:80",
+            "",
+        ] {
+            assert!(dns_query(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resolvers() {
+        assert_eq!(resolver("10.0.0.2"), Ok("10.0.0.2:53".parse().unwrap()));
+        assert_eq!(
+            resolver("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(resolver("::1"), Ok("[::1]:53".parse().unwrap()));
+        assert_eq!(resolver("[::1]:5353"), Ok("[::1]:5353".parse().unwrap()));
+        for bad in [
+            "",
+            "dns.internal:53",
+            "10.0.0.2:0",
+            "10.0.0.2:x",
+            "10.0.0.2:99999",
+        ] {
+            assert!(resolver(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The bundled demo: three small sample services (`users`, `orders`,
 //! `products`) on loopback behind the gateway, configured by the embedded
-//! `config/demo.toml`.
+//! `config/demo.toml`. The services join through the built-in registry
+//! (`register`), as real services would.
 //!
 //! The services are deliberately plain (a thread per connection, blocking
 //! sockets): they exist to be proxied, not to be fast. Must never: be used
@@ -10,8 +11,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+pub mod register;
+
 /// The demo configuration, embedded at build time.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
+
+/// The sample services: each upstream of the demo config, and the port its
+/// one instance listens on (it registers there itself).
+pub const SERVICES: [(&str, u16); 3] = [("users", 3001), ("orders", 3002), ("products", 3003)];
 
 /// Starts one sample service named `name` on `addr`.
 pub fn start_service(name: &str, addr: SocketAddr) -> std::io::Result<()> {

@@ -33,6 +33,12 @@ impl Counter {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
+    /// Back to zero (a slot that changed hands). Only the owning shard may call this.
+    #[inline]
+    pub fn reset(&self) {
+        self.0.store(0, Relaxed);
+    }
+
     /// Subtracts one (gauges). Only the owning shard may call this.
     #[inline]
     pub fn dec(&self) {

@@ -71,8 +71,7 @@ pub(super) async fn send_request(
     prefix: usize,
     body_done: bool,
 ) -> Result<(), Sent> {
-    let target = sh.cfg.upstreams[route.upstream].targets[up.target];
-    build_request(c, route, rewritten, prefix, target);
+    build_request(c, route, rewritten, prefix, up.addr);
     let g = take_gather(c);
     match wire::write_gather(&mut up.stream, g, up_write_limit(sh, route)).await {
         Ok(g) => restore_gather(c, g),

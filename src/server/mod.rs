@@ -72,16 +72,27 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
     // Control plane: the upstreams' shared state, and the health checker
     // that writes into it (stopped when `_checker` drops, on return).
     let upstreams = Arc::new(crate::upstream::Shared::new(&cfg, workers));
-    let _checker = crate::upstream::health::spawn(cfg.clone(), upstreams.health.clone())
+    let _checker = crate::upstream::health::spawn(cfg.clone(), upstreams.clone())
         .map_err(|e| StartError(format!("health check thread: {e}")))?;
+
+    // Discovery: DNS and file sources publish target sets into the
+    // upstreams' rosters (file sets before this returns), and a tick places
+    // targets that waited for a draining slot.
+    let discovery = crate::discovery::start(&cfg, upstreams.clone())
+        .map_err(|e| StartError(format!("discovery: {e}")))?;
+    let _roster =
+        roster_tick(&cfg, &upstreams).map_err(|e| StartError(format!("roster thread: {e}")))?;
 
     // The access log and span exporter: their threads outlive the shards,
     // so the shards' last lines and spans are written.
     let telemetry = crate::observe::telemetry::Telemetry::start(&cfg, workers)
         .map_err(|e| StartError(format!("access log: {e}")))?;
 
+    let registry = start_registry(&cfg, &upstreams)?;
+
     let readiness = Arc::new(Readiness::default());
-    if let Some(admin) = cfg.server.admin_listen {
+    let registry_listen = registry.as_ref().and_then(|r| r.spec().listen);
+    if cfg.server.admin_listen.is_some() || registry_listen.is_some() {
         let plane = crate::admin::AdminStart {
             metrics: metrics.clone(),
             shards: workers,
@@ -89,10 +100,16 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
             upstreams: upstreams.clone(),
             readiness: readiness.clone(),
             telemetry: telemetry.stats(),
+            discovery: discovery.stats(),
+            registry: registry.clone(),
         };
-        let bound =
-            crate::admin::spawn(admin, plane).map_err(|e| bind_error("admin_listen", admin, &e))?;
-        log::info("admin listening", &[("addr", Val::Str(&bound.to_string()))]);
+        let bound = crate::admin::spawn(plane).map_err(|e| bind_error(e.key, e.addr, &e.error))?;
+        if let Some(a) = bound.admin {
+            log::info("admin listening", &[("addr", Val::Str(&a.to_string()))]);
+        }
+        if let Some(a) = bound.registry {
+            log::info("registry listening", &[("addr", Val::Str(&a.to_string()))]);
+        }
     }
 
     crate::auth::reload::spawn(cfg.clone(), |c: &Compiled| &c.auth)
@@ -170,6 +187,9 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
     stop(&mut controls);
     let dropped: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
     telemetry.shutdown();
+    if let Some(r) = &registry {
+        r.flush();
+    }
     log::info(
         "stopped",
         &[("in_flight_dropped", Val::Num(dropped as u64))],
@@ -177,10 +197,60 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
     Ok(())
 }
 
+/// The service registry, when `[registry]` is configured: its state file
+/// loaded, its reaper thread started, and every `discovery = "registry"`
+/// upstream bound to its service, so that each change to a service's
+/// instances reaches that upstream's roster before it is answered.
+fn start_registry(
+    cfg: &Compiled,
+    upstreams: &Arc<crate::upstream::Shared>,
+) -> Result<Option<Arc<crate::registry::Registry>>, StartError> {
+    use crate::config::upstream::Discovery;
+    let Some(spec) = &cfg.registry else {
+        return Ok(None);
+    };
+    let bindings: Vec<(String, usize)> = cfg
+        .upstreams
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| match &u.discovery {
+            Discovery::Registry { service } => Some((service.to_string(), i)),
+            _ => None,
+        })
+        .collect();
+    let sink: Arc<dyn crate::discovery::TargetSink> = upstreams.clone();
+    crate::registry::Registry::new(spec, bindings, sink)
+        .map(Some)
+        .map_err(|e| StartError(format!("registry thread: {e}")))
+}
+
 fn stop(controls: &mut [std::os::unix::net::UnixStream]) {
     for c in controls {
         let _ = c.write_all(b"x");
     }
+}
+
+/// Every 500 ms, `Shared::maintain` (only when some upstream's targets are
+/// discovered: a static set never waits for a slot).
+fn roster_tick(
+    cfg: &Compiled,
+    upstreams: &Arc<crate::upstream::Shared>,
+) -> std::io::Result<Option<crate::discovery::worker::Worker>> {
+    use crate::config::upstream::Discovery;
+    if cfg
+        .upstreams
+        .iter()
+        .all(|u| u.discovery == Discovery::Static)
+    {
+        return Ok(None);
+    }
+    let ups = upstreams.clone();
+    crate::discovery::worker::Worker::spawn("ringway-roster", move |stop| {
+        while !stop.wait(std::time::Duration::from_millis(500)) {
+            ups.maintain();
+        }
+    })
+    .map(Some)
 }
 
 /// Shard `i` runs on `cpus[i % len]` when configured, else on the i-th core.

@@ -120,7 +120,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
         }
         let began = Instant::now();
         ups.start(ui, t);
-        c.req.measures.attempt(ui, t, began);
+        c.req.measures.attempt(ui, sh.upstreams.addr(ui, t), began);
         let mut up = match acquire(sh, ui, spec, t).await {
             Ok(up) => {
                 if !up.reused {
@@ -271,15 +271,20 @@ fn choose(
     now: u64,
 ) -> Option<usize> {
     let ups = &sh.upstreams;
+    // Targets added or removed since the last pick apply here, so a retry
+    // never goes to a target removed meanwhile.
+    ups.refresh(ui, &sh.pools);
     let shared = &ups.shared;
-    let sel = &ups.selectors[ui];
     let outlier = &shared.upstreams[ui].outlier;
-    for _ in 0..spec.targets.len() + 1 {
+    let pick = |tried: &[usize], usable: &dyn Fn(usize) -> bool| {
+        ups.pick(ui, key, tried, usable, now)
+            .or_else(|| ups.pick(ui, key, &[], usable, now))
+    };
+    for _ in 0..ups.targets(ui) + 1 {
         let usable = |i: usize| shared.usable(ui, i, now);
-        let t = sel
-            .pick(key, skip.as_slice(), usable, now)
-            .or_else(|| sel.pick(key, &[], usable, now));
-        let Some(t) = t else { break };
+        let Some(t) = pick(skip.as_slice(), &usable) else {
+            break;
+        };
         match outlier.admit(t, now) {
             Admit::Yes | Admit::Probe => return Some(t),
             // A half-open target with all its probe slots taken.
@@ -287,9 +292,7 @@ fn choose(
         }
     }
     match spec.on_no_healthy {
-        OnNoHealthy::Panic => sel
-            .pick(key, skip.as_slice(), |_| true, now)
-            .or_else(|| sel.pick(key, &[], |_| true, now)),
+        OnNoHealthy::Panic => pick(skip.as_slice(), &|_| true),
         OnNoHealthy::Reject => None,
     }
 }
@@ -312,7 +315,7 @@ async fn acquire(
     let Some(slot) = breaker.connection() else {
         return Err(UpstreamError::Overloaded);
     };
-    let conn = pool::connect(spec, t, spec.targets[t], slot).await?;
+    let conn = pool::connect(spec, t, sh.upstreams.addr(ui, t), slot).await?;
     sh.metrics.upstream_connects.inc();
     Ok(conn)
 }

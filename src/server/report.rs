@@ -113,9 +113,7 @@ pub fn request_ended(c: &Conn, sh: &Shard, o: &Outcome) {
         .and_then(|i| cfg.router.routes().get(i))
         .map(|r| &*r.name);
     let upstream = m.upstream.and_then(|u| cfg.upstreams.get(u));
-    let target = upstream
-        .zip(m.target)
-        .and_then(|(u, t)| u.targets.get(t).copied());
+    let target = m.target;
     let end_ns = now_unix_ns();
     let auth = c
         .req

@@ -72,9 +72,9 @@ pub struct Measures {
     /// The upstream, as an index into `cfg.upstreams`, once an attempt
     /// started.
     pub upstream: Option<usize>,
-    /// The target of the last attempt, as an index into that upstream's
-    /// `targets`.
-    pub target: Option<usize>,
+    /// The address of the last attempt's target (kept as an address: the
+    /// upstream's target set may change while the request runs).
+    pub target: Option<std::net::SocketAddr>,
     /// Bytes read from the client for this request: its head, plus the body
     /// bytes consumed as its body (forwarded or skipped; a body left unread
     /// when the connection closes early is not counted). For a head refused
@@ -110,10 +110,10 @@ impl Measures {
         }
     }
 
-    /// An attempt at target `t` of upstream `ui` starts at `now`.
-    pub fn attempt(&mut self, ui: usize, t: usize, now: Instant) {
+    /// An attempt at target `addr` of upstream `ui` starts at `now`.
+    pub fn attempt(&mut self, ui: usize, addr: std::net::SocketAddr, now: Instant) {
         self.upstream = Some(ui);
-        self.target = Some(t);
+        self.target = Some(addr);
         self.upstream_started.get_or_insert(now);
         self.upstream_connect_ns = 0;
         self.upstream_ttfb_ns = 0;
@@ -261,6 +261,10 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    fn addr(port: u16) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
     #[test]
     fn upstream_times_span_every_attempt_and_describe_the_last() {
         let t0 = Instant::now();
@@ -270,11 +274,11 @@ mod tests {
         };
         // A connect that fails after 3 ms, then a pooled retry whose head
         // comes 5 ms after it started, 1 ms of backoff later.
-        m.attempt(2, 0, t0 + MS);
+        m.attempt(2, addr(1), t0 + MS);
         m.upstream_connect_ns = m.attempt_ended(t0 + MS, t0 + 4 * MS);
         assert_eq!(m.upstream_connect_ns, 3_000_000);
-        m.attempt(2, 1, t0 + 5 * MS);
-        assert_eq!((m.upstream_connect_ns, m.target), (0, Some(1)));
+        m.attempt(2, addr(2), t0 + 5 * MS);
+        assert_eq!((m.upstream_connect_ns, m.target), (0, Some(addr(2))));
         m.upstream_ttfb_ns = m.attempt_ended(t0 + 5 * MS, t0 + 10 * MS);
         m.finish(t0 + 12 * MS);
         assert_eq!(m.upstream, Some(2));

@@ -234,14 +234,17 @@ async fn expire_parked(sh: Rc<Shard>) {
     }
 }
 
-/// Once a second: closes expired idle upstream connections and frees the
-/// working sets and body buffers a burst left unused.
+/// Once a second: applies target-set changes no request has picked up (so
+/// an idle shard lets go of removed targets too, and their slots can be
+/// reused), closes expired idle upstream connections and frees the working
+/// sets and body buffers a burst left unused.
 async fn sweep_pools(sh: Rc<Shard>) {
     loop {
         monoio::time::sleep(Duration::from_secs(1)).await;
         if sh.shutting_down.get() {
             return;
         }
+        sh.upstreams.refresh_all(&sh.pools);
         sh.pools.sweep(&sh.cfg.upstreams);
         if sh.scratch.trim() + sh.bodies.trim() > 0 {
             release_freed_memory();

@@ -13,11 +13,15 @@ pub mod budget;
 pub mod health;
 pub mod outlier;
 pub mod pool;
+pub mod render;
+pub mod roster;
 pub mod select;
+pub mod shard;
 pub mod shared;
 
 pub use pool::{UpstreamConn, UpstreamPools};
-pub use shared::{ShardUpstreams, Shared};
+pub use shard::ShardUpstreams;
+pub use shared::Shared;
 
 /// Why reaching or talking to an upstream failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

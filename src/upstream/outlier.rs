@@ -83,7 +83,9 @@ pub struct Outlier {
     /// Targets out of rotation (ejected or half-open), plus at most one
     /// transient reservation per ejecting report.
     held: Padded,
-    cap: u32,
+    /// `max_ejection_percent` of the targets the upstream has now.
+    cap: AtomicU32,
+    percent: u32,
     consecutive: u32,
     ratio: Option<f64>,
     min_requests: u32,
@@ -112,13 +114,13 @@ fn ns(d: std::time::Duration) -> u64 {
 }
 
 impl Outlier {
-    /// The detector for an upstream of `targets` targets.
+    /// The detector for an upstream of `targets` targets (its slots).
     pub fn new(spec: &OutlierSpec, targets: usize) -> Outlier {
-        let cap = (targets as u64 * u64::from(spec.max_ejection_percent) / 100).min(targets as u64);
-        Outlier {
+        let o = Outlier {
             targets: (0..targets).map(|_| Target::default()).collect(),
             held: Padded::default(),
-            cap: u32::try_from(cap).unwrap_or(u32::MAX),
+            cap: AtomicU32::new(0),
+            percent: spec.max_ejection_percent,
             consecutive: spec.consecutive_failures,
             ratio: spec.failure_ratio,
             min_requests: spec.min_requests.max(1),
@@ -126,7 +128,33 @@ impl Outlier {
             base: ns(spec.base_ejection).max(1),
             max: ns(spec.max_ejection),
             probes: spec.half_open_probes.clamp(1, word::MAX_PROBES) as u8,
+        };
+        o.resize(targets);
+        o
+    }
+
+    /// The upstream now has `active` targets: the cap follows
+    /// (`max_ejection_percent` of them, rounded down).
+    pub fn resize(&self, active: usize) {
+        let cap = (active as u64 * u64::from(self.percent) / 100).min(active as u64);
+        self.cap
+            .store(u32::try_from(cap).unwrap_or(u32::MAX), Release);
+    }
+
+    /// Slot `t` is about to hold a new target: forget the old one's state,
+    /// and give back its place under the cap if it was out of rotation.
+    /// Only for a slot no shard reports on any more (`roster` ensures it).
+    pub fn reset(&self, t: usize) {
+        let Some(tg) = self.targets.get(t) else {
+            return;
+        };
+        let w = Word::unpack(tg.word.swap(0, AcqRel));
+        if w.mode != Mode::Active {
+            self.held.0.fetch_sub(1, AcqRel);
         }
+        tg.failures.store(0, Release);
+        tg.ejections.store(0, Release);
+        tg.window.clear();
     }
 
     /// May a request go to `t` now? Reads only, unless it takes a probe slot.
@@ -258,7 +286,7 @@ impl Outlier {
     /// soon as another target returns.
     fn eject(&self, tg: &Target, now: u64) -> Option<Transition> {
         let held = &self.held.0;
-        let cap = self.cap;
+        let cap = self.cap.load(Acquire);
         held.fetch_update(AcqRel, Acquire, |h| (h < cap).then_some(h + 1))
             .ok()?;
         let mut cur = tg.word.load(Acquire);

@@ -26,8 +26,10 @@ pub struct UpstreamConn {
     pub stream: TcpStream,
     /// Read buffer for response heads and bodies.
     pub buf: BytesMut,
-    /// Index of the target in the upstream's target list.
+    /// The target's slot in the upstream (`super::roster`).
     pub target: usize,
+    /// The target's address.
+    pub addr: SocketAddr,
     /// True when this connection came out of the idle pool.
     pub reused: bool,
     idle_since: Instant,
@@ -52,7 +54,11 @@ impl UpstreamPools {
             pools: specs
                 .iter()
                 .map(|s| Pool {
-                    idle: RefCell::new((0..s.targets.len()).map(|_| VecDeque::new()).collect()),
+                    idle: RefCell::new(
+                        (0..super::roster::capacity(s))
+                            .map(|_| VecDeque::new())
+                            .collect(),
+                    ),
                 })
                 .collect(),
         }
@@ -102,6 +108,14 @@ impl UpstreamPools {
         }
     }
 
+    /// Closes the idle connections to slot `target` of `up` (it changed
+    /// hands, or was given up).
+    pub fn forget(&self, up: usize, target: usize) {
+        if let Some(q) = self.pools[up].idle.borrow_mut().get_mut(target) {
+            q.clear();
+        }
+    }
+
     /// Closes every idle connection (shutdown).
     pub fn clear(&self) {
         for pool in &self.pools {
@@ -126,6 +140,7 @@ pub async fn connect(
                 stream,
                 buf: BytesMut::with_capacity(UPSTREAM_BUF),
                 target,
+                addr,
                 reused: false,
                 idle_since: Instant::now(),
                 _slot: slot,

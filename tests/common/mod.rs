@@ -18,12 +18,14 @@ pub mod admin;
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod dns;
 pub mod gateway;
 pub mod mint;
 pub mod otlp;
 pub mod poll;
 pub mod resilience;
 pub mod seccomp;
+pub mod sink;
 pub mod upstream;
 pub mod wire;
 

@@ -15,6 +15,8 @@ use ringway::config::UpstreamSpec;
 pub fn upstream_spec(balance: Balance, weights: &[u32]) -> UpstreamSpec {
     UpstreamSpec {
         name: "test".into(),
+        discovery: Default::default(),
+        max_targets: weights.len(),
         targets: (0..weights.len())
             .map(|i| SocketAddr::from((Ipv4Addr::LOCALHOST, 3001 + i as u16)))
             .collect(),

@@ -4,11 +4,11 @@
 //! `[rate_limits.NAME]`) as objects by name and routes in match order
 //! (the objects of `/routes`). Upstreams are in `upstreams`.
 //!
-//! Secrets are shown as their reference, never their value: the admin
-//! token and JWT secrets as `env:VAR` / `file:PATH`, JWKS keys as the file
-//! they came from and a count, API keys as id and scopes (their hashes
-//! replaced by `<redacted>`), header values with a credential-like name as
-//! `<redacted>` (`routes::redact`).
+//! Secrets are shown as their reference, never their value: the admin and
+//! registry tokens and JWT secrets as `env:VAR` / `file:PATH`, JWKS keys as
+//! the file they came from and a count, API keys as id and scopes (their
+//! hashes replaced by `<redacted>`), header values with a credential-like
+//! name as `<redacted>` (`routes::redact`).
 //! Must never: render a secret's value, or a key's material or hash.
 
 mod upstreams;
@@ -41,6 +41,7 @@ pub fn render(cfg: &Compiled) -> String {
         "rate_limits": limits,
         "auth": auth(&cfg.auth),
         "revocation": revocation(&cfg.auth),
+        "registry": cfg.registry.as_ref().map(registry),
         "routes": routes::all(cfg),
     });
     super::respond::pretty_json(&v)
@@ -102,6 +103,21 @@ fn server(s: &ServerSettings) -> Value {
             PathParams::Reject => "reject",
             PathParams::Strip => "strip",
         },
+    })
+}
+
+/// `[registry]`, its token as the reference it was read from.
+fn registry(r: &crate::config::RegistrySpec) -> Value {
+    json!({
+        "token": r.token.reference(),
+        "state_file": r.state_file.as_ref().map(|p| p.display().to_string()),
+        "listen": r.listen.map(|a| a.to_string()),
+        "allow_cidrs": r.allow_cidrs.iter().map(|c| cidr(*c)).collect::<Vec<_>>(),
+        "max_instances_per_service": r.max_instances_per_service,
+        "max_instances": r.max_instances,
+        "min_ttl_s": r.min_ttl_s,
+        "max_ttl_s": r.max_ttl_s,
+        "default_ttl_s": r.default_ttl_s,
     })
 }
 

@@ -3,8 +3,10 @@
 //! publishes each result to the `HealthBoard`.
 //!
 //! Owns: the schedule (a target's first check within a tenth of an interval
-//! of start, then one every interval ±10 %, start to start), each check's
-//! timeout, and the transition log lines. Must never: run on a shard, let one
+//! of start or of joining, then one every interval ±10 %, start to start),
+//! each check's timeout, following each checked upstream's target set
+//! (`roster`: a target that leaves stops being checked, one that joins is
+//! checked from then on), and the transition log lines. Must never: run on a shard, let one
 //! target hold up another (a stalled target only keeps its own socket until
 //! its timeout), or wake without a due check, a deadline, a socket event or
 //! the stop signal.
@@ -19,16 +21,20 @@ use std::time::Duration;
 
 use super::probe::{self, CheckResult, Probe};
 use super::state::{TargetState, Transition};
-use super::HealthBoard;
-use crate::config::upstream::ExpectStatus;
+use crate::config::upstream::{ExpectStatus, HealthSpec};
 use crate::config::UpstreamSpec;
 use crate::observe::log::{self, Val};
 use crate::ratelimit::{clock, clock_tick};
+use crate::upstream::Shared;
 
 const MS: u64 = 1_000_000;
 
 /// Longest poll(2) wait, so a clock jump cannot park the thread for long.
 const MAX_WAIT_MS: u64 = 60_000;
+
+/// Longest time before the checker looks at its upstreams' target sets
+/// again (a removed target's check in flight is abandoned then).
+const FOLLOW_MS: u64 = 200;
 
 /// When a target's first check starts: spread over the first tenth of an
 /// interval, so a fresh gateway learns soon and targets do not fire together.
@@ -51,6 +57,9 @@ struct Running {
 struct Target {
     /// Index on the board.
     slot: usize,
+    /// The upstream (index into `checked`) and the target's slot in it.
+    up: usize,
+    t: usize,
     upstream: Arc<str>,
     addr: SocketAddr,
     addr_text: Box<str>,
@@ -64,10 +73,21 @@ struct Target {
     running: Option<Running>,
 }
 
+/// One upstream with `[upstreams.health]`.
+struct Checked {
+    /// Index into `Compiled::upstreams`.
+    up: usize,
+    name: Arc<str>,
+    spec: HealthSpec,
+    /// The roster generation the target list was built from.
+    seen: Option<u64>,
+}
+
 /// Every checked target's schedule and check in flight.
 pub struct Checker {
     targets: Vec<Target>,
-    board: Arc<HealthBoard>,
+    checked: Vec<Checked>,
+    shared: Arc<Shared>,
     rng: RandomState,
     draws: u64,
     /// A check due within one coarse-clock tick starts now: the clock cannot
@@ -81,27 +101,62 @@ fn ns(d: Duration) -> u64 {
 
 impl Checker {
     /// The targets of every upstream with `[upstreams.health]`, first checks
-    /// spread after `now`. `board` must be built from the same upstreams.
-    pub fn new(ups: &[UpstreamSpec], board: Arc<HealthBoard>, now: u64) -> Checker {
+    /// spread after `now`. `shared` must be built from the same upstreams.
+    pub fn new(ups: &[UpstreamSpec], shared: Arc<Shared>, now: u64) -> Checker {
+        let checked = ups
+            .iter()
+            .enumerate()
+            .filter_map(|(up, u)| {
+                Some(Checked {
+                    up,
+                    name: Arc::from(&*u.name),
+                    spec: u.health.clone()?,
+                    seen: None,
+                })
+            })
+            .collect();
         let mut c = Checker {
             targets: Vec::new(),
-            board,
+            checked,
+            shared,
             rng: RandomState::new(),
             draws: 0,
             tick: clock_tick(),
         };
-        for (u, up) in ups.iter().enumerate() {
-            let Some(h) = &up.health else { continue };
-            let name: Arc<str> = Arc::from(&*up.name);
-            let (interval, timeout) = (ns(h.interval), ns(h.timeout));
-            for (t, &addr) in up.targets.iter().enumerate() {
-                let Some(slot) = c.board.slot(u, t) else {
+        c.follow(now);
+        c
+    }
+
+    /// Brings the target list in line with each checked upstream's current
+    /// target set: a target that left is dropped (with its check in
+    /// flight), one that joined is scheduled like a target at start.
+    fn follow(&mut self, now: u64) {
+        for k in 0..self.checked.len() {
+            let up = self.checked[k].up;
+            let roster = &self.shared.upstreams[up].roster;
+            let g = roster.published().generation();
+            if self.checked[k].seen == Some(g) {
+                continue;
+            }
+            self.checked[k].seen = Some(g);
+            let m = roster.current();
+            self.targets
+                .retain(|t| t.up != k || m.get(t.t).is_some_and(|x| x.addr == t.addr));
+            for &t in m.active.iter() {
+                let addr = m.addr(t);
+                let known = self.targets.iter().any(|x| x.up == k && x.t == t);
+                let Some(slot) = self.shared.health.slot(up, t).filter(|_| !known) else {
                     continue;
                 };
-                let due = first_due(now, interval, c.draw());
-                c.targets.push(Target {
+                let r = self.draw();
+                let c = &self.checked[k];
+                let h = &c.spec;
+                let (interval, timeout) = (ns(h.interval), ns(h.timeout));
+                self.targets.push(Target {
                     slot,
-                    upstream: name.clone(),
+                    up: k,
+                    t,
+                    upstream: c.name.clone(),
                     addr,
                     addr_text: addr.to_string().into(),
                     request: probe::request(&h.path, h.host.as_deref(), addr),
@@ -109,17 +164,16 @@ impl Checker {
                     timeout,
                     expect: h.expect.clone(),
                     state: TargetState::new(h.healthy_threshold, h.unhealthy_threshold),
-                    due,
+                    due: first_due(now, interval, r),
                     running: None,
                 });
             }
         }
-        c
     }
 
-    /// Whether no target has checks (then no thread is needed).
+    /// Whether no upstream has checks (then no thread is needed).
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
+        self.checked.is_empty()
     }
 
     /// Runs checks until `stop` becomes readable or its peer closes.
@@ -128,6 +182,7 @@ impl Checker {
         let mut who: Vec<usize> = Vec::with_capacity(self.targets.len());
         loop {
             let now = clock();
+            self.follow(now);
             self.expire(now);
             self.start_due(now);
             fds.clear();
@@ -210,14 +265,16 @@ impl Checker {
         }
     }
 
-    /// Milliseconds until the next due check or deadline (at least 1).
+    /// Milliseconds until the next due check or deadline (at least 1), and
+    /// at most `FOLLOW_MS`, so a target that joins or leaves is seen soon.
     fn wait_ms(&self, now: u64) -> libc::c_int {
         let next = self
             .targets
             .iter()
             .map(|t| t.running.as_ref().map_or(t.due, |r| r.deadline))
             .min()
-            .unwrap_or(now + MAX_WAIT_MS * MS);
+            .unwrap_or(now + MAX_WAIT_MS * MS)
+            .min(now + FOLLOW_MS * MS);
         next.saturating_sub(now).div_ceil(MS).clamp(1, MAX_WAIT_MS) as libc::c_int
     }
 
@@ -227,7 +284,8 @@ impl Checker {
         let t = &mut self.targets[i];
         let passed = matches!(result, CheckResult::Status(s) if t.expect.accepts(s));
         let change = t.state.step(passed);
-        self.board
+        self.shared
+            .health
             .publish(t.slot, &t.state, result, now, change.is_some());
         t.due = next_due(started, t.interval, r, now);
         if let Some(c) = change {

@@ -83,7 +83,7 @@ impl HealthBoard {
         let mut total = 0;
         for u in ups {
             base.push(total);
-            total += u.targets.len();
+            total += super::roster::capacity(u);
         }
         base.push(total);
         HealthBoard {
@@ -127,9 +127,29 @@ impl HealthBoard {
         }
     }
 
+    /// Slot `t` of `up` is about to hold a new target: healthy, no history
+    /// (as every target starts). The checker resets its own schedule when it
+    /// sees the new target.
+    pub fn reset(&self, up: usize, t: usize) {
+        let Some(i) = self.slot(up, t) else {
+            return;
+        };
+        if let Some(h) = self.healthy.get(i) {
+            h.store(true, Release);
+        }
+        if let Some(s) = self.slots.get(i) {
+            for c in [&s.passes, &s.failures, &s.last] {
+                c.store(0, Relaxed);
+            }
+            for c in [&s.last_ns, &s.checks, &s.failed, &s.transitions] {
+                c.store(0, Relaxed);
+            }
+        }
+    }
+
     /// The flat index of target `t` of upstream `up`.
     #[inline]
-    fn slot(&self, up: usize, t: usize) -> Option<usize> {
+    pub(super) fn slot(&self, up: usize, t: usize) -> Option<usize> {
         let lo = *self.base.get(up)?;
         let hi = *self.base.get(up + 1)?;
         (t < hi - lo).then_some(lo + t)
@@ -191,9 +211,9 @@ impl Drop for HealthChecker {
 /// Returns a handle whose drop (or `stop()`) ends the checks promptly. None when no upstream has checks.
 pub fn spawn(
     cfg: Arc<crate::config::Compiled>,
-    board: Arc<HealthBoard>,
+    shared: Arc<crate::upstream::Shared>,
 ) -> std::io::Result<Option<HealthChecker>> {
-    let c = checker::Checker::new(&cfg.upstreams, board, crate::ratelimit::clock());
+    let c = checker::Checker::new(&cfg.upstreams, shared, crate::ratelimit::clock());
     if c.is_empty() {
         return Ok(None);
     }

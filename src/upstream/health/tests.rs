@@ -141,9 +141,9 @@ fn config(targets: &[&[SocketAddr]], health: Vec<Option<HealthSpec>>) -> Arc<Com
 
 /// Starts the board and the checker for `cfg`.
 fn run(cfg: &Arc<Compiled>) -> (Arc<HealthBoard>, HealthChecker) {
-    let board = Arc::new(HealthBoard::new(cfg));
-    let checker = spawn(cfg.clone(), board.clone()).unwrap().unwrap();
-    (board, checker)
+    let shared = Arc::new(crate::upstream::Shared::new(cfg, 1));
+    let checker = spawn(cfg.clone(), shared.clone()).unwrap().unwrap();
+    (shared.health.clone(), checker)
 }
 
 /// Generous on a loaded 2-core machine; a pass takes a fraction of this.
@@ -258,8 +258,9 @@ fn checks_send_the_path_host_and_agent_and_honour_expect_status() {
 #[test]
 fn unchecked_upstreams_stay_healthy_and_need_no_thread() {
     let cfg = config(&[&[refused_addr(), refused_addr()]], vec![None]);
-    let board = Arc::new(HealthBoard::new(&cfg));
-    assert!(spawn(cfg.clone(), board.clone()).unwrap().is_none());
+    let shared = Arc::new(crate::upstream::Shared::new(&cfg, 1));
+    let board = shared.health.clone();
+    assert!(spawn(cfg.clone(), shared).unwrap().is_none());
     assert!(board.is_healthy(0, 0) && board.is_healthy(0, 1));
     let d = board.detail(0, 1);
     assert!(
@@ -332,4 +333,38 @@ fn the_checker_sleeps_between_checks_and_deadlines() {
     // A busy loop would burn ~100 ticks (1 s at 100 Hz); ~20 checks cost ~0.
     assert!(used < 30, "checker threads used {used} ticks in 1 s");
     assert!(board.detail(0, 1).checks >= 5);
+}
+
+#[test]
+fn the_checker_follows_the_target_set() {
+    use crate::discovery::{Target, TargetSink};
+    let (a, b, c) = (Backend::start(OK), Backend::start(FAIL), Backend::start(OK));
+    let cfg = config(&[&[a.addr, b.addr]], vec![Some(spec(50, 1000, 1, 2))]);
+    let shared = Arc::new(crate::upstream::Shared::new(&cfg, 1));
+    let _checker = spawn(cfg.clone(), shared.clone()).unwrap().unwrap();
+    let board = &shared.health;
+    assert!(eventually(BOUND, || !board.is_healthy(0, 1)), "b fails");
+    let target = |addr| Target { addr, weight: 1 };
+    // b leaves: its checks stop.
+    shared.publish(0, vec![target(a.addr)]);
+    std::thread::sleep(Duration::from_millis(400));
+    let seen = b.requests.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        b.requests.lock().unwrap().len(),
+        seen,
+        "b is no longer checked"
+    );
+    // c joins in b's slot once the (only) shard applied b's removal: it
+    // starts healthy, with no history of b's, and is checked from then on.
+    let roster = &shared.upstreams[0].roster;
+    roster.applied(0, roster.current().generation);
+    shared.publish(0, vec![target(a.addr), target(c.addr)]);
+    assert_eq!(roster.current().slot_of(c.addr), Some(1));
+    assert!(board.is_healthy(0, 1));
+    assert_eq!(board.detail(0, 1).transitions, 0);
+    assert!(eventually(BOUND, || !c.requests.lock().unwrap().is_empty()));
+    assert!(eventually(BOUND, || board.detail(0, 1).last
+        == Some(CheckResult::Status(200))));
+    assert!(board.is_healthy(0, 1) && board.is_healthy(0, 0));
 }

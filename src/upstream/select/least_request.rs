@@ -6,21 +6,20 @@
 //! Owns: the comparison. Must never: count requests itself (the selector's
 //! `start`/`end` do).
 
-use std::cell::Cell;
-
-/// `a`, unless `b` has strictly fewer requests in flight per unit of weight.
-/// Ties keep `a`, the first random draw, so idle targets still share the load.
+/// `a`, unless `b` has strictly fewer requests in flight (`load`) per unit
+/// of weight. Ties keep `a`, the first random draw, so idle targets still
+/// share the load.
 pub(super) fn better(
     a: usize,
     b: Option<usize>,
-    in_flight: &[Cell<u32>],
+    load: impl Fn(usize) -> u32,
     weights: &[u32],
 ) -> usize {
     match b {
-        // in_flight[b] / w[b] < in_flight[a] / w[a], without a division.
+        // load(b) / w[b] < load(a) / w[a], without a division.
         Some(b)
-            if u64::from(in_flight[b].get()) * u64::from(weights[a])
-                < u64::from(in_flight[a].get()) * u64::from(weights[b]) =>
+            if u64::from(load(b)) * u64::from(weights[a])
+                < u64::from(load(a)) * u64::from(weights[b]) =>
         {
             b
         }

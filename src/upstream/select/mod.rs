@@ -18,14 +18,26 @@ mod tests;
 
 use std::cell::Cell;
 
+use super::roster::{Members, Roster};
 use crate::config::upstream::Balance;
 use crate::config::UpstreamSpec;
+use crate::discovery::Target;
 
 pub use ewma::{DECAY_NS, FAILURE_PENALTY_NS, MIN_STEP_NS};
 pub use hash::POINTS_PER_WEIGHT;
 
 /// One shard's target chooser for one upstream, with its per-target state.
+///
+/// Targets are known by slot (see `super::roster`): in-flight counts and
+/// latency estimates are kept per slot, so they carry over a change of the
+/// target set; the algorithm's own tables are rebuilt over the occupied
+/// slots (`apply`).
 pub struct Selector {
+    balance: Balance,
+    seed: u64,
+    /// Occupied slots, in slot order: algorithm index `i` is slot `active[i]`.
+    active: Box<[usize]>,
+    /// Weights of the occupied slots, by algorithm index.
     weights: Box<[u32]>,
     in_flight: Box<[Cell<u32>]>,
     latency: Box<[ewma::Ewma]>,
@@ -41,31 +53,75 @@ enum Algo {
 }
 
 impl Selector {
-    /// Built from the upstream's spec; `seed` differs per shard (P2C randomness).
+    /// Built from the upstream's configured targets (slot `i` is target `i`);
+    /// `seed` differs per shard (P2C randomness).
     pub fn new(spec: &UpstreamSpec, seed: u64) -> Selector {
-        let n = spec.targets.len();
-        // Weights are ≥ 1 by config; a missing or zero one is read as 1 so
-        // that no arithmetic below can divide by zero or skip a target.
-        let weights: Box<[u32]> = (0..n)
-            .map(|i| spec.weights.get(i).copied().unwrap_or(1).max(1))
+        let targets: Vec<Target> = spec
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, &addr)| Target {
+                addr,
+                weight: spec.weights.get(i).copied().unwrap_or(1),
+            })
             .collect();
-        let algo = match &spec.balance {
-            Balance::RoundRobin => {
-                Algo::RoundRobin(round_robin::SmoothRoundRobin::new(&weights, seed))
-            }
-            Balance::LeastRequest => Algo::LeastRequest(p2c::TwoChoices::new(&weights, seed)),
-            Balance::Ewma => Algo::Ewma(p2c::TwoChoices::new(&weights, seed)),
-            Balance::Hash(_) => Algo::Hash(hash::Ring::new(&spec.targets, &weights)),
-        };
-        Selector {
-            in_flight: (0..n).map(|_| Cell::new(0)).collect(),
-            latency: (0..n).map(|_| ewma::Ewma::default()).collect(),
-            weights,
-            algo,
-        }
+        let members = Roster::new(targets.len(), &targets, 1).current();
+        Selector::over(&spec.balance, &members, seed)
     }
 
-    /// Picks a target index among those for which `usable(i)` is true and that are not in `tried`.
+    /// Built over `members`, the upstream's slots as published.
+    pub fn over(balance: &Balance, members: &Members, seed: u64) -> Selector {
+        let n = members.slots.len();
+        let mut s = Selector {
+            balance: balance.clone(),
+            seed,
+            active: Box::default(),
+            weights: Box::default(),
+            in_flight: (0..n).map(|_| Cell::new(0)).collect(),
+            latency: (0..n).map(|_| ewma::Ewma::default()).collect(),
+            algo: Algo::RoundRobin(round_robin::SmoothRoundRobin::new(&[], seed)),
+        };
+        s.apply(members);
+        s
+    }
+
+    /// Rebuilds the algorithm's tables over `members` (same slot count);
+    /// in-flight counts and latency estimates stay with their slots, and a
+    /// slot that changed hands starts afresh.
+    pub fn apply(&mut self, members: &Members) {
+        for (t, m) in members.slots.iter().enumerate() {
+            let was = self.active.iter().position(|&a| a == t);
+            if m.is_none() || was.is_none() {
+                // Freed, or newly taken: nothing of a previous target stays.
+                if let Some(l) = self.latency.get_mut(t) {
+                    *l = ewma::Ewma::default();
+                }
+            }
+        }
+        self.active = members.active.clone();
+        // Weights are ≥ 1 by config; a zero one is read as 1 so that no
+        // arithmetic below can divide by zero or skip a target.
+        self.weights = self
+            .active
+            .iter()
+            .map(|&t| members.get(t).map_or(1, |m| m.weight.max(1)))
+            .collect();
+        self.algo = match &self.balance {
+            Balance::RoundRobin => {
+                Algo::RoundRobin(round_robin::SmoothRoundRobin::new(&self.weights, self.seed))
+            }
+            Balance::LeastRequest => {
+                Algo::LeastRequest(p2c::TwoChoices::new(&self.weights, self.seed))
+            }
+            Balance::Ewma => Algo::Ewma(p2c::TwoChoices::new(&self.weights, self.seed)),
+            Balance::Hash(_) => {
+                let addrs: Vec<_> = self.active.iter().map(|&t| members.addr(t)).collect();
+                Algo::Hash(hash::Ring::new(&addrs, &self.weights))
+            }
+        };
+    }
+
+    /// Picks a target slot among those for which `usable(slot)` is true and that are not in `tried`.
     /// `key` is the request's hash key (only `Balance::Hash` uses it). None when no target qualifies.
     pub fn pick(
         &self,
@@ -74,28 +130,32 @@ impl Selector {
         usable: impl Fn(usize) -> bool,
         now: u64,
     ) -> Option<usize> {
+        let slot = |i: usize| self.active[i];
         // `tried` first: it is a short slice, `usable` may read shared state.
-        let ok = |i: usize| !tried.contains(&i) && usable(i);
-        match &self.algo {
+        let ok = |i: usize| !tried.contains(&slot(i)) && usable(slot(i));
+        let i = match &self.algo {
             Algo::RoundRobin(rr) => rr.pick(&self.weights, ok),
             Algo::LeastRequest(p) => {
                 let (a, b) = p.pair(&self.weights, ok)?;
-                Some(least_request::better(a, b, &self.in_flight, &self.weights))
+                let load = |i: usize| self.in_flight[slot(i)].get();
+                Some(least_request::better(a, b, load, &self.weights))
             }
             Algo::Ewma(p) => {
                 let (a, b) = p.pair(&self.weights, ok)?;
-                let cost = |t: usize| {
+                let cost = |i: usize| {
+                    let t = slot(i);
                     ewma::cost(
                         &self.latency[t],
                         self.in_flight[t].get(),
-                        self.weights[t],
+                        self.weights[i],
                         now,
                     )
                 };
                 Some(b.filter(|&b| cost(b) < cost(a)).unwrap_or(a))
             }
             Algo::Hash(ring) => ring.pick(key, self.weights.len(), ok),
-        }
+        }?;
+        Some(slot(i))
     }
 
     /// A request to `t` started (in-flight +1).

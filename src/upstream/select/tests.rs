@@ -90,3 +90,36 @@ fn hash_key_is_stable() {
     assert_ne!(hash_key(b"alice"), hash_key(b"alicf"));
     assert_eq!(hash_key(b"a"), 0x82a2_a958_a9be_ce5b);
 }
+
+#[test]
+fn a_new_target_set_keeps_each_slots_state_and_picks_only_members() {
+    use crate::discovery::Target;
+    use crate::upstream::roster::Roster;
+    let t = |port: u16| Target {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        weight: 1,
+    };
+    for b in all() {
+        let r = Roster::new(4, &[t(1), t(2), t(3)], 1);
+        let mut s = Selector::over(&b, &r.current(), 7);
+        s.start(0);
+        s.start(2);
+        r.set(&[t(1), t(3), t(4)], |_| 0, |_| {});
+        s.apply(&r.current());
+        // Slot 1 (port 2) left, port 4 took slot 3; slots 0 and 2 kept
+        // their requests in flight.
+        assert_eq!((s.stats(0, 1).0, s.stats(2, 1).0), (1, 1), "{b:?}");
+        let mut seen = [0u32; 4];
+        for k in 0..400u64 {
+            let p = s
+                .pick(hash_key(&k.to_le_bytes()), &[], |_| true, k)
+                .unwrap();
+            seen[p] += 1;
+        }
+        assert_eq!(seen[1], 0, "{b:?}: {seen:?}");
+        assert!(seen[0] > 0 && seen[2] > 0 && seen[3] > 0, "{b:?}: {seen:?}");
+        r.set(&[], |_| 0, |_| {});
+        s.apply(&r.current());
+        assert_eq!(s.pick(1, &[], |_| true, 1), None, "{b:?}");
+    }
+}

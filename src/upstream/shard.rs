@@ -1,0 +1,241 @@
+//! One shard's view of the upstreams: its selectors, its copy of each
+//! upstream's target slots, its retry-budget handles, and the one place an
+//! exchange's result is reported.
+//!
+//! Owns: applying a new target set on this shard (`refresh`: between
+//! picks, one acquire load when nothing changed), `report` (every attempt's
+//! result goes to the balancer, the outlier detector and the counters from
+//! here, once). Must never: block, lock, or write another shard's counters.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use super::budget::BudgetShard;
+use super::outlier::Transition;
+use super::pool::UpstreamPools;
+use super::roster::Members;
+use super::select::Selector;
+use super::shared::{Attempt, Shared, TargetStats};
+use crate::auth::publish::Snapshot;
+use crate::config::upstream::Balance;
+use crate::config::{Compiled, UpstreamSpec};
+use crate::observe::log::{self, Val};
+
+/// One shard's view: its selectors, its shard index, and the shared state.
+pub struct ShardUpstreams {
+    /// This shard's index (for its counters).
+    pub shard: usize,
+    /// One selector per upstream, over that upstream's slots as last applied.
+    selectors: Box<[RefCell<Selector>]>,
+    /// Each upstream's slots as this shard last applied them.
+    members: Box<[RefCell<Snapshot<Members>>]>,
+    /// The shared state.
+    pub shared: Arc<Shared>,
+    /// This shard's handle on each upstream's retry budget.
+    budgets: Box<[BudgetShard]>,
+    rng: std::cell::Cell<u64>,
+}
+
+impl ShardUpstreams {
+    /// Selectors for shard `shard`, each seeded differently.
+    pub fn new(cfg: &Compiled, shard: usize, shared: Arc<Shared>) -> ShardUpstreams {
+        let members: Box<[_]> = shared
+            .upstreams
+            .iter()
+            .map(|u| RefCell::new(Snapshot::of(u.roster.published())))
+            .collect();
+        let selectors = cfg
+            .upstreams
+            .iter()
+            .zip(members.iter())
+            .enumerate()
+            .map(|(i, (u, m))| {
+                RefCell::new(Selector::over(&u.balance, m.borrow().get(), seed(shard, i)))
+            })
+            .collect();
+        let budgets = shared
+            .upstreams
+            .iter()
+            .map(|u| BudgetShard::new(u.budget.clone()))
+            .collect();
+        ShardUpstreams {
+            shard,
+            selectors,
+            members,
+            budgets,
+            shared,
+            rng: std::cell::Cell::new(seed(shard, usize::MAX) | 1),
+        }
+    }
+
+    /// Catches up with upstream `up`'s published targets: a new set is
+    /// applied to the selector, this shard's counters of a slot that changed
+    /// hands are zeroed and its pooled connections to it closed. One acquire
+    /// load when nothing changed.
+    pub fn refresh(&self, up: usize, pools: &UpstreamPools) {
+        let (Some(snap), Some(u)) = (self.members.get(up), self.shared.upstreams.get(up)) else {
+            return;
+        };
+        if snap.borrow().generation() == u.roster.published().generation() {
+            return;
+        }
+        let old = snap.borrow().value();
+        let mut snap = snap.borrow_mut();
+        snap.refresh(u.roster.published());
+        let new = snap.get();
+        for t in 0..new.slots.len() {
+            let was = old.get(t).map(|m| m.addr);
+            if was != new.get(t).map(|m| m.addr) {
+                pools.forget(up, t);
+                if new.get(t).is_some() {
+                    self.stats(up, t).reset();
+                }
+            }
+        }
+        if let Some(sel) = self.selectors.get(up) {
+            sel.borrow_mut().apply(new);
+        }
+        u.roster.applied(self.shard, snap.generation());
+    }
+
+    /// `refresh` for every upstream (the shard's periodic tick, so an idle
+    /// shard applies changes too and a freed slot can be reused).
+    pub fn refresh_all(&self, pools: &UpstreamPools) {
+        for up in 0..self.members.len() {
+            self.refresh(up, pools);
+        }
+    }
+
+    /// The address in slot `t` of `up`, as this shard last applied it.
+    pub fn addr(&self, up: usize, t: usize) -> SocketAddr {
+        self.members[up].borrow().get().addr(t)
+    }
+
+    /// The number of targets `up` has, as this shard last applied it.
+    pub fn targets(&self, up: usize) -> usize {
+        self.members[up].borrow().get().active.len()
+    }
+
+    /// The selector's pick for `up` (see `Selector::pick`).
+    pub fn pick(
+        &self,
+        up: usize,
+        key: u64,
+        tried: &[usize],
+        usable: impl Fn(usize) -> bool,
+        now: u64,
+    ) -> Option<usize> {
+        self.selectors[up].borrow().pick(key, tried, usable, now)
+    }
+
+    /// In-flight count and EWMA of slot `t` of `up` on this shard.
+    pub fn selector_stats(&self, up: usize, t: usize, now: u64) -> (u32, u64) {
+        self.selectors[up].borrow().stats(t, now)
+    }
+
+    /// Shard counters for target `t` of `up`.
+    #[inline]
+    pub fn stats(&self, up: usize, t: usize) -> &TargetStats {
+        self.shared.stats(self.shard, up, t)
+    }
+
+    /// The one report of an attempt's result: balancer, outlier detector
+    /// and counters. `latency_ns` runs from the attempt's start to its end
+    /// (the response head, or the failure).
+    pub fn report(
+        &self,
+        spec: &UpstreamSpec,
+        up: usize,
+        t: usize,
+        a: Attempt,
+        latency_ns: u64,
+        now: u64,
+    ) {
+        let st = self.stats(up, t);
+        st.in_flight.dec();
+        let (ok, failure) = match a {
+            Attempt::Status(s) => {
+                st.responses[(s / 100).clamp(1, 5) as usize - 1].inc();
+                (true, s >= 500 && spec.outlier.count_5xx)
+            }
+            _ => {
+                st.failures.inc();
+                (false, true)
+            }
+        };
+        let sel = self.selectors[up].borrow();
+        sel.end(t, latency_ns, ok, now);
+        if spec.balance == Balance::Ewma {
+            st.ewma_ns.store(sel.estimate(t), Relaxed);
+        }
+        match self.shared.upstreams[up].outlier.report(t, failure, now) {
+            Some(Transition::Ejected { until }) => {
+                st.ejections.inc();
+                log::warn(
+                    "upstream target ejected",
+                    &[
+                        ("upstream", Val::Str(&spec.name)),
+                        ("target", Val::Str(&self.addr(up, t).to_string())),
+                        ("for_ms", Val::Num(until.saturating_sub(now) / 1_000_000)),
+                    ],
+                );
+            }
+            Some(Transition::Returned) => log::info(
+                "upstream target returned",
+                &[
+                    ("upstream", Val::Str(&spec.name)),
+                    ("target", Val::Str(&self.addr(up, t).to_string())),
+                ],
+            ),
+            None => {}
+        }
+    }
+
+    /// A client request for `up` arrived: it funds a share of a retry.
+    #[inline]
+    pub fn deposit(&self, up: usize, now: u64) {
+        self.budgets[up].deposit(now);
+    }
+
+    /// Takes one retry from `up`'s budget, if it can pay for it.
+    pub fn try_withdraw(&self, up: usize, now: u64) -> bool {
+        self.budgets[up].try_withdraw(now)
+    }
+
+    /// An attempt at `t` starts.
+    #[inline]
+    pub fn start(&self, up: usize, t: usize) {
+        self.stats(up, t).in_flight.inc();
+        self.selectors[up].borrow().start(t);
+    }
+
+    /// An attempt at `t` ended for a reason that says nothing about the
+    /// target (the client failed, a pooled connection had gone stale, the
+    /// breaker refused): in-flight is released, nothing else is recorded.
+    pub fn abandon(&self, up: usize, t: usize, latency_ns: u64, now: u64) {
+        self.stats(up, t).in_flight.dec();
+        self.selectors[up].borrow().end(t, latency_ns, true, now);
+    }
+
+    /// A random number from this shard's generator (hash keys of requests
+    /// without one, backoff jitter).
+    pub fn random(&self) -> u64 {
+        // xorshift64*: state never 0 (seeded from splitmix, which is not 0 here).
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn seed(shard: usize, up: usize) -> u64 {
+    // splitmix64 of the pair: distinct, well-mixed seeds per (shard, upstream).
+    let mut z = ((shard as u64) << 32 | up as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
