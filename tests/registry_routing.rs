@@ -165,3 +165,74 @@ fn an_instance_that_misses_its_ttl_leaves_the_rotation() {
     assert_eq!(r.status, 503, "{}", r.summary());
     assert_eq!(r.error_code().as_deref(), Some("no_healthy_upstream"));
 }
+
+/// A response still being relayed from an instance when it is deregistered
+/// (its head came back, so the attempt is over, but its body is still
+/// coming) must not leave its connection in the pool: with `max_targets =
+/// 1` the freed slot goes to the next instance, and the shard would then
+/// send that instance's requests over the old instance's connection.
+#[test]
+fn a_connection_still_relaying_when_its_instance_leaves_is_not_pooled() {
+    let token = SecretFile::new("reg-pool", TOKEN);
+    let gw = Gateway::start(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\nadmin_listen = \"127.0.0.1:0\"\n\n\
+         [[upstreams]]\nname = \"users\"\ndiscovery = \"registry\"\nmax_targets = 1\n\n\
+         [[routes]]\nname = \"all\"\npath_prefix = \"/\"\nupstream = \"users\"\n\n\
+         [registry]\ntoken = {}\n",
+        token.spec()
+    ));
+    // a: the first request gets its head at once and its body 4 s later.
+    let a = Upstream::start("a", |r| {
+        if r.conn == 0 && r.seq == 0 {
+            let head = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n".to_vec();
+            let gap = Duration::from_millis(4000);
+            Reply::Pieces(
+                vec![(head, gap), (b"hello".to_vec(), Duration::ZERO)],
+                false,
+            )
+        } else {
+            Reply::Echo
+        }
+    });
+    let b = Upstream::echo("b");
+    register(&gw, "a", a.addr(), 30);
+    let addr = gw.addr();
+    let slow = std::thread::spawn(move || RawClient::connect(addr).roundtrip(&get("/slow", "h")));
+    assert!(a.wait_requests(1, WAIT));
+    std::thread::sleep(Duration::from_millis(100));
+    let r = call(&gw, "DELETE", "/registry/services/users/instances/a", "");
+    assert_eq!(r.status, 200, "{}", r.summary());
+    register(&gw, "b", b.addr(), 30);
+    // b gets a's slot once the shard applied a's removal (its 1 s tick).
+    let listed = || {
+        let r = admin(gw.admin_addr(), "GET", "/upstreams", &[]);
+        r.json()["upstreams"][0]["targets"][0]["addr"] == b.addr().to_string()
+    };
+    assert!(eventually(Duration::from_millis(3000), listed));
+    let mut c = gw.client();
+    let r = c.roundtrip(&get("/b/0", "h"));
+    assert_eq!(r.upstream(), Some("b"), "{}", r.summary());
+    // a's body arrives now: the slow request completes ...
+    let r = slow.join().expect("slow client");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "hello"),
+        "{}",
+        r.summary()
+    );
+    // ... and what follows goes to b, over connections to b.
+    for i in 1..6 {
+        let r = c.roundtrip(&get(&format!("/b/{i}"), "h"));
+        assert_eq!(r.upstream(), Some("b"), "{}", r.summary());
+    }
+    let after: Vec<String> = a
+        .requests()
+        .iter()
+        .skip(1)
+        .map(|r| r.target.clone())
+        .collect();
+    assert!(
+        after.is_empty(),
+        "a got requests after its DELETE: {after:?}"
+    );
+}

@@ -259,7 +259,8 @@ pub(super) async fn relay_response(
     let keep = match res {
         Ok(()) => {
             if c.resp.keep_alive && framing != Framing::UntilClose {
-                sh.pools.checkin(route.upstream, spec, up);
+                let holder = sh.upstreams.addr(route.upstream, up.target);
+                sh.pools.checkin(route.upstream, spec, up, holder);
             }
             !close
         }

@@ -78,10 +78,21 @@ impl UpstreamPools {
     }
 
     /// Returns a connection whose last exchange completed cleanly.
-    pub fn checkin(&self, up: usize, spec: &UpstreamSpec, mut conn: UpstreamConn) {
-        if spec.max_idle_per_shard == 0 || !conn.buf.is_empty() {
-            // Leftover bytes mean the upstream sent more than the framing said:
-            // the connection is out of sync and must not carry another request.
+    /// `holder` is the address slot `conn.target` holds as this shard last
+    /// applied its set: a connection to another address is closed instead,
+    /// since its target left while the response was relayed (its attempt
+    /// ended at the response head), and the slot may already be another
+    /// target's, whose requests must not go over it.
+    pub fn checkin(
+        &self,
+        up: usize,
+        spec: &UpstreamSpec,
+        mut conn: UpstreamConn,
+        holder: SocketAddr,
+    ) {
+        // Leftover bytes mean the upstream sent more than the framing said:
+        // the connection is out of sync and must not carry another request.
+        if spec.max_idle_per_shard == 0 || !conn.buf.is_empty() || conn.addr != holder {
             return;
         }
         conn.idle_since = Instant::now();
