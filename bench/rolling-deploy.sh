@@ -187,8 +187,8 @@ TOML
         if [[ $V == drain ]]; then
             code=$(registry DELETE "/instances/${IDS[$i]}")
             [[ $code == 200 ]] || { echo "rolling-deploy: DELETE ${IDS[$i]} answered $code" >&2; exit 1; }
-            read -r r_del _ < <(backend_stats "$old")
             t1=$(now_ms)
+            read -r r_del _ < <(backend_stats "$old")
             dereg=$((t1 - t0))
             # Drained: no request answered over the last 100 ms and no
             # connection from the gateway left open; at most 5 s.
