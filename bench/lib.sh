@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shell helpers the side-by-side CPU scripts share (bench/compare-nginx.sh, bench/matrix.sh,
-# bench/auth-cpu.sh, bench/ratelimit-cpu.sh, bench/balance-cpu.sh, bench/observe-cpu.sh).
+# bench/auth-cpu.sh, bench/ratelimit-cpu.sh, bench/balance-cpu.sh, bench/observe-cpu.sh;
+# bench/rolling-deploy.sh uses wait_ports and the stopping helpers).
 # Sourced, never run.
 # Must never: start or kill processes of its own accord, or write outside
 # the directories its callers pass in.
