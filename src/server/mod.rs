@@ -173,6 +173,9 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
     } else {
         "SIGTERM"
     };
+    // Not ready first, then the log line: whoever reads the line (an
+    // operator, a test) finds /readyz already answering 503.
+    readiness.advance(Phase::Draining);
     log::info(
         "shutting down",
         &[
@@ -183,7 +186,6 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
             ),
         ],
     );
-    readiness.advance(Phase::Draining);
     stop(&mut controls);
     let dropped: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
     telemetry.shutdown();
