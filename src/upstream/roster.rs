@@ -39,6 +39,20 @@ pub struct Members {
 }
 
 impl Members {
+    /// Generation 0 of `capacity` slots, the first ones holding `initial`
+    /// (at most `capacity` of them).
+    pub fn new(capacity: usize, initial: &[Target]) -> Members {
+        let mut slots: Vec<Option<Target>> = vec![None; capacity];
+        for (slot, t) in slots.iter_mut().zip(initial) {
+            *slot = Some(*t);
+        }
+        Members {
+            generation: 0,
+            active: order(&slots),
+            slots: slots.into(),
+        }
+    }
+
     /// The target in slot `t`.
     #[inline]
     pub fn get(&self, t: usize) -> Option<&Target> {
@@ -95,17 +109,8 @@ impl Roster {
     /// `capacity` slots, the first ones holding `initial` (at most
     /// `capacity` of them), for `shards` shards.
     pub fn new(capacity: usize, initial: &[Target], shards: usize) -> Roster {
-        let mut slots: Vec<Option<Target>> = vec![None; capacity];
-        for (slot, t) in slots.iter_mut().zip(initial) {
-            *slot = Some(*t);
-        }
-        let members = Members {
-            generation: 0,
-            active: order(&slots),
-            slots: slots.into(),
-        };
         Roster {
-            published: Published::new(members),
+            published: Published::new(Members::new(capacity, initial)),
             applied: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             book: Mutex::new(Book {
                 wanted: initial.to_vec(),

@@ -200,16 +200,23 @@ impl Shared {
         }
     }
 
+    /// Slot `t` of `up` is about to hold a new target: its shared state
+    /// (outlier, health) forgets the old one.
+    fn forget_slot(&self, up: usize, t: usize) {
+        if let Some(u) = self.upstreams.get(up) {
+            u.outlier.reset(t);
+        }
+        self.health.reset(up, t);
+    }
+
     /// Places the targets that found no free slot when their set was
     /// published (every free slot was still draining). For a control-plane
     /// tick while any upstream's targets are discovered.
     pub fn maintain(&self) {
         for (up, u) in self.upstreams.iter().enumerate() {
-            let reuse = |t: usize| {
-                u.outlier.reset(t);
-                self.health.reset(up, t);
-            };
-            let change = u.roster.retry(|t| self.in_flight(up, t), reuse);
+            let change = u
+                .roster
+                .retry(|t| self.in_flight(up, t), |t| self.forget_slot(up, t));
             if change.added > 0 {
                 u.outlier.resize(u.roster.current().active.len());
                 log_change(&u.name, None, change);
@@ -237,11 +244,11 @@ impl TargetSink for Shared {
         let Some(u) = self.upstreams.get(up) else {
             return;
         };
-        let reuse = |t: usize| {
-            u.outlier.reset(t);
-            self.health.reset(up, t);
-        };
-        let change = u.roster.set(&targets, |t| self.in_flight(up, t), reuse);
+        let change = u.roster.set(
+            &targets,
+            |t| self.in_flight(up, t),
+            |t| self.forget_slot(up, t),
+        );
         u.outlier.resize(u.roster.current().active.len());
         if change != roster::Change::default() {
             log_change(&u.name, Some(targets.len()), change);

@@ -18,7 +18,7 @@ mod tests;
 
 use std::cell::Cell;
 
-use super::roster::{Members, Roster};
+use super::roster::Members;
 use crate::config::upstream::Balance;
 use crate::config::UpstreamSpec;
 use crate::discovery::Target;
@@ -65,8 +65,7 @@ impl Selector {
                 weight: spec.weights.get(i).copied().unwrap_or(1),
             })
             .collect();
-        let members = Roster::new(targets.len(), &targets, 1).current();
-        Selector::over(&spec.balance, &members, seed)
+        Selector::over(&spec.balance, &Members::new(targets.len(), &targets), seed)
     }
 
     /// Built over `members`, the upstream's slots as published.
