@@ -17,10 +17,10 @@ use serde_json::json;
 use mint::{jwks, Signer};
 use ringway::auth::jwk::{self, Alg, AlgSet};
 use ringway::auth::jwks;
-use ringway::auth::publish::Published;
 use ringway::auth::revoke::Revoked;
 use ringway::auth::shard::ShardAuth;
 use ringway::auth::{apikey, jwt, AuthConfig, AuthPolicy, JwtPolicy, TokenSource};
+use ringway::reload::publish::Published;
 
 const NOW: u64 = 1_700_000_000;
 
@@ -80,7 +80,7 @@ fn verify_benches(c: &mut Criterion) {
         policies: vec![AuthPolicy::Jwt(policy(Alg::Es256, keys, 10_000))],
         ..AuthConfig::default()
     };
-    let mut shard = ShardAuth::new(&cfg, Arc::default());
+    let mut shard = ShardAuth::new(&cfg, Arc::default(), None);
     let tok = es.token(Some("k"), &claims());
     assert!(shard.jwt(&cfg, 0, tok.as_bytes(), NOW).is_ok());
     c.bench_function("cached/ES256", |b| {

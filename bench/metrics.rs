@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ringway::observe::families::{self, Families, Finished, Labels};
+use ringway::observe::families::{self, Families, Finished};
 use ringway::observe::histogram::Histogram;
 
 fn clocks(c: &mut Criterion) {
@@ -21,6 +21,18 @@ fn clocks(c: &mut Criterion) {
     c.bench_function("clock/coarse", |b| {
         b.iter(|| black_box(ringway::ratelimit::clock()))
     });
+}
+
+/// Rows for 1000 routes and 50 upstreams on `shards` shards.
+fn rows(shards: usize) -> Families {
+    let names: Vec<String> = (0..1000).map(|i| format!("route-{i}")).collect();
+    let ups: Vec<String> = (0..50).map(|i| format!("upstream-{i}")).collect();
+    Families::from_names(
+        names.iter().map(String::as_str),
+        ups.iter().map(String::as_str),
+        shards,
+        None,
+    )
 }
 
 fn record(c: &mut Criterion) {
@@ -35,50 +47,50 @@ fn record(c: &mut Criterion) {
             h.record(black_box(ns >> 30));
         })
     });
-    let f = Families::new(1000, 50);
+    let f = rows(2);
     let mut i = 0usize;
     c.bench_function("families/enter_and_record_1000_routes", |b| {
         b.iter(|| {
             i = (i + 7) % 1000;
-            f.enter(i);
-            f.record(black_box(&Finished {
-                route: Some(i),
-                status: 200,
-                bytes_in: 120,
-                bytes_out: 250,
-                duration_ns: 80_000 + i as u64 * 100,
-                upstream: Some((i % 50, 60_000)),
-            }));
+            f.enter(1, i);
+            f.record(
+                1,
+                black_box(&Finished {
+                    route: Some(i),
+                    status: 200,
+                    bytes_in: 120,
+                    bytes_out: 250,
+                    duration_ns: 80_000 + i as u64 * 100,
+                    upstream: Some((i % 50, 60_000)),
+                }),
+            );
         })
     });
 }
 
 fn render(c: &mut Criterion) {
-    let shards = [Families::new(1000, 50), Families::new(1000, 50)];
-    for (s, f) in shards.iter().enumerate() {
+    let f = rows(2);
+    for s in 0..2 {
         for i in 0..1000 {
-            f.enter(i);
-            f.record(&Finished {
-                route: Some(i),
-                status: 200 + s as u16,
-                bytes_in: 1000 + i as u64,
-                bytes_out: 99_000,
-                duration_ns: 123_456 * i as u64,
-                upstream: Some((i % 50, 654_321 * i as u64)),
-            });
+            f.enter(s, i);
+            f.record(
+                s,
+                &Finished {
+                    route: Some(i),
+                    status: 200 + s as u16,
+                    bytes_in: 1000 + i as u64,
+                    bytes_out: 99_000,
+                    duration_ns: 123_456 * i as u64,
+                    upstream: Some((i % 50, 654_321 * i as u64)),
+                },
+            );
         }
     }
-    let names: Vec<String> = (0..1000).map(|i| format!("route-{i}")).collect();
-    let ups: Vec<String> = (0..50).map(|i| format!("upstream-{i}")).collect();
-    let labels = Labels::from_names(
-        names.iter().map(String::as_str),
-        ups.iter().map(String::as_str),
-    );
     let mut out = String::new();
     c.bench_function("families/render_1000_routes_2_shards", |b| {
         b.iter(|| {
             out.clear();
-            families::render(shards.iter(), &labels, &mut out);
+            families::render(&f, &mut out);
             black_box(out.len())
         })
     });

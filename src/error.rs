@@ -93,6 +93,7 @@ codes! {
     AdminBusy => 503, "admin_busy", "the admin listener is at its connection limit";
     AdminUnauthorized => 401, "admin_unauthorized", "the admin API needs Authorization: Bearer with the admin token";
     NotReady => 503, "not_ready", "the gateway is not ready for traffic";
+    ConfigInvalid => 400, "config_invalid", "the configuration file did not load; nothing changed";
     InvalidRevocation => 400, "invalid_revocation", "the revocation change is invalid; nothing was applied";
     RevocationNotSaved => 500, "revocation_not_saved", "the revocation change was applied but not saved to the file";
     RegistryUnauthorized => 401, "registry_unauthorized", "the registry API needs Authorization: Bearer with the registry token";

@@ -25,6 +25,7 @@ pub mod observe;
 pub mod policy;
 pub mod ratelimit;
 pub mod registry;
+pub mod reload;
 pub mod route;
 pub mod server;
 pub mod upstream;

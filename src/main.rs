@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use ringway::config;
 use ringway::observe::log::{self, Val};
+use ringway::{config, reload};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -69,6 +69,10 @@ fn main() -> ExitCode {
                     c.router.len(),
                     c.upstreams.len()
                 );
+                println!(
+                    "reload (SIGHUP, POST /reload, [server] watch) applies every key but {}, which take effect only at a restart",
+                    reload::RESTART_KEYS
+                );
                 ExitCode::SUCCESS
             }
             Err(errors) => {
@@ -77,7 +81,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => match timed(|| config::load_file(&config)) {
-            (Ok(c), took) => serve(c, took),
+            (Ok(c), took) => serve(c, took, reload::Source::File(config)),
             (Err(errors), _) => {
                 eprint!("{errors}");
                 ExitCode::from(2)
@@ -111,8 +115,8 @@ fn fresh_token() -> String {
     out
 }
 
-fn serve(c: config::Compiled, load_time: Duration) -> ExitCode {
-    match ringway::server::run(Arc::new(c), load_time) {
+fn serve(c: config::Compiled, load_time: Duration, source: reload::Source) -> ExitCode {
+    match ringway::server::run(Arc::new(c), load_time, source) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error("cannot start", &[("error", Val::Str(&e.to_string()))]);
@@ -174,5 +178,9 @@ fn demo() -> ExitCode {
         eprintln!("demo: cannot start the registration thread: {e}");
         return ExitCode::from(1);
     }
-    serve(c, load_time)
+    let source = reload::Source::Embedded {
+        text: ringway::demo::DEMO_CONFIG,
+        origin,
+    };
+    serve(c, load_time, source)
 }

@@ -39,35 +39,42 @@ impl Endpoint {
 }
 
 /// Every endpoint.
-pub const ENDPOINTS: [Endpoint; 8] = [
+pub const ENDPOINTS: [Endpoint; 9] = [
     get("/healthz", true, |_, _| Ok((TEXT, "ok\n".into()))),
     get("/readyz", false, |a, _| status::readyz(&a.plane.readiness)),
     get("/metrics", false, |a, _| Ok((METRICS, metrics(a)))),
     get("/routes", false, |a, _| {
-        Ok((JSON, routes::render(&a.plane.cfg)))
+        Ok((JSON, routes::render(&a.plane.reloader.current().cfg)))
     }),
     get("/config", false, |a, _| {
-        Ok((JSON, super::config::render(&a.plane.cfg)))
+        let r = &a.plane.reloader;
+        Ok((JSON, super::config::render(&r.current(), r.metrics())))
     }),
     get("/upstreams", false, |a, _| {
         let now = crate::ratelimit::clock();
-        let json = crate::upstream::render::render_json(&a.plane.upstreams, &a.plane.cfg, now);
+        let g = a.plane.reloader.current();
+        let json = crate::upstream::render::render_json(&g.upstreams, &g.cfg, now);
         Ok((JSON, json))
     }),
     get("/shards", false, |a, _| {
-        let p = &a.plane;
-        Ok((
-            JSON,
-            status::shards(&p.metrics, p.shards, p.readiness.phase()),
-        ))
+        let r = &a.plane.reloader;
+        let phase = a.plane.readiness.phase();
+        Ok((JSON, status::shards(r.metrics(), r.shards(), phase)))
     }),
     Endpoint {
         path: "/revocations",
         allow: revocations::ALLOW,
         open: false,
         handler: |a, r| {
-            revocations::handle(&a.plane.cfg.auth, r.method, &r.body).map(|b| (TEXT, b))
+            let g = a.plane.reloader.current();
+            revocations::handle(&g.cfg.auth, r.method, &r.body).map(|b| (TEXT, b))
         },
+    },
+    Endpoint {
+        path: "/reload",
+        allow: "POST",
+        open: false,
+        handler: |a, _| super::reload::handle(&a.plane.reloader).map(|b| (JSON, b)),
     },
 ];
 
@@ -94,12 +101,17 @@ pub fn find(path: &str) -> Option<&'static Endpoint> {
 /// families, then the per-shard gauges.
 fn metrics(a: &Admin) -> String {
     let p = &a.plane;
-    let mut out = p.metrics.render();
+    let r = &p.reloader;
+    let g = r.current();
+    let targets = g.upstreams.upstreams.iter().map(|u| u.slots()).sum();
+    let mut out = r.metrics().render(&g.families, targets);
     let now = crate::ratelimit::clock();
-    crate::upstream::render::render_metrics(&p.upstreams, &p.cfg, &mut out, now);
-    status::render_metrics(&p.metrics, p.shards, &mut out);
+    crate::upstream::render::render_metrics(&g.upstreams, &g.cfg, &mut out, now);
+    status::render_metrics(r.metrics(), r.shards(), &mut out);
     p.telemetry.render(&mut out);
-    p.discovery.render(&mut out);
+    if let Some(d) = r.followers().discovery_stats() {
+        d.render(&mut out);
+    }
     if let Some(r) = &p.registry {
         r.render_metrics(&mut out);
     }
@@ -119,11 +131,14 @@ mod tests {
                 e.path
             );
             assert_eq!(e.open, e.path == "/healthz", "{}", e.path);
-            assert!(e.allows(Method::Get), "{}", e.path);
+            // A reload changes state, so a GET (a crawler, a prefetch) must not do it.
+            assert_eq!(e.allows(Method::Get), e.path != "/reload", "{}", e.path);
             assert!(!e.allows(Method::Head) && !e.allows(Method::Other));
         }
         let r = find("/revocations").expect("revocations");
         assert!(r.allows(Method::Post) && r.allows(Method::Delete) && !r.allows(Method::Put));
         assert!(find("/metrics/").is_none());
+        let r = find("/reload").expect("reload");
+        assert!(r.allows(Method::Post) && !r.allows(Method::Get) && !r.open);
     }
 }

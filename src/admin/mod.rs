@@ -29,12 +29,11 @@ use std::sync::atomic::{AtomicUsize, Ordering::AcqRel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::Compiled;
 use crate::error::ErrorCode;
 use crate::http::Method;
 use crate::observe::log::{self, Val};
 use crate::observe::request_id::{RequestIdGen, ID_LEN};
-use crate::observe::{Metrics, ShardMetrics};
+use crate::observe::ShardMetrics;
 use crate::registry::api::{self as registry_api, Op, Route};
 use crate::registry::metrics::Outcome;
 use crate::registry::{Registry, Rejection};
@@ -43,6 +42,7 @@ use crate::server::Readiness;
 mod auth;
 mod config;
 mod endpoints;
+mod reload;
 mod request;
 mod respond;
 mod revocations;
@@ -64,20 +64,13 @@ const BUSY_WRITE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// What the admin listener is started with.
 pub struct AdminStart {
-    /// Every shard's counters, then one set for the admin listener's own.
-    pub metrics: Metrics,
-    /// How many shards run (the counter sets before the admin's).
-    pub shards: usize,
-    /// The compiled configuration.
-    pub cfg: Arc<Compiled>,
-    /// The upstreams' shared state, for their metrics and `/upstreams`.
-    pub upstreams: Arc<crate::upstream::Shared>,
+    /// The configuration in effect (each request reads the current
+    /// generation), `POST /reload`, the counters and the discovery stats.
+    pub reloader: Arc<crate::reload::Reloader>,
     /// Starting, ready or draining, for `/readyz`.
     pub readiness: Arc<Readiness>,
     /// The access log's and the span exporter's counters.
     pub telemetry: crate::observe::telemetry::TelemetryStats,
-    /// The discovery sources' counters.
-    pub discovery: crate::discovery::DiscoveryStats,
     /// The service registry, when `[registry]` is configured.
     pub registry: Option<Arc<Registry>>,
 }
@@ -184,7 +177,11 @@ impl Drop for Slot {
 /// threads; returns the bound addresses.
 pub fn spawn(plane: AdminStart) -> Result<Bound, SpawnError> {
     let wanted = [
-        ("admin_listen", plane.cfg.server.admin_listen, Role::Admin),
+        (
+            "admin_listen",
+            plane.reloader.current().cfg.server.admin_listen,
+            Role::Admin,
+        ),
         (
             "registry.listen",
             plane.registry.as_ref().and_then(|r| r.spec().listen),
@@ -199,7 +196,7 @@ pub fn spawn(plane: AdminStart) -> Result<Bound, SpawnError> {
         let bound = l.local_addr().map_err(failed)?;
         listeners.push((key, addr, bound, role, l));
     }
-    let counters = plane.metrics.admin();
+    let counters = plane.reloader.metrics().admin();
     let admin = Arc::new(Admin {
         plane,
         active: [AtomicUsize::new(0), AtomicUsize::new(0)],
@@ -289,7 +286,8 @@ fn serve(s: TcpStream, accepted: Instant, admin: &Admin, role: Role) {
         let _ = x.refuse(admin, &r);
         request::linger_close(&mut x.s);
     };
-    let head = match request::read_head(&mut x.s, deadline, &admin.plane.cfg.server) {
+    let g = admin.plane.reloader.current();
+    let head = match request::read_head(&mut x.s, deadline, &g.cfg.server) {
         Ok(h) => h,
         Err(ReadError::Gone) => return,
         Err(ReadError::Refuse(code)) => return early(&mut x, code.into()),
@@ -350,7 +348,8 @@ fn gate<'a>(p: &Parsed, admin: &'a Admin, role: Role) -> Result<Call<'a>, Refusa
         }
     }
     let endpoint = endpoints::find(&p.path);
-    let token = admin.plane.cfg.server.admin_token.as_deref();
+    let g = admin.plane.reloader.current();
+    let token = g.cfg.server.admin_token.as_deref();
     if !endpoint.is_some_and(|e| e.open) && !auth::allows(token, p.authorization.as_deref()) {
         return Err(Refusal {
             headers: auth::CHALLENGE.into(),

@@ -67,9 +67,7 @@ mod tests {
 
     #[test]
     fn shards_and_the_lag_family_read_each_shards_counters() {
-        let cfg =
-            crate::config::load_str("[server]\nlisten = \"127.0.0.1:0\"\n", "t").expect("config");
-        let m = Metrics::new(&cfg, 3);
+        let m = Metrics::new(3);
         m.shard(1).requests.add(7);
         m.shard(1).loop_lag_us.store(1500, Relaxed);
         let v: serde_json::Value =

@@ -106,6 +106,7 @@ impl AlgSet {
 }
 
 /// A verification key in `ring`'s form.
+#[derive(Clone)]
 pub enum KeyMaterial {
     /// A shared secret; usable for HS* only.
     Hmac(Box<[u8]>),
@@ -118,6 +119,22 @@ pub enum KeyMaterial {
     /// Ed25519 public key; EdDSA only.
     Ed25519(Box<[u8]>),
 }
+
+/// Same kind and same bytes (a reload compares a policy's new key set with
+/// the one it runs; never on a request).
+impl PartialEq for KeyMaterial {
+    fn eq(&self, other: &KeyMaterial) -> bool {
+        use KeyMaterial::*;
+        match (self, other) {
+            (Hmac(a), Hmac(b)) | (P256(a), P256(b)) | (P384(a), P384(b)) => a == b,
+            (Ed25519(a), Ed25519(b)) => a == b,
+            (Rsa(a), Rsa(b)) => a.n == b.n && a.e == b.e,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for KeyMaterial {}
 
 impl std::fmt::Debug for KeyMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -179,7 +196,7 @@ impl KeyMaterial {
 }
 
 /// One key of a set, with its optional `kid`.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
     /// `kid`, if the JWK has one.
     pub kid: Option<Box<str>>,

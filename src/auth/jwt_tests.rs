@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use super::*;
 use crate::auth::jwk::AlgSet;
 use crate::auth::jwks;
-use crate::auth::publish::Published;
 use crate::auth::TokenSource;
+use crate::reload::publish::Published;
 use mint::{b64url, Signer};
 
 const NOW: u64 = 1_700_000_000;

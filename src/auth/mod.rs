@@ -13,11 +13,11 @@
 pub mod apikey;
 pub mod b64;
 pub mod cache;
+mod carry;
 pub mod identity;
 pub mod jwk;
 pub mod jwks;
 pub mod jwt;
-pub mod publish;
 pub mod reload;
 pub mod revoke;
 pub mod shard;
@@ -76,7 +76,7 @@ pub struct JwtPolicy {
     /// `algorithms`.
     pub algs: jwk::AlgSet,
     /// The key set, republished when `jwks_file` changes.
-    pub keys: std::sync::Arc<publish::Published<Vec<jwk::Key>>>,
+    pub keys: std::sync::Arc<crate::reload::publish::Published<Vec<jwk::Key>>>,
     /// `jwks_file`, if the keys come from one (watched for changes).
     pub jwks_file: Option<std::path::PathBuf>,
     /// `issuer`: exact match when set.
@@ -137,7 +137,7 @@ pub struct AuthConfig {
     /// Policies in name order.
     pub policies: Vec<AuthPolicy>,
     /// The revocation list every shard checks.
-    pub revoked: std::sync::Arc<publish::Published<revoke::Revoked>>,
+    pub revoked: std::sync::Arc<crate::reload::publish::Published<revoke::Revoked>>,
     /// `[revocation] file`, if the list is loaded from and saved to one.
     pub revocation_file: Option<std::path::PathBuf>,
 }

@@ -1,8 +1,9 @@
 //! Control-plane watcher: re-reads every `jwks_file` and the revocation
 //! file when they change and publishes the result to the shards.
 //!
-//! Polls file metadata once a second (portable, no inotify dependency, and
-//! the bound is one second). A file that no longer parses is logged
+//! Polls file metadata every `POLL` (portable, no inotify dependency, and
+//! within the one-second bound the docs give), following the files of the
+//! configuration in effect across reloads. A file that no longer parses is logged
 //! and ignored: the shards keep the last good version. Must never: run on a
 //! shard thread, or publish a half-read or invalid key set.
 
@@ -13,6 +14,8 @@ use std::time::{Duration, SystemTime};
 use super::jwk::{self, AlgSet};
 use super::revoke::Revoked;
 use super::{jwks, AuthConfig, AuthPolicy};
+use crate::config::Compiled;
+use crate::discovery::worker::Worker;
 use crate::observe::log::{self, Val};
 
 /// How often files are checked.
@@ -47,47 +50,60 @@ pub fn read_revoked(path: &Path) -> Result<Revoked, String> {
     Revoked::parse(&text)
 }
 
-/// Starts the watcher thread when any file is configured; holds `cfg` alive.
-pub fn spawn<C: Send + Sync + 'static>(
-    cfg: Arc<C>,
-    auth: fn(&C) -> &AuthConfig,
-) -> std::io::Result<()> {
-    let a = auth(&cfg);
-    let mut watched: Vec<(usize, PathBuf, Stamp)> = a
+/// A watched file and its last seen stamp.
+struct Watched {
+    path: PathBuf,
+    last: Stamp,
+}
+
+/// The files of `a` to watch: each policy's `jwks_file` (by policy index)
+/// and the revocation file; a file watched before keeps its stamp, so a
+/// change made while a reload compiled is still seen.
+fn watched(a: &AuthConfig, before: &[Watched]) -> (Vec<(usize, Watched)>, Option<Watched>) {
+    let keep = |path: &PathBuf| Watched {
+        last: before
+            .iter()
+            .find(|w| &w.path == path)
+            .map_or_else(|| stamp(path), |w| w.last),
+        path: path.clone(),
+    };
+    let jwks = a
         .policies
         .iter()
         .enumerate()
         .filter_map(|(i, p)| match p {
-            AuthPolicy::Jwt(j) => j.jwks_file.clone().map(|f| (i, f)),
+            AuthPolicy::Jwt(j) => j.jwks_file.as_ref().map(|f| (i, keep(f))),
             AuthPolicy::ApiKey(_) => None,
         })
-        .map(|(i, f)| {
-            let s = stamp(&f);
-            (i, f, s)
-        })
         .collect();
-    let mut revocation = a.revocation_file.clone().map(|f| {
-        let s = stamp(&f);
-        (f, s)
-    });
-    if watched.is_empty() && revocation.is_none() {
-        return Ok(());
-    }
-    std::thread::Builder::new()
-        .name("ringway-auth-reload".into())
-        .spawn(move || loop {
-            std::thread::sleep(POLL);
-            let a = auth(&cfg);
-            for (i, file, last) in watched.iter_mut() {
-                let now = stamp(file);
-                if now == *last {
+    (jwks, a.revocation_file.as_ref().map(keep))
+}
+
+/// Starts the watcher thread. `current` gives the configuration in
+/// effect; after a reload the watcher follows the new one's files.
+pub fn spawn(current: impl Fn() -> Arc<Compiled> + Send + 'static) -> std::io::Result<Worker> {
+    Worker::spawn("ringway-auth-reload", move |stop| {
+        let mut cfg = current();
+        let (mut jwks, mut revocation) = watched(&cfg.auth, &[]);
+        while !stop.wait(POLL) {
+            let now = current();
+            if !Arc::ptr_eq(&now, &cfg) {
+                let mut before: Vec<Watched> = jwks.drain(..).map(|(_, w)| w).collect();
+                before.extend(revocation.take());
+                (jwks, revocation) = watched(&now.auth, &before);
+                cfg = now;
+            }
+            let a = &cfg.auth;
+            for (i, w) in jwks.iter_mut() {
+                let now = stamp(&w.path);
+                if now == w.last {
                     continue;
                 }
-                *last = now;
+                w.last = now;
                 let AuthPolicy::Jwt(p) = &a.policies[*i] else {
                     continue;
                 };
-                match read_jwks(file, p.algs) {
+                match read_jwks(&w.path, p.algs) {
                     Ok(keys) => {
                         let n = keys.len() as u64;
                         p.keys.publish(keys);
@@ -102,11 +118,11 @@ pub fn spawn<C: Send + Sync + 'static>(
                     ),
                 }
             }
-            if let Some((file, last)) = revocation.as_mut() {
-                let now = stamp(file);
-                if now != *last {
-                    *last = now;
-                    match read_revoked(file) {
+            if let Some(w) = revocation.as_mut() {
+                let now = stamp(&w.path);
+                if now != w.last {
+                    w.last = now;
+                    match read_revoked(&w.path) {
                         Ok(r) if r != *a.revoked.current() => a.revoked.publish(r),
                         Ok(_) => {}
                         Err(e) => log::warn(
@@ -116,6 +132,6 @@ pub fn spawn<C: Send + Sync + 'static>(
                     }
                 }
             }
-        })
-        .map(|_| ())
+        }
+    })
 }

@@ -3,7 +3,7 @@
 //!
 //! Owns the list's file format (one entry per line, `jti:VALUE` or
 //! `kid:VALUE`, `#` comments) and its in-memory form. Publication to the
-//! shards is `publish::Published`; the admin endpoint is in `crate::admin`.
+//! shards is `crate::reload::publish::Published`; the admin endpoint is in `crate::admin`.
 //! Must never: be consulted for a token already in a shard's cache under
 //! the same list generation (the cache is cleared when the list changes).
 

@@ -12,12 +12,15 @@ use std::sync::Arc;
 use super::cache::TokenCache;
 use super::jwk::Key;
 use super::jwt::{self, VerifiedToken};
-use super::publish::Snapshot;
 use super::revoke::Revoked;
 use super::{AuthConfig, AuthError, AuthPolicy};
 use crate::observe::ShardMetrics;
+use crate::reload::publish::{Published, Snapshot};
 
 struct JwtState {
+    /// The publication `keys` follows: a reload that keeps it keeps this
+    /// state's cache too.
+    source: Arc<Published<Vec<Key>>>,
     keys: Snapshot<Vec<Key>>,
     cache: TokenCache,
 }
@@ -30,16 +33,36 @@ pub struct ShardAuth {
 }
 
 impl ShardAuth {
-    /// Fresh state for `cfg`.
-    pub fn new(cfg: &AuthConfig, metrics: Arc<ShardMetrics>) -> ShardAuth {
+    /// State for `cfg`; a policy whose key publication `previous` (the
+    /// shard's state of the generation before a reload) follows takes over
+    /// its token cache, which `previous` is left without.
+    pub fn new(
+        cfg: &AuthConfig,
+        metrics: Arc<ShardMetrics>,
+        mut previous: Option<&mut ShardAuth>,
+    ) -> ShardAuth {
         let jwt = cfg
             .policies
             .iter()
             .map(|p| match p {
-                AuthPolicy::Jwt(j) => Some(JwtState {
-                    keys: Snapshot::of(&j.keys),
-                    cache: TokenCache::new(j.cache_size, j.cache_ttl_s),
-                }),
+                AuthPolicy::Jwt(j) => {
+                    let fresh = || TokenCache::new(j.cache_size, j.cache_ttl_s);
+                    let cache = previous
+                        .as_deref_mut()
+                        .and_then(|old| {
+                            old.jwt
+                                .iter_mut()
+                                .flatten()
+                                .find(|o| Arc::ptr_eq(&o.source, &j.keys))
+                        })
+                        .filter(|_| j.cache_size > 0)
+                        .map(|o| std::mem::replace(&mut o.cache, fresh()));
+                    Some(JwtState {
+                        source: j.keys.clone(),
+                        keys: Snapshot::of(&j.keys),
+                        cache: cache.unwrap_or_else(fresh),
+                    })
+                }
                 AuthPolicy::ApiKey(_) => None,
             })
             .collect();

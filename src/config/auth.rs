@@ -14,9 +14,9 @@ use super::load::Doc;
 use super::model::{self, ApiKeyFile, AuthFile, RevocationFile};
 use super::validate;
 use crate::auth::jwk::{self, Alg, AlgSet, Key, KeyMaterial};
-use crate::auth::publish::Published;
 use crate::auth::revoke::Revoked;
 use crate::auth::{apikey, reload, ApiKeyPolicy, AuthConfig, AuthPolicy, JwtPolicy, TokenSource};
+use crate::reload::publish::Published;
 
 /// Compiles every `[auth.NAME]` table and `[revocation]`.
 pub fn compile(

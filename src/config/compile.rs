@@ -243,6 +243,7 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
         ),
         path_mode,
         admin_token,
+        watch: s.watch.unwrap_or(false),
     };
     listen.map(|_| settings)
 }

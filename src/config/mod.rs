@@ -9,6 +9,7 @@
 mod access_log;
 mod auth;
 mod auth_routes;
+mod carry;
 mod compile;
 mod headers;
 mod load;
@@ -43,12 +44,7 @@ pub fn load_file(path: &Path) -> Result<Compiled, ConfigErrors> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(src) => load_str(&src, &origin),
-        Err(e) => Err(ConfigErrors(vec![ConfigError {
-            origin,
-            line: None,
-            key: String::new(),
-            message: format!("cannot read the configuration: {e}"),
-        }])),
+        Err(e) => Err(read_error(origin, &e)),
     }
 }
 
@@ -57,8 +53,10 @@ pub fn load_str(src: &str, origin: &str) -> Result<Compiled, ConfigErrors> {
     load_str_keeping(src, origin, None)
 }
 
-/// `load_str` for a reload: every rate limit whose definition is unchanged
-/// from `previous` keeps its state (counters, keys) instead of starting over.
+/// `load_str` for a reload: every piece of state whose definition is
+/// unchanged from `previous` is carried over instead of starting afresh
+/// (`carry`: rate and concurrency limits, key sets, token caches,
+/// revocations).
 pub fn load_str_keeping(
     src: &str,
     origin: &str,
@@ -68,9 +66,32 @@ pub fn load_str_keeping(
     let old = previous.map_or(&[][..], |p| &p.rate_limits[..]);
     let compiled = model.and_then(|m| compile::compile(&mut doc, m, old));
     match compiled {
-        Some(c) if doc.ok() => Ok(c),
+        Some(mut c) if doc.ok() => {
+            if let Some(p) = previous {
+                carry::carry(&mut c, p);
+            }
+            Ok(c)
+        }
         _ => Err(doc.into_errors()),
     }
+}
+
+/// `load_file` for a reload (`load_str_keeping`).
+pub fn load_file_keeping(path: &Path, previous: &Compiled) -> Result<Compiled, ConfigErrors> {
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(src) => load_str_keeping(&src, &origin, Some(previous)),
+        Err(e) => Err(read_error(origin, &e)),
+    }
+}
+
+fn read_error(origin: String, e: &std::io::Error) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        origin,
+        line: None,
+        key: String::new(),
+        message: format!("cannot read the configuration: {e}"),
+    }])
 }
 
 /// The whole compiled configuration, immutable once built.
@@ -133,6 +154,8 @@ pub struct ServerSettings {
     /// `admin_token`: the Bearer token every admin endpoint but `/healthz`
     /// requires, when set.
     pub admin_token: Option<std::sync::Arc<secret::Secret>>,
+    /// `watch`: reload when the configuration file changes (polled).
+    pub watch: bool,
 }
 
 /// `server.io`.
@@ -161,7 +184,8 @@ pub enum RingSetup {
 }
 
 /// One `[[upstreams]]` entry with defaults applied and targets resolved.
-#[derive(Debug, Clone)]
+/// Equal specs are "the same upstream" to a reload, which keeps its state.
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamSpec {
     /// The name routes refer to.
     pub name: Box<str>,

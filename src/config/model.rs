@@ -114,6 +114,7 @@ pub struct ServerFile {
     pub escaped_slashes: Option<String>,
     pub path_params: Option<String>,
     pub admin_token: Option<String>,
+    pub watch: Option<bool>,
 }
 
 /// The `[access_log]` table.

@@ -4,15 +4,20 @@
 //! duration histogram. For each upstream: a histogram of the upstream part
 //! of its requests.
 //!
-//! Owns: one shard's rows, what recording a finished request bumps in them,
-//! the label values (escaped once, at start-up) and the text of the
-//! families summed over shards. Must never: take a label value from a
-//! request (rows are indexed by position in the config, so clients cannot
-//! add series), or allocate, lock or read a clock when recording.
+//! Owns: every shard's rows for one configuration generation, what
+//! recording a finished request bumps in them, the label values (escaped
+//! once, when the rows are built) and the text of the families summed over
+//! shards. A reload builds the next generation's rows from this one's by
+//! name, so a route or upstream that stays keeps its counters. Must never:
+//! take a label value from a request (rows are indexed by position in the
+//! config, so clients cannot add series), or allocate, lock or read a clock
+//! when recording.
 
 use super::histogram::{Histogram, Snapshot};
 use super::metrics::Counter;
 use super::prom::{escape, header, line};
+use std::sync::Arc;
+
 use crate::config::Compiled;
 
 /// The `status_class` label values, indexed like `RouteRow::status`:
@@ -72,122 +77,153 @@ pub struct Finished {
     pub upstream: Option<(usize, u64)>,
 }
 
-/// One shard's rows: one per route plus the unmatched row (last), one per upstream.
-#[derive(Default)]
-pub struct Families {
-    routes: Box<[RouteRow]>,
-    upstreams: Box<[UpstreamRow]>,
+/// One route's or upstream's rows, one per shard, and its label.
+pub struct Rows<R> {
+    name: Box<str>,
+    label: Box<str>,
+    shards: Box<[R]>,
 }
 
+impl<R: Default> Rows<R> {
+    fn new(kind: &str, name: &str, shards: usize) -> Rows<R> {
+        Rows {
+            name: name.into(),
+            label: format!("{kind}=\"{}\"", escape(name)).into_boxed_str(),
+            shards: (0..shards).map(|_| R::default()).collect(),
+        }
+    }
+}
+
+/// Every shard's rows for one configuration: one per route plus the
+/// unmatched row (last), one per upstream.
+pub struct Families {
+    routes: Box<[Arc<Rows<RouteRow>>]>,
+    upstreams: Box<[Arc<Rows<UpstreamRow>>]>,
+}
+
+/// The rows named `names` for `shards` shards, each taken from `old` when
+/// it has one by that name.
+fn rows<R: Default>(
+    kind: &str,
+    names: impl Iterator<Item = impl AsRef<str>>,
+    shards: usize,
+    old: &[Arc<Rows<R>>],
+) -> Box<[Arc<Rows<R>>]> {
+    names
+        .map(|n| {
+            let n = n.as_ref();
+            old.iter()
+                .find(|o| &*o.name == n && o.shards.len() == shards)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Rows::new(kind, n, shards)))
+        })
+        .collect()
+}
+
+/// Sample lines per route row and per upstream row, and an upper bound on
+/// a line's length beside its label (for `Families::text_len`).
+const ROUTE_LINES: usize = 6 + 1 + 2 + 17 + 2;
+const UPSTREAM_LINES: usize = 17 + 2;
+const LINE_LEN: usize = 64;
+
 impl Families {
-    /// Rows for `routes` routes (and the unmatched row) and `upstreams` upstreams.
-    pub fn new(routes: usize, upstreams: usize) -> Families {
+    /// Rows for `cfg`'s routes (in match order, as rows are indexed) and
+    /// upstreams on `shards` shards; those whose name `previous` has rows
+    /// for keep them (a reload).
+    pub fn new(cfg: &Compiled, shards: usize, previous: Option<&Families>) -> Families {
+        Families::from_names(
+            cfg.router.routes().iter().map(|r| &*r.name),
+            cfg.upstreams.iter().map(|u| &*u.name),
+            shards,
+            previous,
+        )
+    }
+
+    /// `new` from the names of the routes and upstreams.
+    pub fn from_names<'a>(
+        routes: impl Iterator<Item = &'a str>,
+        upstreams: impl Iterator<Item = &'a str>,
+        shards: usize,
+        previous: Option<&Families>,
+    ) -> Families {
         Families {
-            routes: (0..=routes).map(|_| RouteRow::default()).collect(),
-            upstreams: (0..upstreams).map(|_| UpstreamRow::default()).collect(),
+            routes: rows(
+                "route",
+                routes.chain([""]),
+                shards,
+                previous.map_or(&[], |p| &p.routes[..]),
+            ),
+            upstreams: rows(
+                "upstream",
+                upstreams,
+                shards,
+                previous.map_or(&[], |p| &p.upstreams[..]),
+            ),
         }
     }
 
-    /// A request was routed to `route`: one more in flight until `record`.
+    /// A request was routed to `route` on `shard`: one more in flight until `record`.
     #[inline]
-    pub fn enter(&self, route: usize) {
-        if let Some(r) = self.routes.get(route) {
+    pub fn enter(&self, shard: usize, route: usize) {
+        if let Some(r) = self.routes.get(route).and_then(|r| r.shards.get(shard)) {
             r.in_flight.inc();
         }
     }
 
-    /// Counts a finished request (taking it out of flight if it was routed).
+    /// Counts a finished request of `shard` (taking it out of flight if it
+    /// was routed).
     #[inline]
-    pub fn record(&self, f: &Finished) {
+    pub fn record(&self, shard: usize, f: &Finished) {
         let row = match f.route {
-            Some(i) => self.routes.get(i).inspect(|r| r.in_flight.dec()),
+            Some(i) => self.routes.get(i),
             None => self.routes.last(),
         };
-        if let Some(r) = row {
+        if let Some(r) = row.and_then(|r| r.shards.get(shard)) {
+            if f.route.is_some() {
+                r.in_flight.dec();
+            }
             r.status[status_class(f.status)].inc();
             r.bytes_in.add(f.bytes_in);
             r.bytes_out.add(f.bytes_out);
             r.duration.record(f.duration_ns);
         }
         if let Some((u, ns)) = f.upstream {
-            if let Some(u) = self.upstreams.get(u) {
+            if let Some(u) = self.upstreams.get(u).and_then(|u| u.shards.get(shard)) {
                 u.duration.record(ns);
             }
         }
-    }
-}
-
-/// The label of each row, rendered once: `route="…"` per route then the
-/// unmatched row's `route=""`, and `upstream="…"` per upstream.
-pub struct Labels {
-    routes: Box<[Box<str>]>,
-    upstreams: Box<[Box<str>]>,
-}
-
-/// Sample lines per route row and per upstream row, and an upper bound on
-/// a line's length beside its label (for `Labels::text_len`).
-const ROUTE_LINES: usize = 6 + 1 + 2 + 17 + 2;
-const UPSTREAM_LINES: usize = 17 + 2;
-const LINE_LEN: usize = 64;
-
-impl Labels {
-    /// The labels of `cfg`'s routes (in match order, as rows are indexed)
-    /// and upstreams.
-    pub fn new(cfg: &Compiled) -> Labels {
-        Labels::from_names(
-            cfg.router.routes().iter().map(|r| &*r.name),
-            cfg.upstreams.iter().map(|u| &*u.name),
-        )
     }
 
     /// An upper bound on the length of `render`'s text, so a scrape
     /// allocates its buffer once: growing a 2 MB string by doubling copied
     /// it and touched fresh pages twice over, most of a scrape's cost.
     pub fn text_len(&self) -> usize {
-        let rows = |ls: &[Box<str>], lines: usize| -> usize {
-            ls.iter().map(|l| (l.len() + LINE_LEN) * lines).sum()
-        };
-        rows(&self.routes, ROUTE_LINES) + rows(&self.upstreams, UPSTREAM_LINES) + 4096
-    }
-
-    /// The labels of routes and upstreams with these names, in row order.
-    pub fn from_names<'a>(
-        routes: impl Iterator<Item = &'a str>,
-        upstreams: impl Iterator<Item = &'a str>,
-    ) -> Labels {
-        let label = |k: &str, v: &str| format!("{k}=\"{}\"", escape(v)).into_boxed_str();
-        Labels {
-            routes: routes.chain([""]).map(|n| label("route", n)).collect(),
-            upstreams: upstreams.map(|n| label("upstream", n)).collect(),
+        fn len<R>(rs: &[Arc<Rows<R>>], lines: usize) -> usize {
+            rs.iter().map(|r| (r.label.len() + LINE_LEN) * lines).sum()
         }
+        len(&self.routes, ROUTE_LINES) + len(&self.upstreams, UPSTREAM_LINES) + 4096
     }
 }
 
-/// Appends every family, each row summed over `shards`.
-pub fn render<'a, I>(shards: I, labels: &Labels, out: &mut String)
-where
-    I: Iterator<Item = &'a Families> + Clone,
-{
-    let sum = |row: usize, f: &dyn Fn(&RouteRow) -> u64| -> u64 {
-        shards
-            .clone()
-            .filter_map(|s| s.routes.get(row))
-            .fold(0u64, |a, r| a.wrapping_add(f(r)))
-    };
+/// Appends every family, each row summed over its shards.
+pub fn render(f: &Families, out: &mut String) {
+    fn sum<R>(rows: &Rows<R>, f: &dyn Fn(&R) -> u64) -> u64 {
+        rows.shards.iter().fold(0u64, |a, r| a.wrapping_add(f(r)))
+    }
     header(
         out,
         "ringway_requests_total",
         "counter",
         "Requests finished, by route and status class (none: no response was sent).",
     );
-    for (i, l) in labels.routes.iter().enumerate() {
+    for r in f.routes.iter() {
         for (c, class) in STATUS_CLASSES.iter().enumerate() {
-            let v = sum(i, &|r| r.status[c].get());
+            let v = sum(r, &|r| r.status[c].get());
             line(
                 out,
                 &[
                     "ringway_requests_total{",
-                    l,
+                    &r.label,
                     ",status_class=\"",
                     class,
                     "\"}",
@@ -203,14 +239,9 @@ where
         "Requests routed to the route and not finished yet.",
     );
     // The unmatched row is left out: such a request is answered at once.
-    for (i, l) in labels
-        .routes
-        .iter()
-        .enumerate()
-        .take(labels.routes.len() - 1)
-    {
-        let v = sum(i, &|r| r.in_flight.get());
-        line(out, &["ringway_requests_in_flight{", l, "}"], v);
+    for r in f.routes.iter().take(f.routes.len().saturating_sub(1)) {
+        let v = sum(r, &|r| r.in_flight.get());
+        line(out, &["ringway_requests_in_flight{", &r.label, "}"], v);
     }
     header(
         out,
@@ -218,12 +249,9 @@ where
         "counter",
         "Bytes of request heads and bodies read from clients.",
     );
-    for (i, l) in labels.routes.iter().enumerate() {
-        line(
-            out,
-            &["ringway_request_bytes_total{", l, "}"],
-            sum(i, &|r| r.bytes_in.get()),
-        );
+    for r in f.routes.iter() {
+        let v = sum(r, &|r| r.bytes_in.get());
+        line(out, &["ringway_request_bytes_total{", &r.label, "}"], v);
     }
     header(
         out,
@@ -231,12 +259,9 @@ where
         "counter",
         "Bytes of responses written to clients.",
     );
-    for (i, l) in labels.routes.iter().enumerate() {
-        line(
-            out,
-            &["ringway_response_bytes_total{", l, "}"],
-            sum(i, &|r| r.bytes_out.get()),
-        );
+    for r in f.routes.iter() {
+        let v = sum(r, &|r| r.bytes_out.get());
+        line(out, &["ringway_response_bytes_total{", &r.label, "}"], v);
     }
     let name = "ringway_request_duration_seconds";
     header(
@@ -245,23 +270,17 @@ where
         "histogram",
         "From the first byte of the request head to the end of the response.",
     );
-    for (i, l) in labels.routes.iter().enumerate() {
+    for r in f.routes.iter() {
         let mut s = Snapshot::default();
-        shards
-            .clone()
-            .filter_map(|f| f.routes.get(i))
-            .for_each(|r| s.add(&r.duration));
-        s.render(out, name, l);
+        r.shards.iter().for_each(|row| s.add(&row.duration));
+        s.render(out, name, &r.label);
     }
     let name = "ringway_upstream_duration_seconds";
     header(out, name, "histogram", "From the start of a request's first upstream attempt to the response head it relays (as received), or to its last attempt's failure.");
-    for (i, l) in labels.upstreams.iter().enumerate() {
+    for u in f.upstreams.iter() {
         let mut s = Snapshot::default();
-        shards
-            .clone()
-            .filter_map(|f| f.upstreams.get(i))
-            .for_each(|r| s.add(&r.duration));
-        s.render(out, name, l);
+        u.shards.iter().for_each(|row| s.add(&row.duration));
+        s.render(out, name, &u.label);
     }
 }
 
@@ -269,8 +288,13 @@ where
 mod tests {
     use super::*;
 
-    fn labels(routes: &[&str], upstreams: &[&str]) -> Labels {
-        Labels::from_names(routes.iter().copied(), upstreams.iter().copied())
+    fn families(routes: &[&str], upstreams: &[&str], shards: usize) -> Families {
+        Families::from_names(
+            routes.iter().copied(),
+            upstreams.iter().copied(),
+            shards,
+            None,
+        )
     }
 
     fn line<'a>(text: &'a str, series: &str) -> Option<&'a str> {
@@ -291,17 +315,17 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        let l = labels(&["a\"b"], &["c\\d"]);
-        assert_eq!(&*l.routes[0], "route=\"a\\\"b\"");
-        assert_eq!(&*l.upstreams[0], "upstream=\"c\\\\d\"");
+        let f = families(&["a\"b"], &["c\\d"], 1);
+        assert_eq!(&*f.routes[0].label, "route=\"a\\\"b\"");
+        assert_eq!(&*f.upstreams[0].label, "upstream=\"c\\\\d\"");
     }
 
     #[test]
     fn records_into_the_route_row_and_sums_over_shards() {
-        let (a, b) = (Families::new(2, 1), Families::new(2, 1));
-        a.enter(1);
-        a.enter(1);
-        b.enter(0);
+        let f = families(&["r0", "r1"], &["u"], 2);
+        f.enter(0, 1);
+        f.enter(0, 1);
+        f.enter(1, 0);
         let done = Finished {
             route: Some(1),
             status: 201,
@@ -310,27 +334,30 @@ mod tests {
             duration_ns: 300_000,
             upstream: Some((0, 200_000)),
         };
-        a.record(&done);
-        b.record(&Finished {
-            route: None,
-            status: 404,
-            bytes_in: 30,
-            bytes_out: 90,
-            duration_ns: 50_000,
-            upstream: None,
-        });
-        // Out of range indexes (a config the rows were not built for) count nothing.
-        b.record(&Finished {
-            route: Some(9),
-            upstream: Some((9, 1)),
-            ..done
-        });
-        let mut out = String::new();
-        render(
-            [&a, &b].into_iter(),
-            &labels(&["r0", "r1"], &["u"]),
-            &mut out,
+        f.record(0, &done);
+        f.record(
+            1,
+            &Finished {
+                route: None,
+                status: 404,
+                bytes_in: 30,
+                bytes_out: 90,
+                duration_ns: 50_000,
+                upstream: None,
+            },
         );
+        // Out of range indexes (a config the rows were not built for) count nothing.
+        f.record(
+            1,
+            &Finished {
+                route: Some(9),
+                upstream: Some((9, 1)),
+                ..done
+            },
+        );
+        f.record(7, &done);
+        let mut out = String::new();
+        render(&f, &mut out);
         let v = |s: &str| line(&out, s).unwrap_or_else(|| panic!("{s} missing:\n{out}"));
         assert_eq!(
             v("ringway_requests_total{route=\"r1\",status_class=\"2xx\"}"),
@@ -369,42 +396,89 @@ mod tests {
             .map(|i| format!("a-longer-route-name-{i}"))
             .collect();
         let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-        let l = labels(&refs, &["u1", "upstream-two"]);
-        let f = Families::new(300, 2);
+        let f = families(&refs, &["u1", "upstream-two"], 1);
         for i in 0..300 {
-            f.enter(i);
-            f.record(&Finished {
-                route: Some(i),
-                status: 200,
-                bytes_in: u64::MAX / 3,
-                bytes_out: u64::MAX / 3,
-                duration_ns: u64::MAX / 3,
-                upstream: Some((i % 2, u64::MAX / 3)),
-            });
+            f.enter(0, i);
+            f.record(
+                0,
+                &Finished {
+                    route: Some(i),
+                    status: 200,
+                    bytes_in: u64::MAX / 3,
+                    bytes_out: u64::MAX / 3,
+                    duration_ns: u64::MAX / 3,
+                    upstream: Some((i % 2, u64::MAX / 3)),
+                },
+            );
         }
         let mut out = String::new();
-        render([&f].into_iter(), &l, &mut out);
+        render(&f, &mut out);
         assert!(
-            out.len() <= l.text_len(),
+            out.len() <= f.text_len(),
             "{} > {}",
             out.len(),
-            l.text_len()
+            f.text_len()
         );
         assert!(
-            out.len() * 5 / 4 >= l.text_len(),
+            out.len() * 5 / 4 >= f.text_len(),
             "{} << {}",
             out.len(),
-            l.text_len()
+            f.text_len()
         );
+    }
+
+    #[test]
+    fn rows_of_a_name_that_stays_keep_their_counts_across_a_reload() {
+        let old = families(&["a", "b"], &["u"], 2);
+        old.enter(1, 0);
+        let done = Finished {
+            route: Some(1),
+            status: 200,
+            ..Finished::default()
+        };
+        old.record(0, &done);
+        // "b" moves to index 0, "a" goes, "c" comes.
+        let new = Families::from_names(["b", "c"].into_iter(), ["u"].into_iter(), 2, Some(&old));
+        assert!(Arc::ptr_eq(&new.routes[0], &old.routes[1]));
+        assert!(Arc::ptr_eq(&new.upstreams[0], &old.upstreams[0]));
+        assert!(
+            Arc::ptr_eq(&new.routes[2], &old.routes[2]),
+            "the unmatched row"
+        );
+        // The request that entered "a" on the old rows finishes there.
+        old.record(
+            1,
+            &Finished {
+                route: Some(0),
+                ..done
+            },
+        );
+        new.record(1, &done);
+        let mut out = String::new();
+        render(&new, &mut out);
+        let v = |s: &str| line(&out, s).unwrap_or_else(|| panic!("{s} missing:\n{out}"));
+        assert_eq!(
+            v("ringway_requests_total{route=\"b\",status_class=\"2xx\"}"),
+            "1"
+        );
+        assert_eq!(
+            v("ringway_requests_total{route=\"c\",status_class=\"2xx\"}"),
+            "1"
+        );
+        assert!(line(
+            &out,
+            "ringway_requests_total{route=\"a\",status_class=\"2xx\"}"
+        )
+        .is_none());
     }
 
     #[test]
     fn every_row_renders_even_when_idle() {
         let names: Vec<String> = (0..1000).map(|i| format!("route-{i}")).collect();
         let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-        let f = Families::new(1000, 0);
+        let f = families(&refs, &[], 2);
         let mut out = String::new();
-        render([&f].into_iter(), &labels(&refs, &[]), &mut out);
+        render(&f, &mut out);
         let count = |p: &str| out.lines().filter(|l| l.starts_with(p)).count();
         assert_eq!(count("ringway_requests_total{"), 1001 * 6);
         assert_eq!(count("ringway_requests_in_flight{"), 1000);

@@ -11,9 +11,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::families::{self, Families, Labels};
+use super::families::{self, Families};
 use super::process::{self, ConfigState};
-use crate::config::Compiled;
 use crate::error::ErrorCode;
 
 /// A counter with a single writer (its shard) and any number of readers.
@@ -68,8 +67,6 @@ const TIMEOUT_KINDS: [&str; 3] = ["header", "idle", "body"];
 pub struct ShardMetrics {
     /// Request heads parsed.
     pub requests: Counter,
-    /// Per-route and per-upstream rows (none in the admin listener's set).
-    pub families: Families,
     /// Client connections accepted.
     pub connections_accepted: Counter,
     /// Connections refused over `max_connections`.
@@ -109,7 +106,6 @@ impl Default for ShardMetrics {
     fn default() -> ShardMetrics {
         ShardMetrics {
             requests: Counter::default(),
-            families: Families::default(),
             connections_accepted: Counter::default(),
             connections_rejected: Counter::default(),
             connections_active: Counter::default(),
@@ -144,29 +140,18 @@ struct Sets {
     shards: Vec<Arc<ShardMetrics>>,
     /// The admin listener's own errors: a set no shard writes.
     admin: Arc<ShardMetrics>,
-    labels: Labels,
-    /// Upstream targets in the config (for the text's length).
-    targets: usize,
     config: ConfigState,
 }
 
 impl Metrics {
-    /// One set of counters per shard, with rows for `cfg`'s routes and
-    /// upstreams, and one for the admin listener.
-    pub fn new(cfg: &Compiled, shards: usize) -> Metrics {
-        let (routes, upstreams) = (cfg.router.len(), cfg.upstreams.len());
-        let set = || {
-            Arc::new(ShardMetrics {
-                families: Families::new(routes, upstreams),
-                ..ShardMetrics::default()
-            })
-        };
+    /// One set of counters per shard, and one for the admin listener. (The
+    /// per-route and per-upstream rows belong to a configuration
+    /// generation: `families::Families`.)
+    pub fn new(shards: usize) -> Metrics {
         Metrics(Arc::new(Sets {
-            shards: (0..shards).map(|_| set()).collect(),
+            shards: (0..shards).map(|_| Arc::default()).collect(),
             admin: Arc::default(),
-            labels: Labels::new(cfg),
-            targets: cfg.upstreams.iter().map(|u| u.targets.len()).sum(),
-            config: ConfigState::default(),
+            config: ConfigState::new(shards),
         }))
     }
 
@@ -193,11 +178,13 @@ impl Metrics {
         self.sets().map(f).sum()
     }
 
-    /// Prometheus text exposition of every counter, summed over shards.
-    pub fn render(&self) -> String {
+    /// Prometheus text exposition of every counter, summed over shards,
+    /// with the running configuration's `families` (of `targets` upstream
+    /// targets, for the text's length).
+    pub fn render(&self, families: &Families, targets: usize) -> String {
         // The per-target families the admin appends too: ~10 lines a target.
-        let targets: usize = self.0.targets * 10 * 128;
-        let mut out = String::with_capacity(16 * 1024 + self.0.labels.text_len() + targets);
+        let targets = targets * 10 * 128;
+        let mut out = String::with_capacity(16 * 1024 + families.text_len() + targets);
         let mut one = |name: &str, kind: &str, help: &str, v: u64| {
             let _ = writeln!(
                 out,
@@ -300,8 +287,7 @@ impl Metrics {
             let v = self.sum(|s| s.timeouts[i].get());
             let _ = writeln!(out, "ringway_timeouts_total{{kind=\"{kind}\"}} {v}");
         }
-        let shards = self.0.shards.iter().map(|s| &s.families);
-        families::render(shards, &self.0.labels, &mut out);
+        families::render(families, &mut out);
         process::render(&mut out, self.0.shards.len(), &self.0.config);
         out
     }

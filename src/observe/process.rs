@@ -18,23 +18,66 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The commit it was built from (`build.rs`; `unknown` outside a git checkout).
 pub const GIT_SHA: &str = env!("RINGWAY_GIT_SHA");
 
-/// The configuration in effect: which generation, how long it took to load
-/// and when it was loaded. Written by the control plane, read at scrape time.
+/// The configuration in effect: which generation each shard runs, how long
+/// the latest took to load and when it was loaded, and how many reloads
+/// succeeded and failed. Written by the control plane (and each shard's
+/// generation by that shard, when it switches), read at scrape time.
 #[derive(Default)]
 pub struct ConfigState {
     generation: AtomicU64,
     load_ns: AtomicU64,
     loaded_at_ns: AtomicU64,
+    reloads: AtomicU64,
+    failures: AtomicU64,
+    shards: Box<[AtomicU64]>,
 }
 
 impl ConfigState {
-    /// A configuration that took `load` to read and compile is now in
-    /// effect (the first is generation 1).
-    pub fn loaded(&self, load: Duration, at: SystemTime) {
+    /// Gauges for `shards` shards, none loaded yet.
+    pub fn new(shards: usize) -> ConfigState {
+        ConfigState {
+            shards: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            ..ConfigState::default()
+        }
+    }
+
+    /// Generation `generation` (the first is 1), which took `load` to read
+    /// and compile, is published.
+    pub fn loaded(&self, generation: u64, load: Duration, at: SystemTime) {
         let at = at.duration_since(UNIX_EPOCH).unwrap_or_default();
         self.load_ns.store(nanos(load), Relaxed);
         self.loaded_at_ns.store(nanos(at), Relaxed);
-        self.generation.fetch_add(1, Relaxed);
+        self.generation.store(generation, Relaxed);
+        if generation > 1 {
+            self.reloads.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A reload was refused (the file did not load); nothing changed.
+    pub fn failed(&self) {
+        self.failures.fetch_add(1, Relaxed);
+    }
+
+    /// Shard `shard` now runs generation `generation`.
+    pub fn shard_runs(&self, shard: usize, generation: u64) {
+        if let Some(g) = self.shards.get(shard) {
+            g.store(generation, Relaxed);
+        }
+    }
+
+    /// The generation each shard runs (0: not started yet).
+    pub fn shard_generations(&self) -> Vec<u64> {
+        self.shards.iter().map(|g| g.load(Relaxed)).collect()
+    }
+
+    /// The latest generation published.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
+    }
+
+    /// Reloads that failed.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Relaxed)
     }
 }
 
@@ -205,11 +248,27 @@ fn render_config(out: &mut String, c: &ConfigState) {
         prom::push_secs(&mut s, v.load(Relaxed));
         s
     };
-    gauge(
+    let _ = writeln!(out, "# HELP ringway_config_generation The configuration generation each shard runs (1: the file read at start; each successful reload adds 1).\n# TYPE ringway_config_generation gauge");
+    for (i, g) in c.shards.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "ringway_config_generation{{shard=\"{i}\"}} {}",
+            g.load(Relaxed)
+        );
+    }
+    one(
         out,
-        "ringway_config_generation",
-        "Configurations loaded since start (1 until a reload).",
-        c.generation.load(Relaxed),
+        "ringway_config_reloads_total",
+        "counter",
+        "Reloads that published a new configuration generation.",
+        c.reloads.load(Relaxed),
+    );
+    one(
+        out,
+        "ringway_config_reload_failures_total",
+        "counter",
+        "Reloads refused because the file did not load (nothing changed).",
+        c.failures.load(Relaxed),
     );
     gauge(
         out,
@@ -302,12 +361,22 @@ mod tests {
 
     #[test]
     fn config_gauges_count_generations() {
-        let c = ConfigState::default();
+        let c = ConfigState::new(2);
         let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
-        c.loaded(Duration::from_micros(1500), at);
+        c.loaded(1, Duration::from_micros(1500), at);
+        c.shard_runs(0, 1);
+        c.shard_runs(1, 1);
         let mut out = String::new();
         render_config(&mut out, &c);
-        assert!(out.contains("ringway_config_generation 1\n"), "{out}");
+        assert!(
+            out.contains("ringway_config_generation{shard=\"0\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("ringway_config_generation{shard=\"1\"} 1\n"),
+            "{out}"
+        );
+        assert!(out.contains("ringway_config_reloads_total 0\n"), "{out}");
         assert!(
             out.contains("ringway_config_load_seconds 0.0015\n"),
             "{out}"
@@ -316,10 +385,24 @@ mod tests {
             out.contains("ringway_config_load_timestamp_seconds 1700000000.25\n"),
             "{out}"
         );
-        c.loaded(Duration::ZERO, at);
+        c.failed();
+        c.loaded(2, Duration::ZERO, at);
+        c.shard_runs(1, 2);
         out.clear();
         render_config(&mut out, &c);
-        assert!(out.contains("ringway_config_generation 2\n"), "{out}");
+        assert!(
+            out.contains("ringway_config_generation{shard=\"0\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("ringway_config_generation{shard=\"1\"} 2\n"),
+            "{out}"
+        );
+        assert!(out.contains("ringway_config_reloads_total 1\n"), "{out}");
+        assert!(
+            out.contains("ringway_config_reload_failures_total 1\n"),
+            "{out}"
+        );
     }
 
     #[test]

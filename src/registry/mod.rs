@@ -34,7 +34,7 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
@@ -116,18 +116,36 @@ struct Written {
     failing: bool,
 }
 
+/// Where sets go: (service, upstream index) pairs, and the sink the
+/// indexes are of (one configuration generation's upstreams).
+struct Bound {
+    bindings: Vec<(Box<str>, usize)>,
+    sink: Arc<dyn TargetSink>,
+}
+
 /// The registry.
 pub struct Registry {
     spec: RegistrySpec,
-    /// (service, upstream index): where each service's sets go.
-    bindings: Vec<(Box<str>, usize)>,
-    sink: Arc<dyn TargetSink>,
+    /// Where each service's sets go; replaced by a reload (`rebind`).
+    bound: RwLock<Bound>,
     store: Mutex<Store>,
     /// Held while the state file is written, so that writes never overlap
     /// and an older snapshot never replaces a newer one.
     written: Mutex<Written>,
     stats: Stats,
     epoch: Instant,
+}
+
+impl Bound {
+    fn new(bindings: Vec<(String, usize)>, sink: Arc<dyn TargetSink>) -> Bound {
+        Bound {
+            bindings: bindings
+                .into_iter()
+                .map(|(s, i)| (s.into_boxed_str(), i))
+                .collect(),
+            sink,
+        }
+    }
 }
 
 impl Registry {
@@ -172,11 +190,7 @@ impl Registry {
     ) -> Registry {
         let r = Registry {
             spec: spec.clone(),
-            bindings: bindings
-                .into_iter()
-                .map(|(s, i)| (s.into_boxed_str(), i))
-                .collect(),
-            sink,
+            bound: RwLock::new(Bound::new(bindings, sink)),
             store: Mutex::new(Store::new(
                 spec.max_instances_per_service,
                 spec.max_instances,
@@ -186,12 +200,29 @@ impl Registry {
             epoch,
         };
         r.load(now);
-        let store = r.lock();
-        for (service, upstream) in &r.bindings {
-            r.sink.publish(*upstream, store.targets(service));
-        }
-        drop(store);
+        r.publish_all(&r.lock());
         r
+    }
+
+    /// Binds services to the upstreams of a new configuration generation
+    /// (a reload) and publishes every bound service's set to it before
+    /// returning, so no upstream of the new generation waits for a change.
+    pub fn rebind(&self, bindings: Vec<(String, usize)>, sink: Arc<dyn TargetSink>) {
+        let store = self.lock();
+        *self.bound.write().unwrap_or_else(|p| p.into_inner()) = Bound::new(bindings, sink);
+        self.publish_all(&store);
+    }
+
+    /// Publishes every bound service's set (under the store lock).
+    fn publish_all(&self, store: &Store) {
+        let b = self.bound();
+        for (service, upstream) in &b.bindings {
+            b.sink.publish(*upstream, store.targets(service));
+        }
+    }
+
+    fn bound(&self) -> std::sync::RwLockReadGuard<'_, Bound> {
+        self.bound.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The settings it runs with (the listener checks `token`).
@@ -275,7 +306,8 @@ impl Registry {
             "Registry services with at least one instance.",
         );
         prom::line(out, &[name], store.services().count() as u64);
-        let mut bound: Vec<&str> = self.bindings.iter().map(|(s, _)| &**s).collect();
+        let b = self.bound();
+        let mut bound: Vec<&str> = b.bindings.iter().map(|(s, _)| &**s).collect();
         bound.sort_unstable();
         bound.dedup();
         if bound.is_empty() {
@@ -306,10 +338,11 @@ impl Registry {
     /// Sends `service`'s set to every upstream bound to it (under the lock).
     fn publish(&self, store: &Store, service: &str) {
         let mut targets = None;
-        for (name, upstream) in &self.bindings {
+        let b = self.bound();
+        for (name, upstream) in &b.bindings {
             if &**name == service {
                 let t = targets.get_or_insert_with(|| store.targets(service));
-                self.sink.publish(*upstream, t.clone());
+                b.sink.publish(*upstream, t.clone());
             }
         }
     }

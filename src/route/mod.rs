@@ -173,6 +173,12 @@ pub struct Router {
 }
 
 impl Router {
+    /// The routes, mutable while the configuration is being built (a
+    /// reload's carry-over replaces the state their policies hold).
+    pub fn routes_mut(&mut self) -> &mut [Route] {
+        &mut self.routes
+    }
+
     /// Sorts `routes` (given in file order) most specific first.
     pub fn new(mut routes: Vec<Route>) -> Router {
         // Stable sort: equal specificity keeps file order.

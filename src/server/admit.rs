@@ -38,11 +38,11 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
             }
             Policy::Auth(rule) => {
                 // Scoped: no other task of this shard may find it borrowed.
-                let mut auth = sh.auth.borrow_mut();
+                let mut auth = c.g.auth.borrow_mut();
                 let mut cx = policy::Ctx {
                     head: &c.head,
                     buf: &c.buf,
-                    auth_cfg: &sh.cfg.auth,
+                    auth_cfg: &c.g.cfg.auth,
                     auth: &mut auth,
                     identity: &mut c.req.identity,
                     resp_headers: &mut c.req.resp_headers,
@@ -53,7 +53,7 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
             Policy::RateLimit(rl) => {
                 let identity = Caller {
                     id: &c.req.identity,
-                    cfg: &sh.cfg.auth,
+                    cfg: &c.g.cfg.auth,
                 };
                 let parts = RequestParts {
                     ip: c.req.client,

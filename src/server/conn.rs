@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
+use super::generation::Gen;
 use super::request::{Outcome, RequestCtx};
 use super::state::{ConnId, Shard};
 use super::wire::{self, IoFail, Src};
@@ -61,6 +62,9 @@ pub struct Conn {
     /// The current request's own state (client, paths, id, identity,
     /// headers the policies add).
     pub req: RequestCtx,
+    /// The configuration generation the current request runs on, taken
+    /// from the shard before its head is read (`Shard::gen`).
+    pub g: Rc<Gen>,
     /// Cancels a held read when the connection parks; made on first use.
     pub canceller: Option<monoio::io::Canceller>,
 }
@@ -79,11 +83,12 @@ impl Conn {
     /// A parked connection woken by bytes: it borrows a working set.
     fn wake(p: Parked, sh: &Shard) -> Conn {
         let ip = p.peer.ip();
+        let g = sh.gen();
         let mut c = Conn {
             stream: p.stream,
             peer: p.peer,
             peer_ip: ip.to_string(),
-            peer_trusted: p.peer_trusted,
+            peer_trusted: g.cfg.server.trusted_proxies.contains(ip),
             buf: BytesMut::new(),
             extra: BytesMut::new(),
             iov: Vec::new(),
@@ -91,10 +96,11 @@ impl Conn {
             req: RequestCtx::new(ip),
             head: RequestHead::blank(),
             resp: ResponseHead::blank(),
-            chunk: ChunkedDecoder::new(MAX_CHUNK_LINE, sh.cfg.server.max_header_bytes),
+            chunk: ChunkedDecoder::new(MAX_CHUNK_LINE, g.cfg.server.max_header_bytes),
             id: p.id,
             head_pending: false,
             canceller: None,
+            g,
         };
         sh.scratch.lend(&mut c);
         c
@@ -107,19 +113,31 @@ impl Conn {
         Parked {
             stream: self.stream,
             peer: self.peer,
-            peer_trusted: self.peer_trusted,
             id: self.id,
+        }
+    }
+
+    /// Between requests: takes up the generation the next request runs on
+    /// (a reload published since the last one), and what the connection
+    /// derived from the one before.
+    fn next_generation(&mut self, sh: &Shard) {
+        let g = sh.gen();
+        if !Rc::ptr_eq(&g, &self.g) {
+            self.peer_trusted = g.cfg.server.trusted_proxies.contains(self.peer.ip());
+            self.chunk = ChunkedDecoder::new(MAX_CHUNK_LINE, g.cfg.server.max_header_bytes);
+            self.g = g;
         }
     }
 }
 
 /// What an idle connection keeps while it waits for its next request: the
 /// socket and what the next `Conn` is rebuilt from. Everything else (the
-/// working set, the request state, the serving future) is freed.
+/// working set, the request state, the serving future, the configuration
+/// generation) is freed, so an idle connection never holds an old
+/// generation alive after a reload.
 struct Parked {
     stream: TcpStream,
     peer: SocketAddr,
-    peer_trusted: bool,
     id: ConnId,
 }
 
@@ -163,12 +181,7 @@ pub fn serve(
     let id = sh.conns.add(stream.as_raw_fd());
     sh.metrics.connections_active.inc();
     let _ = stream.set_nodelay(true);
-    let mut p = Parked {
-        peer_trusted: sh.cfg.server.trusted_proxies.contains(peer.ip()),
-        stream,
-        peer,
-        id,
-    };
+    let mut p = Parked { stream, peer, id };
     // Not an `async fn`: its arguments would keep slots of their own in
     // the task beside the locals they are moved into (`sh` and `p` twice,
     // 128 bytes for as long as the connection lives). The block below uses
@@ -177,7 +190,7 @@ pub fn serve(
         let id = p.id;
         // A fresh connection starts parked, under the header timeout from now.
         let mut accepted = Some(Instant::now());
-        let mut wait = sh.cfg.server.header_timeout;
+        let mut wait = sh.gen().cfg.server.header_timeout;
         loop {
             if sh.shutting_down.get() {
                 break;
@@ -219,6 +232,7 @@ async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
         if sh.shutting_down.get() {
             break;
         }
+        c.next_generation(sh);
         match read_head(&mut c, sh, started, readable).await {
             Head::Ready => {}
             Head::Closed => break,
@@ -255,7 +269,7 @@ async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
 /// Phase 7: the request ended, whichever way; measured now and counted.
 fn finish(c: &mut Conn, sh: &Shard, outcome: Outcome) {
     c.req.measures.finish(Instant::now());
-    outcome.count(&c.req.measures, &sh.metrics);
+    outcome.count(&c.req.measures, &sh.metrics, &c.g.families, sh.id);
     super::report::request_ended(c, sh, &outcome);
 }
 
@@ -268,7 +282,8 @@ async fn read_head(
     accepted: Option<Instant>,
     mut readable: bool,
 ) -> Head {
-    let server = &sh.cfg.server;
+    let g = c.g.clone();
+    let server = &g.cfg.server;
     let first = accepted.is_some();
     let mut started = accepted;
     c.head.clear();
@@ -340,7 +355,8 @@ async fn read_head(
 /// The configured header rules, then the client address, for a head just
 /// parsed: before routing, so nothing after sees a dropped field.
 fn after_parse(c: &mut Conn, sh: &Shard) -> Head {
-    let server = &sh.cfg.server;
+    let g = c.g.clone();
+    let server = &g.cfg.server;
     match server.header_rules.apply(&c.buf, &mut c.head) {
         Ok(0) => {}
         Ok(n) => sh.metrics.headers_dropped.add(n as u64),

@@ -28,7 +28,7 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 /// How much of the request body is already in the buffer, and whether that
 /// is all of it. Validates chunked framing before any upstream is contacted.
-pub(super) fn request_prefix(c: &mut Conn, sh: &Shard) -> Result<(usize, bool), ErrorCode> {
+pub(super) fn request_prefix(c: &mut Conn) -> Result<(usize, bool), ErrorCode> {
     let after = &c.buf[c.head.head_len..];
     c.segs.clear();
     c.chunk.reset();
@@ -38,7 +38,7 @@ pub(super) fn request_prefix(c: &mut Conn, sh: &Shard) -> Result<(usize, bool), 
         _ => Framing::Chunked,
     };
     match body::frame(after, framing, &mut c.chunk, &mut c.segs, 0) {
-        Ok(_) if c.chunk.payload_bytes() > sh.cfg.server.max_body_bytes => {
+        Ok(_) if c.chunk.payload_bytes() > c.g.cfg.server.max_body_bytes => {
             Err(ErrorCode::BodyTooLarge)
         }
         Ok(p) => Ok(p),
@@ -73,7 +73,8 @@ pub(super) async fn send_request(
 ) -> Result<(), Sent> {
     build_request(c, route, rewritten, prefix, up.addr);
     let g = take_gather(c);
-    match wire::write_gather(&mut up.stream, g, up_write_limit(sh, route)).await {
+    let limit = c.g.cfg.upstreams[route.upstream].response_timeout;
+    match wire::write_gather(&mut up.stream, g, limit).await {
         Ok(g) => restore_gather(c, g),
         Err((_, Some(g))) => {
             restore_gather(c, g);
@@ -90,7 +91,7 @@ pub(super) async fn send_request(
     c.consume_head();
     c.buf.advance(prefix);
     c.req.measures.bytes_in += prefix as u64;
-    if c.head.expect_continue && prefix == 0 && !respond::continue_100(c, sh).await {
+    if c.head.expect_continue && prefix == 0 && !respond::continue_100(c).await {
         return Err(Sent::Gone);
     }
     let framing = match c.head.body {
@@ -101,9 +102,9 @@ pub(super) async fn send_request(
     let p = Pump {
         src: &mut c.stream,
         dst: &mut up.stream,
-        read_limit: sh.cfg.server.body_timeout,
-        write_limit: up_write_limit(sh, route),
-        max_payload: sh.cfg.server.max_body_bytes,
+        read_limit: c.g.cfg.server.body_timeout,
+        write_limit: c.g.cfg.upstreams[route.upstream].response_timeout,
+        max_payload: c.g.cfg.server.max_body_bytes,
         bufs: &sh.bodies,
         moved: &mut moved,
     };
@@ -123,10 +124,6 @@ pub(super) async fn send_request(
         Err(PumpFail::TooLarge) => Err(Sent::Client(ErrorCode::BodyTooLarge)),
         Err(PumpFail::Dst) => Err(Sent::Upstream(UpstreamError::Reset)),
     }
-}
-
-fn up_write_limit(sh: &Shard, route: &Route) -> std::time::Duration {
-    sh.cfg.upstreams[route.upstream].response_timeout
 }
 
 fn take_gather(c: &mut Conn) -> Gather {
@@ -226,7 +223,7 @@ pub(super) async fn relay_response(
         g.push(src, r);
     }
     let head_bytes = g.remaining() as u64;
-    match wire::write_gather(&mut c.stream, g, sh.cfg.server.idle_timeout).await {
+    match wire::write_gather(&mut c.stream, g, c.g.cfg.server.idle_timeout).await {
         Ok(g) => {
             let (ubuf, extra, iov) = g.into_parts();
             up.buf = ubuf;
@@ -247,7 +244,7 @@ pub(super) async fn relay_response(
         src: &mut up.stream,
         dst: &mut c.stream,
         read_limit: spec.response_timeout,
-        write_limit: sh.cfg.server.idle_timeout,
+        write_limit: c.g.cfg.server.idle_timeout,
         max_payload: u64::MAX,
         bufs: &sh.bodies,
         moved: &mut moved,
@@ -259,8 +256,7 @@ pub(super) async fn relay_response(
     let keep = match res {
         Ok(()) => {
             if c.resp.keep_alive && framing != Framing::UntilClose {
-                let holder = sh.upstreams.addr(route.upstream, up.target);
-                sh.pools.checkin(route.upstream, spec, up, holder);
+                c.g.upstreams.checkin(route.upstream, up);
             }
             !close
         }

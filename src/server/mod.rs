@@ -1,6 +1,6 @@
 //! The data plane's entry: binds the listeners, starts one pinned shard per
-//! worker, reports readiness, and turns SIGTERM/SIGINT into a graceful
-//! shutdown.
+//! worker, reports readiness, turns SIGHUP into a reload
+//! (`crate::reload`) and SIGTERM/SIGINT into a graceful shutdown.
 //!
 //! Owns: process-level lifecycle. Must never: run request work on the main
 //! thread (it only waits for signals and joins shards).
@@ -9,6 +9,7 @@ mod admit;
 mod body;
 mod conn;
 mod exchange;
+mod generation;
 mod head;
 mod lag;
 mod pipeline;
@@ -29,12 +30,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{mpsc, Arc};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Compiled;
 use crate::observe::log::{self, Val};
 use crate::observe::Metrics;
+use crate::reload::{Reloader, Source, Trigger};
 
 pub use readiness::{Phase, Readiness};
 
@@ -48,9 +50,14 @@ impl std::fmt::Display for StartError {
     }
 }
 
-/// Runs the gateway until SIGTERM or SIGINT, then shuts down gracefully.
-/// `load_time` is how long reading and compiling `cfg` took (a metric).
-pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), StartError> {
+/// Runs the gateway until SIGTERM or SIGINT, then shuts down gracefully;
+/// SIGHUP reloads the configuration from `source`. `load_time` is how long
+/// reading and compiling `cfg` took (a metric).
+pub fn run(
+    cfg: Arc<Compiled>,
+    load_time: std::time::Duration,
+    source: Source,
+) -> Result<(), StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = match cfg.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -61,46 +68,30 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
         .local_addr()
         .map_err(|e| StartError(format!("listener address: {e}")))?;
     // One counter set per shard, and one for the admin listener's errors.
-    let metrics = Metrics::new(&cfg, workers);
-    metrics
-        .config()
-        .loaded(load_time, std::time::SystemTime::now());
+    let metrics = Metrics::new(workers);
     // Register before any shard runs so an early signal is not lost.
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| StartError(format!("signal handlers: {e}")))?;
 
-    // Control plane: the upstreams' shared state, and the health checker
-    // that writes into it (stopped when `_checker` drops, on return).
-    let upstreams = Arc::new(crate::upstream::Shared::new(&cfg, workers));
-    let _checker = crate::upstream::health::spawn(cfg.clone(), upstreams.clone())
-        .map_err(|e| StartError(format!("health check thread: {e}")))?;
-
-    // Discovery: DNS and file sources publish target sets into the
-    // upstreams' rosters (file sets before this returns), and a tick places
-    // targets that waited for a draining slot.
-    let discovery = crate::discovery::start(&cfg, upstreams.clone())
-        .map_err(|e| StartError(format!("discovery: {e}")))?;
-    let _roster =
-        roster_tick(&cfg, &upstreams).map_err(|e| StartError(format!("roster thread: {e}")))?;
+    // Control plane: generation 1 and the threads that follow the
+    // generation (health checks, discovery, the registry, the roster tick,
+    // the auth file watcher); they stop when `reloader` drops, on return.
+    let reloader = Reloader::start(source, cfg.clone(), workers, metrics.clone(), load_time)
+        .map_err(StartError)?;
+    let registry = reloader.followers().registry();
 
     // The access log and span exporter: their threads outlive the shards,
     // so the shards' last lines and spans are written.
     let telemetry = crate::observe::telemetry::Telemetry::start(&cfg, workers)
         .map_err(|e| StartError(format!("access log: {e}")))?;
 
-    let registry = start_registry(&cfg, &upstreams)?;
-
     let readiness = Arc::new(Readiness::default());
     let registry_listen = registry.as_ref().and_then(|r| r.spec().listen);
     if cfg.server.admin_listen.is_some() || registry_listen.is_some() {
         let plane = crate::admin::AdminStart {
-            metrics: metrics.clone(),
-            shards: workers,
-            cfg: cfg.clone(),
-            upstreams: upstreams.clone(),
+            reloader: reloader.clone(),
             readiness: readiness.clone(),
             telemetry: telemetry.stats(),
-            discovery: discovery.stats(),
             registry: registry.clone(),
         };
         let bound = crate::admin::spawn(plane).map_err(|e| bind_error(e.key, e.addr, &e.error))?;
@@ -111,9 +102,6 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
             log::info("registry listening", &[("addr", Val::Str(&a.to_string()))]);
         }
     }
-
-    crate::auth::reload::spawn(cfg.clone(), |c: &Compiled| &c.auth)
-        .map_err(|e| StartError(format!("auth reload thread: {e}")))?;
 
     let open_conns = Arc::new(AtomicUsize::new(0));
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -126,13 +114,13 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
         let core = pick_core(&cfg.server.cpus, &cores, i);
         let start = shard::ShardStart {
             id: i,
-            cfg: cfg.clone(),
-            metrics: metrics.shard(i),
+            published: reloader.published(),
+            metrics: metrics.clone(),
             open_conns: open_conns.clone(),
-            upstreams: upstreams.clone(),
             telemetry: telemetry.shard(i),
             core,
             io: cfg.server.io,
+            ring_setup: cfg.server.ring_setup,
             listener,
             control: theirs,
             ready: ready_tx.clone(),
@@ -167,7 +155,17 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
         ],
     );
 
-    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    let signal = signals
+        .forever()
+        .find(|&s| {
+            if s == SIGHUP {
+                // Logged and counted by `reload`, whichever way it went.
+                let _ = reloader.reload(Trigger::Signal);
+                return false;
+            }
+            true
+        })
+        .unwrap_or(SIGTERM);
     let name = if signal == SIGINT {
         "SIGINT"
     } else {
@@ -176,14 +174,12 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
     // Not ready first, then the log line: whoever reads the line (an
     // operator, a test) finds /readyz already answering 503.
     readiness.advance(Phase::Draining);
+    let grace = reloader.current().cfg.server.shutdown_grace;
     log::info(
         "shutting down",
         &[
             ("signal", Val::Str(name)),
-            (
-                "grace_ms",
-                Val::Num(cfg.server.shutdown_grace.as_millis() as u64),
-            ),
+            ("grace_ms", Val::Num(grace.as_millis() as u64)),
         ],
     );
     stop(&mut controls);
@@ -199,60 +195,10 @@ pub fn run(cfg: Arc<Compiled>, load_time: std::time::Duration) -> Result<(), Sta
     Ok(())
 }
 
-/// The service registry, when `[registry]` is configured: its state file
-/// loaded, its reaper thread started, and every `discovery = "registry"`
-/// upstream bound to its service, so that each change to a service's
-/// instances reaches that upstream's roster before it is answered.
-fn start_registry(
-    cfg: &Compiled,
-    upstreams: &Arc<crate::upstream::Shared>,
-) -> Result<Option<Arc<crate::registry::Registry>>, StartError> {
-    use crate::config::upstream::Discovery;
-    let Some(spec) = &cfg.registry else {
-        return Ok(None);
-    };
-    let bindings: Vec<(String, usize)> = cfg
-        .upstreams
-        .iter()
-        .enumerate()
-        .filter_map(|(i, u)| match &u.discovery {
-            Discovery::Registry { service } => Some((service.to_string(), i)),
-            _ => None,
-        })
-        .collect();
-    let sink: Arc<dyn crate::discovery::TargetSink> = upstreams.clone();
-    crate::registry::Registry::new(spec, bindings, sink)
-        .map(Some)
-        .map_err(|e| StartError(format!("registry thread: {e}")))
-}
-
 fn stop(controls: &mut [std::os::unix::net::UnixStream]) {
     for c in controls {
         let _ = c.write_all(b"x");
     }
-}
-
-/// Every 500 ms, `Shared::maintain` (only when some upstream's targets are
-/// discovered: a static set never waits for a slot).
-fn roster_tick(
-    cfg: &Compiled,
-    upstreams: &Arc<crate::upstream::Shared>,
-) -> std::io::Result<Option<crate::discovery::worker::Worker>> {
-    use crate::config::upstream::Discovery;
-    if cfg
-        .upstreams
-        .iter()
-        .all(|u| u.discovery == Discovery::Static)
-    {
-        return Ok(None);
-    }
-    let ups = upstreams.clone();
-    crate::discovery::worker::Worker::spawn("ringway-roster", move |stop| {
-        while !stop.wait(std::time::Duration::from_millis(500)) {
-            ups.maintain();
-        }
-    })
-    .map(Some)
 }
 
 /// Shard `i` runs on `cpus[i % len]` when configured, else on the i-th core.

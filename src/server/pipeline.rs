@@ -32,6 +32,9 @@ use crate::route::{Route, RouteMatch};
 /// Runs phases 2 to 7 for the head in `c.head`; the outcome says, among
 /// other things, whether the connection may carry another request.
 pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
+    // The request's generation, held by the request (not borrowed from
+    // `c`, which the phases below take mutably); an `Rc`, so no atomic.
+    let g = c.g.clone();
     identify(c, sh);
 
     // A request answered early whose body is not fully buffered cannot share
@@ -45,17 +48,17 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
     };
     let body_pending = buffered_body.is_none();
 
-    if let Err(code) = normalise(c, sh.cfg.server.path_mode) {
+    if let Err(code) = normalise(c, g.cfg.server.path_mode) {
         let keep = respond::error(c, sh, code, true, None).await;
         return Outcome::error(code, keep);
     }
 
-    // Borrowed, not cloned: an `Arc` clone per request would be an atomic
-    // write to a cache line every shard shares.
-    let route = match sh.cfg.router.find(&c.head, &c.buf, &c.req.path) {
+    let route = match g.cfg.router.find(&c.head, &c.buf, &c.req.path) {
         RouteMatch::Found(route) => route,
         RouteMatch::MethodNotAllowed { allow, route } => {
-            c.req.measures.enter_route(route.index(), &sh.metrics);
+            c.req
+                .measures
+                .enter_route(route.index(), &g.families, sh.id);
             if let Some(h) = policy::preflight(&route.policies, &c.head, &c.buf) {
                 let keep = respond::no_content(c, sh, body_pending, &h).await;
                 return Outcome::answered(204, keep && skip_body(c, buffered_body));
@@ -71,9 +74,11 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
         }
     };
 
-    c.req.measures.enter_route(route.index(), &sh.metrics);
+    c.req
+        .measures
+        .enter_route(route.index(), &g.families, sh.id);
     if let BodyKind::Length(n) = c.head.body {
-        if n > sh.cfg.server.max_body_bytes {
+        if n > g.cfg.server.max_body_bytes {
             let keep = respond::error(c, sh, ErrorCode::BodyTooLarge, true, None).await;
             return Outcome::error(ErrorCode::BodyTooLarge, keep);
         }
@@ -142,13 +147,14 @@ pub(super) async fn buffer_body(
     n: usize,
 ) -> Result<(), Option<ErrorCode>> {
     let want = c.head.head_len + n;
-    if c.buf.len() < want && c.head.expect_continue && !respond::continue_100(c, sh).await {
+    if c.buf.len() < want && c.head.expect_continue && !respond::continue_100(c).await {
         return Err(None);
     }
     while c.buf.len() < want {
         let mut buf = std::mem::take(&mut c.buf);
         buf.reserve(want - buf.len());
-        match wire::read_more(&mut c.stream, buf, sh.cfg.server.body_timeout).await {
+        let limit = c.g.cfg.server.body_timeout;
+        match wire::read_more(&mut c.stream, buf, limit).await {
             Ok((0, buf)) => {
                 c.buf = buf;
                 return Err(None);
@@ -167,7 +173,7 @@ pub(super) async fn buffer_body(
 /// Phase 2: join the client's trace (or start one), then keep a valid
 /// client request id, else generate one (the trace id, when so configured).
 fn identify(c: &mut Conn, sh: &Shard) {
-    let tracing = &sh.cfg.tracing;
+    let tracing = &c.g.cfg.tracing;
     // Two traceparent fields are invalid (W3C): a new trace starts.
     let incoming = only_one(c, HeaderKind::TraceParent).map(|v| v.get(&c.buf));
     c.req.trace = TraceContext::start(incoming, &sh.trace_ids, tracing.sample_ratio);

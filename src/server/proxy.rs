@@ -35,7 +35,7 @@ use crate::upstream::outlier::Admit;
 use crate::upstream::pool::{self, UpstreamConn};
 use crate::upstream::select::hash_key;
 use crate::upstream::shared::{Attempt, RetryReason};
-use crate::upstream::UpstreamError;
+use crate::upstream::{ShardUpstreams, UpstreamError};
 
 /// Where the request body is, which decides what an early answer must do
 /// with the client connection.
@@ -71,8 +71,9 @@ impl Skip {
 /// Proxies the request in `c` to the route's upstream and streams the answer back.
 pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
     let ui = route.upstream;
-    let spec = &sh.cfg.upstreams[ui];
-    let ups = &sh.upstreams;
+    let g = c.g.clone();
+    let spec = &g.cfg.upstreams[ui];
+    let ups = &g.upstreams;
     let shared = &ups.shared.upstreams[ui];
     ups.deposit(ui, clock());
     let Some(_request_slot) = shared.breaker.request() else {
@@ -102,7 +103,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
     // request still in hand, within `max_replay_bytes` even when it all
     // arrived with the head, and a method that allows it.
     let replayable = replay_ok && body_done && prefix <= spec.retry.max_replay_bytes;
-    let key = request_key(c, sh, spec);
+    let key = request_key(c, ups, spec);
 
     let mut skip = Skip::default();
     let mut retries: u8 = 0;
@@ -110,18 +111,18 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
     let mut last: Option<usize> = None;
     loop {
         let now = clock();
-        let Some(t) = choose(sh, ui, spec, key, &mut skip, now) else {
+        let Some(t) = choose(ups, ui, spec, key, &mut skip, now) else {
             return answer(c, sh, ErrorCode::NoHealthyUpstream, body, retries).await;
         };
         let same_target = last == Some(t);
         last = Some(t);
         if retries > 0 {
-            backoff(sh, spec, retries, same_target).await;
+            backoff(ups, spec, retries, same_target).await;
         }
         let began = Instant::now();
         ups.start(ui, t);
-        c.req.measures.attempt(ui, sh.upstreams.addr(ui, t), began);
-        let mut up = match acquire(sh, ui, spec, t).await {
+        c.req.measures.attempt(ui, ups.addr(ui, t), began);
+        let mut up = match acquire(sh, ups, ui, spec, t).await {
             Ok(up) => {
                 if !up.reused {
                     c.req.measures.upstream_connect_ns = nanos(began);
@@ -141,7 +142,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                 skip.push(t);
                 // Nothing was sent, so any method may go elsewhere once.
                 let once = retries == 0;
-                if (once || more_tries(spec, retries)) && budget(sh, ui, t, RetryReason::Connect) {
+                if (once || more_tries(spec, retries)) && budget(ups, ui, t, RetryReason::Connect) {
                     retries += 1;
                     continue;
                 }
@@ -166,7 +167,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                 skip.push(t);
                 if replay_ok
                     && retry_on(spec, RetryOn::RESET, retries)
-                    && budget(sh, ui, t, RetryReason::Reset)
+                    && budget(ups, ui, t, RetryReason::Reset)
                 {
                     retries += 1;
                     continue;
@@ -195,7 +196,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                 ups.report(spec, ui, t, Attempt::Status(status), ns, clock());
                 if replayable
                     && retry_status(spec, status, retries)
-                    && budget(sh, ui, t, RetryReason::Status)
+                    && budget(ups, ui, t, RetryReason::Status)
                 {
                     // The response is dropped with its connection, unread.
                     skip.push(t);
@@ -228,7 +229,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                     UpstreamError::ResponseTimeout => (RetryOn::TIMEOUT, RetryReason::Timeout),
                     _ => (RetryOn::RESET, RetryReason::Reset),
                 };
-                if replayable && retry_on(spec, flag, retries) && budget(sh, ui, t, reason) {
+                if replayable && retry_on(spec, flag, retries) && budget(ups, ui, t, reason) {
                     retries += 1;
                     continue;
                 }
@@ -246,14 +247,14 @@ async fn prepare_body(
     spec: &UpstreamSpec,
     replay_ok: bool,
 ) -> Result<(usize, bool), Option<ErrorCode>> {
-    let (prefix, done) = exchange::request_prefix(c, sh).map_err(Some)?;
+    let (prefix, done) = exchange::request_prefix(c).map_err(Some)?;
     if done || !replay_ok || spec.retry.attempts < 2 {
         return Ok((prefix, done));
     }
     match c.head.body {
         BodyKind::Length(n) if n as usize <= spec.retry.max_replay_bytes => {
             super::pipeline::buffer_body(c, sh, n as usize).await?;
-            exchange::request_prefix(c, sh).map_err(Some)
+            exchange::request_prefix(c).map_err(Some)
         }
         _ => Ok((prefix, done)),
     }
@@ -263,17 +264,16 @@ async fn prepare_body(
 /// not skipped; if every target was tried, any healthy one; if none is
 /// healthy, all of them (panic mode) unless the upstream rejects.
 fn choose(
-    sh: &Shard,
+    ups: &ShardUpstreams,
     ui: usize,
     spec: &UpstreamSpec,
     key: u64,
     skip: &mut Skip,
     now: u64,
 ) -> Option<usize> {
-    let ups = &sh.upstreams;
     // Targets added or removed since the last pick apply here, so a retry
     // never goes to a target removed meanwhile.
-    ups.refresh(ui, &sh.pools);
+    ups.refresh(ui);
     let shared = &ups.shared;
     let outlier = &shared.upstreams[ui].outlier;
     let pick = |tried: &[usize], usable: &dyn Fn(usize) -> bool| {
@@ -300,22 +300,23 @@ fn choose(
 /// A pooled connection to `t`, or a new one within the breaker's limits.
 async fn acquire(
     sh: &Shard,
+    ups: &ShardUpstreams,
     ui: usize,
     spec: &UpstreamSpec,
     t: usize,
 ) -> Result<UpstreamConn, UpstreamError> {
-    if let Some(conn) = sh.pools.checkout(ui, t, spec) {
+    if let Some(conn) = ups.checkout(ui, t) {
         sh.metrics.upstream_reused.inc();
         return Ok(conn);
     }
-    let breaker = &sh.upstreams.shared.upstreams[ui].breaker;
+    let breaker = &ups.shared.upstreams[ui].breaker;
     let Some(_pending) = breaker.pending() else {
         return Err(UpstreamError::Overloaded);
     };
     let Some(slot) = breaker.connection() else {
         return Err(UpstreamError::Overloaded);
     };
-    let conn = pool::connect(spec, t, sh.upstreams.addr(ui, t), slot).await?;
+    let conn = pool::connect(spec, t, ups.addr(ui, t), slot).await?;
     sh.metrics.upstream_connects.inc();
     Ok(conn)
 }
@@ -339,8 +340,7 @@ fn retry_status(spec: &UpstreamSpec, status: u16, retries: u8) -> bool {
 }
 
 /// Takes one retry from the upstream's budget, counting the outcome on `t`.
-fn budget(sh: &Shard, ui: usize, t: usize, reason: RetryReason) -> bool {
-    let ups = &sh.upstreams;
+fn budget(ups: &ShardUpstreams, ui: usize, t: usize, reason: RetryReason) -> bool {
     let st = ups.stats(ui, t);
     if ups.try_withdraw(ui, clock()) {
         st.retries[reason as usize].inc();
@@ -354,7 +354,7 @@ fn budget(sh: &Shard, ui: usize, t: usize, reason: RetryReason) -> bool {
 /// Waits before retry `n` (1-based): none when it goes to another target,
 /// else a jittered exponential backoff, as Envoy's (base × 2^(n−1), capped,
 /// times a random factor in [0.5, 1)).
-async fn backoff(sh: &Shard, spec: &UpstreamSpec, n: u8, same_target: bool) {
+async fn backoff(ups: &ShardUpstreams, spec: &UpstreamSpec, n: u8, same_target: bool) {
     if !same_target {
         return;
     }
@@ -363,7 +363,7 @@ async fn backoff(sh: &Shard, spec: &UpstreamSpec, n: u8, same_target: bool) {
         .backoff_base
         .saturating_mul(1 << (n - 1).min(16))
         .min(r.backoff_max);
-    let frac = 0.5 + (sh.upstreams.random() >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+    let frac = 0.5 + (ups.random() >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
     monoio::time::sleep(exp.mul_f64(frac)).await;
 }
 
@@ -434,7 +434,7 @@ fn header<'c>(c: &'c Conn, name: &[u8]) -> Option<&'c [u8]> {
 /// The hash of the request's `hash_key` (0 for other balancers). A request
 /// without the key gets a random one, so such requests spread rather than
 /// all landing on one target (Envoy picks at random too).
-fn request_key(c: &Conn, sh: &Shard, spec: &UpstreamSpec) -> u64 {
+fn request_key(c: &Conn, ups: &ShardUpstreams, spec: &UpstreamSpec) -> u64 {
     let Balance::Hash(k) = &spec.balance else {
         return 0;
     };
@@ -451,7 +451,7 @@ fn request_key(c: &Conn, sh: &Shard, spec: &UpstreamSpec) -> u64 {
             other => hash_key(other.to_string().as_bytes()),
         }),
     };
-    found.unwrap_or_else(|| sh.upstreams.random())
+    found.unwrap_or_else(|| ups.random())
 }
 
 /// The value of cookie `name` in the request's Cookie headers.

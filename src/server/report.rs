@@ -105,7 +105,7 @@ pub fn request_ended(c: &Conn, sh: &Shard, o: &Outcome) {
     if log.is_none() && spans.is_none() {
         return;
     }
-    let cfg = &sh.cfg;
+    let cfg = &c.g.cfg;
     let m = &c.req.measures;
     let seen = &c.req.seen;
     let route = m

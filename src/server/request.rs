@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::auth::Identity;
 use crate::error::ErrorCode;
-use crate::observe::families::{status_class, Finished};
+use crate::observe::families::{status_class, Families, Finished};
 use crate::observe::trace::TraceContext;
 use crate::observe::{RequestIdGen, ShardMetrics};
 
@@ -103,10 +103,10 @@ impl Measures {
     /// Routes the request to `route`: it counts as in flight there until
     /// `Outcome::count`. Every route assignment goes through here, so
     /// the gauge and `route` agree.
-    pub fn enter_route(&mut self, route: usize, m: &ShardMetrics) {
+    pub fn enter_route(&mut self, route: usize, rows: &Families, shard: usize) {
         if self.route.is_none() {
             self.route = Some(route);
-            m.families.enter(route);
+            rows.enter(shard, route);
         }
     }
 
@@ -236,21 +236,25 @@ impl Outcome {
     /// upstream's rows (taking it out of flight). `req` must be finished
     /// (`Measures::finish`). (The gateway's errors are counted by code where
     /// they are sent, `respond::error`.)
-    pub fn count(&self, req: &Measures, m: &ShardMetrics) {
+    /// `rows` are those of the generation the request ran on, `shard` its shard.
+    pub fn count(&self, req: &Measures, m: &ShardMetrics, rows: &Families, shard: usize) {
         if self.status != 0 {
             m.responses[usize::from(!self.relayed)][status_class(self.status)].inc();
         }
         if self.retries > 0 {
             m.retried_requests.inc();
         }
-        m.families.record(&Finished {
-            route: req.route,
-            status: self.status,
-            bytes_in: req.bytes_in,
-            bytes_out: req.bytes_out,
-            duration_ns: req.duration_ns,
-            upstream: req.upstream.map(|u| (u, req.upstream_ns)),
-        });
+        rows.record(
+            shard,
+            &Finished {
+                route: req.route,
+                status: self.status,
+                bytes_in: req.bytes_in,
+                bytes_out: req.bytes_out,
+                duration_ns: req.duration_ns,
+                upstream: req.upstream.map(|u| (u, req.upstream_ns)),
+            },
+        );
     }
 }
 
@@ -300,33 +304,30 @@ mod tests {
 
     #[test]
     fn entering_a_route_once_counts_it_in_flight_until_counted() {
-        use crate::observe::families::Families;
-        let sm = ShardMetrics {
-            families: Families::new(2, 1),
-            ..ShardMetrics::default()
-        };
-        let mut m = Measures::default();
-        m.enter_route(1, &sm);
-        m.enter_route(0, &sm);
-        assert_eq!(m.route, Some(1));
-        let mut text = String::new();
-        let labels = crate::observe::families::Labels::new(&crate::config::load_str(
+        let sm = ShardMetrics::default();
+        let cfg = crate::config::load_str(
             "[server]\nlisten = \"127.0.0.1:0\"\n[[upstreams]]\nname = \"u\"\ntargets = [\"127.0.0.1:1\"]\n\
              [[routes]]\nname = \"a\"\npath = \"/a\"\nupstream = \"u\"\n\
              [[routes]]\nname = \"b\"\npath_prefix = \"/\"\nupstream = \"u\"\n",
             "test",
         )
-        .unwrap());
+        .unwrap();
+        let rows = Families::new(&cfg, 2, None);
+        let mut m = Measures::default();
+        m.enter_route(1, &rows, 1);
+        m.enter_route(0, &rows, 1);
+        assert_eq!(m.route, Some(1));
+        let mut text = String::new();
         let render = |text: &mut String| {
             text.clear();
-            crate::observe::families::render([&sm.families].into_iter(), &labels, text);
+            crate::observe::families::render(&rows, text);
         };
         render(&mut text);
         assert!(
             text.contains("ringway_requests_in_flight{route=\"b\"} 1\n"),
             "{text}"
         );
-        Outcome::closed().count(&m, &sm);
+        Outcome::closed().count(&m, &sm, &rows, 1);
         render(&mut text);
         assert!(
             text.contains("ringway_requests_in_flight{route=\"b\"} 0\n"),

@@ -68,14 +68,14 @@ pub async fn error_with_headers(
         policy: &c.req.resp_headers,
     };
     render(&mut out, sh, r);
-    send(c, sh, out, keep).await
+    send(c, out, keep).await
 }
 
 /// Writes all of `out` (the connection's `extra` buffer, given back) to the
 /// client, counting it; returns `keep` if it went.
-async fn send(c: &mut Conn, sh: &Shard, out: BytesMut, keep: bool) -> bool {
+async fn send(c: &mut Conn, out: BytesMut, keep: bool) -> bool {
     let len = out.len();
-    match wire::write_range(&mut c.stream, out, 0..len, sh.cfg.server.idle_timeout).await {
+    match wire::write_range(&mut c.stream, out, 0..len, c.g.cfg.server.idle_timeout).await {
         Ok(out) => {
             c.extra = out;
             c.req.measures.bytes_out += len as u64;
@@ -147,13 +147,13 @@ pub async fn no_content(c: &mut Conn, sh: &Shard, close: bool, extra: &str) -> b
     out.extend_from_slice(b"\r\ndate: ");
     sh.http_date(&mut out);
     out.extend_from_slice(b"\r\n\r\n");
-    send(c, sh, out, keep).await
+    send(c, out, keep).await
 }
 
 /// Tells a client that sent `Expect: 100-continue` to go ahead with its body.
-pub async fn continue_100(c: &mut Conn, sh: &Shard) -> bool {
+pub async fn continue_100(c: &mut Conn) -> bool {
     const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-    let sent = wire::write_static(&mut c.stream, CONTINUE, sh.cfg.server.idle_timeout)
+    let sent = wire::write_static(&mut c.stream, CONTINUE, c.g.cfg.server.idle_timeout)
         .await
         .is_ok();
     if sent {
@@ -180,7 +180,8 @@ pub async fn refuse_connection(sh: &Shard, mut stream: TcpStream) {
     };
     render(&mut out, sh, r);
     let len = out.len();
-    let _ = wire::write_range(&mut stream, out, 0..len, sh.cfg.server.idle_timeout).await;
+    let limit = sh.gen().cfg.server.idle_timeout;
+    let _ = wire::write_range(&mut stream, out, 0..len, limit).await;
     // Half-close and give the client a moment to read before the socket goes.
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     // SAFETY: fd is the open socket owned by `stream`.

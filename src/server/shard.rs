@@ -19,9 +19,11 @@ use monoio::net::{TcpListener, UnixStream};
 use super::respond;
 use super::ring::{self, RingMode};
 use super::state::Shard;
-use crate::config::{Compiled, IoMode};
+use crate::config::IoMode;
 use crate::observe::log::{self, Val};
-use crate::observe::ShardMetrics;
+use crate::observe::Metrics;
+use crate::reload::publish::Published;
+use crate::reload::Generation;
 
 /// The I/O driver a shard runs on and, for io_uring, its ring mode
 /// (`server::ring`); `("epoll", "none")` otherwise.
@@ -35,20 +37,20 @@ pub type Ready = Result<IoKind, String>;
 pub struct ShardStart {
     /// Index of this shard.
     pub id: usize,
-    /// The compiled configuration.
-    pub cfg: Arc<Compiled>,
-    /// This shard's counters.
-    pub metrics: Arc<ShardMetrics>,
+    /// Where the control plane publishes configuration generations.
+    pub published: Arc<Published<Generation>>,
+    /// Every shard's counters and the configuration gauges.
+    pub metrics: Metrics,
     /// Open client connections across all shards.
     pub open_conns: Arc<AtomicUsize>,
-    /// The upstreams' cross-shard state.
-    pub upstreams: Arc<crate::upstream::Shared>,
     /// This shard's access-log and span handles.
     pub telemetry: crate::observe::telemetry::ShardTelemetry,
     /// The core to pin to, if any.
     pub core: Option<core_affinity::CoreId>,
     /// Which I/O driver to use.
     pub io: IoMode,
+    /// `server.ring_setup`.
+    pub ring_setup: crate::config::RingSetup,
     /// The shard's bound listening socket.
     pub listener: std::net::TcpListener,
     /// The shard's end of the control channel: one byte means "shut down".
@@ -69,7 +71,7 @@ pub fn run(start: ShardStart) -> usize {
         IoMode::IoUring | IoMode::Auto => true,
     };
     if use_uring {
-        let setup = start.cfg.server.ring_setup;
+        let setup = start.ring_setup;
         match ring::build(setup) {
             Ok((mut rt, mode)) => {
                 let preferred = RingMode::candidates(setup)[0];
@@ -115,19 +117,16 @@ pub fn run(start: ShardStart) -> usize {
 async fn shard_main(start: ShardStart, io: IoKind) -> usize {
     let ShardStart {
         id,
-        cfg,
+        published,
         metrics,
         open_conns,
-        upstreams,
         telemetry,
         listener,
         control,
         ready,
         ..
     } = start;
-    let sh = Rc::new(Shard::new(
-        id, cfg, metrics, open_conns, upstreams, telemetry,
-    ));
+    let sh = Rc::new(Shard::new(id, published, metrics, open_conns, telemetry));
     let listener = match listener
         .set_nonblocking(true)
         .and_then(|_| TcpListener::from_std(listener))
@@ -192,18 +191,18 @@ async fn watch_control(sh: Rc<Shard>, mut control: UnixStream, listen_fd: RawFd)
     // SAFETY: the listener outlives this call (it is dropped after accept returns).
     unsafe { libc::shutdown(listen_fd, libc::SHUT_RDWR) };
     sh.conns.close_idle();
-    sh.pools.clear();
+    sh.current().upstreams.clear_pools();
 }
 
 /// Lets in-flight requests finish within the grace period.
 async fn drain(sh: &Rc<Shard>) -> usize {
-    let deadline = Instant::now() + sh.cfg.server.shutdown_grace;
+    let deadline = Instant::now() + sh.current().cfg.server.shutdown_grace;
     while !sh.conns.is_empty() && Instant::now() < deadline {
         // Connections that became idle since the signal close here.
         sh.conns.close_idle();
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
-    sh.pools.clear();
+    sh.current().upstreams.clear_pools();
     // The lines of the requests that finished while draining.
     sh.telemetry.flush();
     sh.conns.len()
@@ -234,8 +233,9 @@ async fn expire_parked(sh: Rc<Shard>) {
     }
 }
 
-/// Once a second: applies target-set changes no request has picked up (so
-/// an idle shard lets go of removed targets too, and their slots can be
+/// Once a second: takes up a configuration generation no request has
+/// picked up, applies target-set changes no request has picked up (so an
+/// idle shard lets go of removed targets too, and their slots can be
 /// reused), closes expired idle upstream connections and frees the working
 /// sets and body buffers a burst left unused.
 async fn sweep_pools(sh: Rc<Shard>) {
@@ -244,8 +244,7 @@ async fn sweep_pools(sh: Rc<Shard>) {
         if sh.shutting_down.get() {
             return;
         }
-        sh.upstreams.refresh_all(&sh.pools);
-        sh.pools.sweep(&sh.cfg.upstreams);
+        sh.gen().upstreams.refresh_all();
         if sh.scratch.trim() + sh.bodies.trim() > 0 {
             release_freed_memory();
         }

@@ -1,31 +1,41 @@
 //! Per-shard state: everything a shard owns and its connections share.
 //!
-//! Owns: the immutable compiled config handle, counters, working-set and upstream
-//! pools, and the registry of open connections used for graceful shutdown.
-//! Must never: be shared with another thread (it is `!Send` on purpose; only
-//! `cfg`, the counters and the global connection count cross cores).
+//! Owns: the shard's view of the configuration generation new requests
+//! start on (`gen`, switched between requests when the control plane
+//! publishes another), counters, working sets, and the registry of open
+//! connections used for graceful shutdown. Must never: be shared with
+//! another thread (it is `!Send` on purpose; only the published
+//! generation, the counters and the global connection count cross cores).
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::BytesMut;
 
-use crate::config::Compiled;
+use super::generation::Gen;
 use crate::observe::metrics::TimeoutKind;
-use crate::observe::{RequestIdGen, ShardMetrics};
-use crate::upstream::{ShardUpstreams, Shared, UpstreamPools};
+use crate::observe::{Metrics, RequestIdGen, ShardMetrics};
+use crate::reload::publish::Published;
+use crate::reload::Generation;
 
 /// One shard's context, shared by its tasks through `Rc`.
 pub struct Shard {
     /// Index of this shard.
     pub id: usize,
-    /// The compiled configuration (immutable, shared by all shards).
-    pub cfg: Arc<Compiled>,
+    /// The generation requests start on (`gen`).
+    current: RefCell<Rc<Gen>>,
+    /// The `published` counter `current` was built at.
+    seen: Cell<u64>,
+    /// Where the control plane publishes configuration generations.
+    published: Arc<Published<Generation>>,
+    /// Every shard's counters and the configuration gauges.
+    all_metrics: Metrics,
     /// This shard's counters.
     pub metrics: Arc<ShardMetrics>,
     /// Request-id generator.
@@ -34,10 +44,6 @@ pub struct Shard {
     pub telemetry: crate::observe::telemetry::ShardTelemetry,
     /// Trace and span ids for this shard's requests.
     pub trace_ids: crate::observe::trace::TraceIds,
-    /// Upstream keep-alive pools.
-    pub pools: UpstreamPools,
-    /// Target selection, and the upstreams' shared state.
-    pub upstreams: ShardUpstreams,
     /// Spare per-request working sets, lent to busy connections.
     pub scratch: super::scratch::ScratchPool,
     /// Large buffers lent to pumps of long bodies.
@@ -49,50 +55,76 @@ pub struct Shard {
     /// Open client connections across all shards (for `max_connections`);
     /// touched once per connection, never per request.
     pub open_conns: Arc<AtomicUsize>,
-    /// Token caches and key/revocation snapshots (`crate::auth::shard`).
-    pub auth: RefCell<crate::auth::shard::ShardAuth>,
     date: RefCell<(u64, [u8; 29])>,
 }
 
 impl Shard {
-    /// A shard's state.
+    /// A shard's state, on the generation published now.
     pub fn new(
         id: usize,
-        cfg: Arc<Compiled>,
-        metrics: Arc<ShardMetrics>,
+        published: Arc<Published<Generation>>,
+        all_metrics: Metrics,
         open_conns: Arc<AtomicUsize>,
-        upstreams: Arc<Shared>,
         telemetry: crate::observe::telemetry::ShardTelemetry,
     ) -> Shard {
-        let pools = UpstreamPools::new(&cfg.upstreams);
-        let upstreams = ShardUpstreams::new(&cfg, id, upstreams);
-        let auth = RefCell::new(crate::auth::shard::ShardAuth::new(
-            &cfg.auth,
-            metrics.clone(),
-        ));
-        let scratch = super::scratch::ScratchPool::new(cfg.server.max_header_bytes);
+        let metrics = all_metrics.shard(id);
+        let seen = published.generation();
+        let g = published.current();
+        let first = Gen::new(&g, id, metrics.clone(), None);
+        all_metrics.config().shard_runs(id, g.number);
+        let scratch = super::scratch::ScratchPool::new(g.cfg.server.max_header_bytes);
         Shard {
             id,
-            cfg,
+            current: RefCell::new(Rc::new(first)),
+            seen: Cell::new(seen),
+            published,
+            all_metrics,
             metrics,
             ids: RequestIdGen::new(id),
             trace_ids: crate::observe::trace::TraceIds::new(),
             telemetry,
-            pools,
-            upstreams,
             scratch,
             bodies: Default::default(),
             conns: ConnRegistry::default(),
             shutting_down: Cell::new(false),
             open_conns,
-            auth,
             date: RefCell::new((0, [b' '; 29])),
         }
     }
 
+    /// The generation a request starting now runs on: the current one, or,
+    /// when the control plane published another since, the shard's view of
+    /// that one, built now (between requests) from the view it replaces.
+    /// One acquire load when nothing changed.
+    #[inline]
+    pub fn gen(&self) -> Rc<Gen> {
+        if self.published.generation() != self.seen.get() {
+            self.switch();
+        }
+        self.current.borrow().clone()
+    }
+
+    #[cold]
+    fn switch(&self) {
+        // The counter first: a publication after it is seen next time.
+        let seen = self.published.generation();
+        let g = self.published.current();
+        let old = self.current.borrow().clone();
+        let next = Gen::new(&g, self.id, self.metrics.clone(), Some(&old));
+        *self.current.borrow_mut() = Rc::new(next);
+        self.seen.set(seen);
+        self.all_metrics.config().shard_runs(self.id, g.number);
+    }
+
+    /// The current generation without switching (shutdown, the shard's
+    /// own ticks).
+    pub fn current(&self) -> Rc<Gen> {
+        self.current.borrow().clone()
+    }
+
     /// Reserves a slot under the global connection limit.
     pub fn try_open_conn(&self) -> bool {
-        let max = self.cfg.server.max_connections;
+        let max = self.gen().cfg.server.max_connections;
         let prev = self.open_conns.fetch_add(1, Ordering::AcqRel);
         if prev >= max {
             self.open_conns.fetch_sub(1, Ordering::AcqRel);

@@ -19,7 +19,7 @@ pub mod select;
 pub mod shard;
 pub mod shared;
 
-pub use pool::{UpstreamConn, UpstreamPools};
+pub use pool::UpstreamConn;
 pub use shard::ShardUpstreams;
 pub use shared::Shared;
 

@@ -37,36 +37,23 @@ pub struct UpstreamConn {
     _slot: ConnSlot,
 }
 
-struct Pool {
-    /// Idle connections per target, most recently used last.
+/// One upstream's idle connections on one shard.
+pub struct Pool {
+    /// Idle connections per target slot, most recently used last.
     idle: RefCell<Vec<VecDeque<UpstreamConn>>>,
 }
 
-/// Every upstream's pool for one shard.
-pub struct UpstreamPools {
-    pools: Vec<Pool>,
-}
-
-impl UpstreamPools {
-    /// Empty pools for the given upstreams.
-    pub fn new(specs: &[UpstreamSpec]) -> UpstreamPools {
-        UpstreamPools {
-            pools: specs
-                .iter()
-                .map(|s| Pool {
-                    idle: RefCell::new(
-                        (0..super::roster::capacity(s))
-                            .map(|_| VecDeque::new())
-                            .collect(),
-                    ),
-                })
-                .collect(),
+impl Pool {
+    /// An empty pool for `slots` target slots.
+    pub fn new(slots: usize) -> Pool {
+        Pool {
+            idle: RefCell::new((0..slots).map(|_| VecDeque::new()).collect()),
         }
     }
 
-    /// An idle connection to target `target` of `up` that has not expired.
-    pub fn checkout(&self, up: usize, target: usize, spec: &UpstreamSpec) -> Option<UpstreamConn> {
-        let mut idle = self.pools[up].idle.borrow_mut();
+    /// An idle connection to slot `target` that has not expired.
+    pub fn checkout(&self, target: usize, spec: &UpstreamSpec) -> Option<UpstreamConn> {
+        let mut idle = self.idle.borrow_mut();
         let idle = idle.get_mut(target)?;
         while let Some(mut c) = idle.pop_back() {
             if c.idle_since.elapsed() < spec.idle_timeout {
@@ -83,20 +70,14 @@ impl UpstreamPools {
     /// since its target left while the response was relayed (its attempt
     /// ended at the response head), and the slot may already be another
     /// target's, whose requests must not go over it.
-    pub fn checkin(
-        &self,
-        up: usize,
-        spec: &UpstreamSpec,
-        mut conn: UpstreamConn,
-        holder: SocketAddr,
-    ) {
+    pub fn checkin(&self, spec: &UpstreamSpec, mut conn: UpstreamConn, holder: SocketAddr) {
         // Leftover bytes mean the upstream sent more than the framing said:
         // the connection is out of sync and must not carry another request.
         if spec.max_idle_per_shard == 0 || !conn.buf.is_empty() || conn.addr != holder {
             return;
         }
         conn.idle_since = Instant::now();
-        let mut idle = self.pools[up].idle.borrow_mut();
+        let mut idle = self.idle.borrow_mut();
         let total: usize = idle.iter().map(VecDeque::len).sum();
         let target = conn.target;
         if total >= spec.max_idle_per_shard {
@@ -110,28 +91,25 @@ impl UpstreamPools {
         }
     }
 
-    /// Closes idle connections older than their upstream's idle timeout.
-    pub fn sweep(&self, specs: &[UpstreamSpec]) {
-        for (pool, spec) in self.pools.iter().zip(specs) {
-            for q in pool.idle.borrow_mut().iter_mut() {
-                q.retain(|c| c.idle_since.elapsed() < spec.idle_timeout);
-            }
+    /// Closes idle connections older than the upstream's idle timeout.
+    pub fn sweep(&self, spec: &UpstreamSpec) {
+        for q in self.idle.borrow_mut().iter_mut() {
+            q.retain(|c| c.idle_since.elapsed() < spec.idle_timeout);
         }
     }
 
-    /// Closes the idle connections to slot `target` of `up` (it changed
-    /// hands, or was given up).
-    pub fn forget(&self, up: usize, target: usize) {
-        if let Some(q) = self.pools[up].idle.borrow_mut().get_mut(target) {
+    /// Closes the idle connections to slot `target` (it changed hands, or
+    /// was given up).
+    pub fn forget(&self, target: usize) {
+        if let Some(q) = self.idle.borrow_mut().get_mut(target) {
             q.clear();
         }
     }
 
-    /// Closes every idle connection (shutdown).
+    /// Closes every idle connection (shutdown, or the upstream left the
+    /// configuration).
     pub fn clear(&self) {
-        for pool in &self.pools {
-            pool.idle.borrow_mut().iter_mut().for_each(VecDeque::clear);
-        }
+        self.idle.borrow_mut().iter_mut().for_each(VecDeque::clear);
     }
 }
 

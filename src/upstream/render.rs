@@ -79,10 +79,9 @@ const TARGET_METRICS: [TargetMetric; 6] = [
 /// Prometheus lines for every target, summed over shards.
 pub fn render_metrics(shared: &Shared, cfg: &Compiled, out: &mut String, now: u64) {
     let sum = |up: usize, t: usize, i: usize, f: fn(&TargetStats, usize) -> u64| -> i64 {
-        shared
-            .stats
-            .iter()
-            .fold(0u64, |a, s| a.wrapping_add(f(&s[up][t], i))) as i64
+        shared.upstreams[up]
+            .all_stats(t)
+            .fold(0u64, |a, s| a.wrapping_add(f(s, i))) as i64
     };
     let members: Vec<_> = shared
         .upstreams
@@ -122,7 +121,7 @@ pub fn render_metrics(shared: &Shared, cfg: &Compiled, out: &mut String, now: u6
     }
     let _ = writeln!(out, "# HELP ringway_upstream_overflows_total Requests refused by the upstream's circuit breaker (503 upstream_overloaded).\n# TYPE ringway_upstream_overflows_total counter");
     for (up, spec) in cfg.upstreams.iter().enumerate() {
-        let v: i64 = (0..shared.stats[0].get(up).map_or(0, |s| s.len()))
+        let v: i64 = (0..shared.upstreams[up].slots())
             .map(|t| sum(up, t, 0, |s, _| s.overflows.get()))
             .sum();
         let _ = writeln!(
@@ -145,17 +144,16 @@ pub fn render_json(shared: &Shared, cfg: &Compiled, now: u64) -> String {
                 continue;
             };
             let sum = |f: &dyn Fn(&TargetStats) -> u64| -> u64 {
-                shared.stats.iter().map(|s| f(&s[up][t])).sum()
+                shared.upstreams[up].all_stats(t).map(f).sum()
             };
-            let ewmas: Vec<u64> = shared
-                .stats
-                .iter()
-                .map(|s| s[up][t].ewma_ns.load(Relaxed))
+            let ewmas: Vec<u64> = shared.upstreams[up]
+                .all_stats(t)
+                .map(|s| s.ewma_ns.load(Relaxed))
                 .filter(|&v| v > 0)
                 .collect();
             let ewma_us =
                 (!ewmas.is_empty()).then(|| ewmas.iter().sum::<u64>() / ewmas.len() as u64 / 1000);
-            let h = shared.health.detail(up, t);
+            let h = shared.upstreams[up].health.detail(t);
             let o = outlier.state(t, now);
             targets.push(serde_json::json!({
                 "addr": member.addr.to_string(),

@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Release};
 use std::sync::{Arc, Mutex};
 
-use crate::auth::publish::Published;
 use crate::discovery::Target;
+use crate::reload::publish::Published;
 
 /// Slots of upstream `spec`: one per configured target, or `max_targets`
 /// when its targets are discovered.

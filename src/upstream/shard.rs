@@ -1,6 +1,6 @@
 //! One shard's view of the upstreams: its selectors, its copy of each
-//! upstream's target slots, its retry-budget handles, and the one place an
-//! exchange's result is reported.
+//! upstream's target slots, its retry-budget handles, its keep-alive pools,
+//! and the one place an exchange's result is reported.
 //!
 //! Owns: applying a new target set on this shard (`refresh`: between
 //! picks, one acquire load when nothing changed), `report` (every attempt's
@@ -9,64 +9,84 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use super::budget::BudgetShard;
 use super::outlier::Transition;
-use super::pool::UpstreamPools;
+use super::pool::{Pool, UpstreamConn};
 use super::roster::Members;
 use super::select::Selector;
-use super::shared::{Attempt, Shared, TargetStats};
-use crate::auth::publish::Snapshot;
+use super::shared::{Attempt, Shared, SharedUpstream, TargetStats};
 use crate::config::upstream::Balance;
 use crate::config::{Compiled, UpstreamSpec};
 use crate::observe::log::{self, Val};
+use crate::reload::publish::Snapshot;
 
-/// One shard's view: its selectors, its shard index, and the shared state.
+/// One shard's view of one configuration generation's upstreams.
 pub struct ShardUpstreams {
     /// This shard's index (for its counters).
     pub shard: usize,
-    /// One selector per upstream, over that upstream's slots as last applied.
-    selectors: Box<[RefCell<Selector>]>,
-    /// Each upstream's slots as this shard last applied them.
-    members: Box<[RefCell<Snapshot<Members>>]>,
+    ups: Box<[Rc<ShardUpstream>]>,
     /// The shared state.
     pub shared: Arc<Shared>,
-    /// This shard's handle on each upstream's retry budget.
-    budgets: Box<[BudgetShard]>,
     rng: std::cell::Cell<u64>,
 }
 
+/// One upstream on one shard. A reload that carries the upstream's shared
+/// state over carries this too: the selector's in-flight and latency
+/// figures, the slots as last applied, and the pooled connections.
+struct ShardUpstream {
+    shared: Arc<SharedUpstream>,
+    /// The selector, over the slots as last applied.
+    selector: RefCell<Selector>,
+    /// The slots as this shard last applied them.
+    members: RefCell<Snapshot<Members>>,
+    /// This shard's handle on the retry budget.
+    budget: BudgetShard,
+    /// Idle keep-alive connections.
+    pool: Pool,
+}
+
 impl ShardUpstreams {
-    /// Selectors for shard `shard`, each seeded differently.
-    pub fn new(cfg: &Compiled, shard: usize, shared: Arc<Shared>) -> ShardUpstreams {
-        let members: Box<[_]> = shared
+    /// Shard `shard`'s view of `shared` (built from `cfg`): each upstream
+    /// whose shared state `previous` already viewed is that same view (a
+    /// reload), the others fresh, their selectors seeded per shard.
+    pub fn new(
+        cfg: &Compiled,
+        shard: usize,
+        shared: Arc<Shared>,
+        previous: Option<&ShardUpstreams>,
+    ) -> ShardUpstreams {
+        let ups = cfg
             .upstreams
             .iter()
-            .map(|u| RefCell::new(Snapshot::of(u.roster.published())))
-            .collect();
-        let selectors = cfg
-            .upstreams
-            .iter()
-            .zip(members.iter())
+            .zip(shared.upstreams.iter())
             .enumerate()
-            .map(|(i, (u, m))| {
-                RefCell::new(Selector::over(&u.balance, m.borrow().get(), seed(shard, i)))
+            .map(|(i, (spec, u))| {
+                let kept = previous
+                    .and_then(|p| p.ups.iter().find(|o| Arc::ptr_eq(&o.shared, u)))
+                    .cloned();
+                kept.unwrap_or_else(|| {
+                    let members = Snapshot::of(u.roster.published());
+                    let selector = Selector::over(&spec.balance, members.get(), seed(shard, i));
+                    Rc::new(ShardUpstream {
+                        shared: u.clone(),
+                        selector: RefCell::new(selector),
+                        members: RefCell::new(members),
+                        budget: BudgetShard::new(u.budget.clone()),
+                        pool: Pool::new(u.slots()),
+                    })
+                })
             })
             .collect();
-        let budgets = shared
-            .upstreams
-            .iter()
-            .map(|u| BudgetShard::new(u.budget.clone()))
-            .collect();
+        let rng = previous.map_or(seed(shard, usize::MAX) | 1, |p| p.rng.get());
         ShardUpstreams {
             shard,
-            selectors,
-            members,
-            budgets,
+            ups,
             shared,
-            rng: std::cell::Cell::new(seed(shard, usize::MAX) | 1),
+            rng: std::cell::Cell::new(rng),
         }
     }
 
@@ -74,48 +94,73 @@ impl ShardUpstreams {
     /// applied to the selector, this shard's counters of a slot that changed
     /// hands are zeroed and its pooled connections to it closed. One acquire
     /// load when nothing changed.
-    pub fn refresh(&self, up: usize, pools: &UpstreamPools) {
-        let (Some(snap), Some(u)) = (self.members.get(up), self.shared.upstreams.get(up)) else {
+    pub fn refresh(&self, up: usize) {
+        let Some(u) = self.ups.get(up) else {
             return;
         };
-        if snap.borrow().generation() == u.roster.published().generation() {
+        let roster = &u.shared.roster;
+        if u.members.borrow().generation() == roster.published().generation() {
             return;
         }
-        let old = snap.borrow().value();
-        let mut snap = snap.borrow_mut();
-        snap.refresh(u.roster.published());
+        let old = u.members.borrow().value();
+        let mut snap = u.members.borrow_mut();
+        snap.refresh(roster.published());
         let new = snap.get();
         for t in 0..new.slots.len() {
             let was = old.get(t).map(|m| m.addr);
             if was != new.get(t).map(|m| m.addr) {
-                pools.forget(up, t);
+                u.pool.forget(t);
                 if new.get(t).is_some() {
                     self.stats(up, t).reset();
                 }
             }
         }
-        if let Some(sel) = self.selectors.get(up) {
-            sel.borrow_mut().apply(new);
-        }
-        u.roster.applied(self.shard, snap.generation());
+        u.selector.borrow_mut().apply(new);
+        roster.applied(self.shard, snap.generation());
     }
 
-    /// `refresh` for every upstream (the shard's periodic tick, so an idle
-    /// shard applies changes too and a freed slot can be reused).
-    pub fn refresh_all(&self, pools: &UpstreamPools) {
-        for up in 0..self.members.len() {
-            self.refresh(up, pools);
+    /// `refresh` for every upstream, then closes expired idle connections
+    /// (the shard's periodic tick, so an idle shard applies changes too and
+    /// a freed slot can be reused).
+    pub fn refresh_all(&self) {
+        for up in 0..self.ups.len() {
+            self.refresh(up);
+        }
+        for u in self.ups.iter() {
+            u.pool.sweep(&u.shared.spec);
+        }
+    }
+
+    /// An idle connection to slot `t` of `up` that has not expired.
+    pub fn checkout(&self, up: usize, t: usize) -> Option<UpstreamConn> {
+        let u = self.ups.get(up)?;
+        u.pool.checkout(t, &u.shared.spec)
+    }
+
+    /// Returns a connection to `up`'s pool after a clean exchange (closed
+    /// instead when its slot changed hands meanwhile: `Pool::checkin`).
+    pub fn checkin(&self, up: usize, conn: UpstreamConn) {
+        if let Some(u) = self.ups.get(up) {
+            let holder = u.members.borrow().get().addr(conn.target);
+            u.pool.checkin(&u.shared.spec, conn, holder);
+        }
+    }
+
+    /// Closes every idle upstream connection (shutdown).
+    pub fn clear_pools(&self) {
+        for u in self.ups.iter() {
+            u.pool.clear();
         }
     }
 
     /// The address in slot `t` of `up`, as this shard last applied it.
     pub fn addr(&self, up: usize, t: usize) -> SocketAddr {
-        self.members[up].borrow().get().addr(t)
+        self.ups[up].members.borrow().get().addr(t)
     }
 
     /// The number of targets `up` has, as this shard last applied it.
     pub fn targets(&self, up: usize) -> usize {
-        self.members[up].borrow().get().active.len()
+        self.ups[up].members.borrow().get().active.len()
     }
 
     /// The selector's pick for `up` (see `Selector::pick`).
@@ -127,18 +172,18 @@ impl ShardUpstreams {
         usable: impl Fn(usize) -> bool,
         now: u64,
     ) -> Option<usize> {
-        self.selectors[up].borrow().pick(key, tried, usable, now)
+        self.ups[up].selector.borrow().pick(key, tried, usable, now)
     }
 
     /// In-flight count and EWMA of slot `t` of `up` on this shard.
     pub fn selector_stats(&self, up: usize, t: usize, now: u64) -> (u32, u64) {
-        self.selectors[up].borrow().stats(t, now)
+        self.ups[up].selector.borrow().stats(t, now)
     }
 
     /// Shard counters for target `t` of `up`.
     #[inline]
     pub fn stats(&self, up: usize, t: usize) -> &TargetStats {
-        self.shared.stats(self.shard, up, t)
+        self.ups[up].shared.stats(self.shard, t)
     }
 
     /// The one report of an attempt's result: balancer, outlier detector
@@ -165,12 +210,12 @@ impl ShardUpstreams {
                 (false, true)
             }
         };
-        let sel = self.selectors[up].borrow();
+        let sel = self.ups[up].selector.borrow();
         sel.end(t, latency_ns, ok, now);
         if spec.balance == Balance::Ewma {
             st.ewma_ns.store(sel.estimate(t), Relaxed);
         }
-        match self.shared.upstreams[up].outlier.report(t, failure, now) {
+        match self.ups[up].shared.outlier.report(t, failure, now) {
             Some(Transition::Ejected { until }) => {
                 st.ejections.inc();
                 log::warn(
@@ -196,19 +241,19 @@ impl ShardUpstreams {
     /// A client request for `up` arrived: it funds a share of a retry.
     #[inline]
     pub fn deposit(&self, up: usize, now: u64) {
-        self.budgets[up].deposit(now);
+        self.ups[up].budget.deposit(now);
     }
 
     /// Takes one retry from `up`'s budget, if it can pay for it.
     pub fn try_withdraw(&self, up: usize, now: u64) -> bool {
-        self.budgets[up].try_withdraw(now)
+        self.ups[up].budget.try_withdraw(now)
     }
 
     /// An attempt at `t` starts.
     #[inline]
     pub fn start(&self, up: usize, t: usize) {
         self.stats(up, t).in_flight.inc();
-        self.selectors[up].borrow().start(t);
+        self.ups[up].selector.borrow().start(t);
     }
 
     /// An attempt at `t` ended for a reason that says nothing about the
@@ -216,7 +261,7 @@ impl ShardUpstreams {
     /// breaker refused): in-flight is released, nothing else is recorded.
     pub fn abandon(&self, up: usize, t: usize, latency_ns: u64, now: u64) {
         self.stats(up, t).in_flight.dec();
-        self.selectors[up].borrow().end(t, latency_ns, true, now);
+        self.ups[up].selector.borrow().end(t, latency_ns, true, now);
     }
 
     /// A random number from this shard's generator (hash keys of requests

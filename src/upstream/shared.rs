@@ -16,37 +16,39 @@ use super::health::HealthBoard;
 use super::outlier::Outlier;
 use super::roster::{self, Roster};
 
-use crate::config::Compiled;
+use crate::config::{Compiled, UpstreamSpec};
 use crate::discovery::{Target, TargetSink};
 use crate::observe::log::{self, Val};
 use crate::observe::metrics::Counter;
 
 /// Everything about the upstreams that all shards (and the admin and health
-/// threads) share; built once per process.
+/// threads) share, for one configuration generation. Each upstream's state
+/// is its own `Arc`, so a reload that leaves an upstream's definition as it
+/// was hands the very same state to the next generation (`carry`).
 pub struct Shared {
-    /// Active health check results.
-    pub health: Arc<HealthBoard>,
     /// Per upstream, in config order.
-    pub upstreams: Box<[SharedUpstream]>,
-    /// Counters per shard; each shard writes only its own.
-    pub(super) stats: Box<[ShardStats]>,
+    pub upstreams: Box<[Arc<SharedUpstream>]>,
 }
-
-/// One shard's counters, per upstream, per target.
-type ShardStats = Box<[Box<[TargetStats]>]>;
 
 /// One upstream's cross-shard units.
 pub struct SharedUpstream {
     /// The upstream's name (for log lines).
     pub name: Box<str>,
+    /// The definition this state was built for: a reload carries the state
+    /// over only to an identical definition.
+    pub spec: UpstreamSpec,
     /// Which target holds each slot.
     pub roster: Roster,
+    /// Active health check results, per slot.
+    pub health: HealthBoard,
     /// Passive outlier ejection.
     pub outlier: Outlier,
     /// Circuit-breaking thresholds.
     pub breaker: Breaker,
     /// The retry budget; shards reach it through their `BudgetShard`.
     pub budget: Arc<RetryBudget>,
+    /// Counters per shard, per slot; each shard writes only its own.
+    stats: Box<[Box<[TargetStats]>]>,
 }
 
 /// Why a retry was made (index into `TargetStats::retries`).
@@ -124,72 +126,110 @@ pub enum Attempt {
 impl Shared {
     /// Fresh state for `cfg.upstreams`, with counters for `shards` shards.
     pub fn new(cfg: &Compiled, shards: usize) -> Shared {
+        Shared::carry(cfg, shards, None)
+    }
+
+    /// State for `cfg.upstreams` in which every upstream whose name and
+    /// definition are the same as in `previous` is that upstream's state,
+    /// shared (targets, health, ejections, breaker, budget, counters);
+    /// the others start fresh.
+    pub fn carry(cfg: &Compiled, shards: usize, previous: Option<&Shared>) -> Shared {
         let upstreams = cfg
             .upstreams
             .iter()
             .map(|u| {
-                let initial: Vec<Target> = u
-                    .targets
-                    .iter()
-                    .zip(u.weights.iter())
-                    .map(|(&addr, &weight)| Target { addr, weight })
-                    .collect();
-                let slots = roster::capacity(u);
-                let outlier = Outlier::new(&u.outlier, slots);
-                outlier.resize(initial.len());
-                SharedUpstream {
-                    name: u.name.clone(),
-                    roster: Roster::new(slots, &initial, shards),
-                    outlier,
-                    breaker: Breaker::new(u.limits),
-                    budget: Arc::new(RetryBudget::new(
-                        u.retry.budget_percent,
-                        u.retry.min_retries_per_s,
-                    )),
+                let same = previous
+                    .and_then(|p| p.upstreams.iter().find(|o| o.spec == *u))
+                    .filter(|o| o.stats.len() == shards);
+                match same {
+                    Some(o) => o.clone(),
+                    None => Arc::new(SharedUpstream::new(u, shards)),
                 }
             })
             .collect();
-        let stats = (0..shards)
-            .map(|_| {
-                cfg.upstreams
-                    .iter()
-                    .map(|u| {
-                        (0..roster::capacity(u))
-                            .map(|_| TargetStats::default())
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        Shared {
-            health: Arc::new(HealthBoard::new(cfg)),
-            upstreams,
-            stats,
-        }
+        Shared { upstreams }
     }
 
     /// Shard `shard`'s counters for target `t` of upstream `up`.
     #[inline]
     pub fn stats(&self, shard: usize, up: usize, t: usize) -> &TargetStats {
-        &self.stats[shard][up][t]
+        self.upstreams[up].stats(shard, t)
     }
 
-    /// Whether target `t` of `up` may be chosen now: healthy and not
-    /// ejected (a half-open target is chosen; `Outlier::admit` then decides
-    /// whether this request is one of its probes).
+    /// Whether target `t` of `up` may be chosen now (`SharedUpstream::usable`).
     #[inline]
     pub fn usable(&self, up: usize, t: usize, now: u64) -> bool {
-        self.health.is_healthy(up, t) && self.upstreams[up].outlier.selectable(t, now)
+        self.upstreams[up].usable(t, now)
+    }
+
+    /// Places the targets that found no free slot when their set was
+    /// published (every free slot was still draining). For a control-plane
+    /// tick while any upstream's targets are discovered.
+    pub fn maintain(&self) {
+        for u in self.upstreams.iter() {
+            u.maintain();
+        }
     }
 }
 
-impl Shared {
-    /// Requests in flight to slot `t` of `up`, over all shards.
-    fn in_flight(&self, up: usize, t: usize) -> u64 {
-        let n = self
-            .stats
+impl SharedUpstream {
+    /// Fresh state for `u`: its configured targets (none for a discovered
+    /// upstream until its source publishes), all healthy.
+    pub fn new(u: &UpstreamSpec, shards: usize) -> SharedUpstream {
+        let initial: Vec<Target> = u
+            .targets
             .iter()
-            .filter_map(|s| s.get(up)?.get(t))
+            .zip(u.weights.iter())
+            .map(|(&addr, &weight)| Target { addr, weight })
+            .collect();
+        let slots = roster::capacity(u);
+        let outlier = Outlier::new(&u.outlier, slots);
+        outlier.resize(initial.len());
+        SharedUpstream {
+            name: u.name.clone(),
+            spec: u.clone(),
+            roster: Roster::new(slots, &initial, shards),
+            health: HealthBoard::new(slots, u.health.is_some()),
+            outlier,
+            breaker: Breaker::new(u.limits),
+            budget: Arc::new(RetryBudget::new(
+                u.retry.budget_percent,
+                u.retry.min_retries_per_s,
+            )),
+            stats: (0..shards)
+                .map(|_| (0..slots).map(|_| TargetStats::default()).collect())
+                .collect(),
+        }
+    }
+
+    /// Shard `shard`'s counters for slot `t`.
+    #[inline]
+    pub fn stats(&self, shard: usize, t: usize) -> &TargetStats {
+        &self.stats[shard][t]
+    }
+
+    /// Every shard's counters for slot `t`.
+    pub fn all_stats(&self, t: usize) -> impl Iterator<Item = &TargetStats> + Clone {
+        self.stats.iter().filter_map(move |s| s.get(t))
+    }
+
+    /// The number of slots.
+    pub fn slots(&self) -> usize {
+        self.stats.first().map_or(0, |s| s.len())
+    }
+
+    /// Whether slot `t` may be chosen now: healthy and not ejected (a
+    /// half-open target is chosen; `Outlier::admit` then decides whether
+    /// this request is one of its probes).
+    #[inline]
+    pub fn usable(&self, t: usize, now: u64) -> bool {
+        self.health.is_healthy(t) && self.outlier.selectable(t, now)
+    }
+
+    /// Requests in flight to slot `t`, over all shards.
+    fn in_flight(&self, t: usize) -> u64 {
+        let n = self
+            .all_stats(t)
             .fold(0u64, |a, st| a.wrapping_add(st.in_flight.get()));
         // A gauge summed over shards: one shard's decrement may land before
         // another's increment is seen, so a "negative" sum reads as idle.
@@ -200,27 +240,32 @@ impl Shared {
         }
     }
 
-    /// Slot `t` of `up` is about to hold a new target: its shared state
-    /// (outlier, health) forgets the old one.
-    fn forget_slot(&self, up: usize, t: usize) {
-        if let Some(u) = self.upstreams.get(up) {
-            u.outlier.reset(t);
-        }
-        self.health.reset(up, t);
+    /// Slot `t` is about to hold a new target: its shared state (outlier,
+    /// health) forgets the old one.
+    fn forget_slot(&self, t: usize) {
+        self.outlier.reset(t);
+        self.health.reset(t);
     }
 
-    /// Places the targets that found no free slot when their set was
-    /// published (every free slot was still draining). For a control-plane
-    /// tick while any upstream's targets are discovered.
-    pub fn maintain(&self) {
-        for (up, u) in self.upstreams.iter().enumerate() {
-            let change = u
-                .roster
-                .retry(|t| self.in_flight(up, t), |t| self.forget_slot(up, t));
-            if change.added > 0 {
-                u.outlier.resize(u.roster.current().active.len());
-                log_change(&u.name, None, change);
-            }
+    /// Places the targets that waited for a draining slot.
+    fn maintain(&self) {
+        let change = self
+            .roster
+            .retry(|t| self.in_flight(t), |t| self.forget_slot(t));
+        if change.added > 0 {
+            self.outlier.resize(self.roster.current().active.len());
+            log_change(&self.name, None, change);
+        }
+    }
+
+    /// `targets` is now the upstream's whole set (`TargetSink::publish`).
+    pub fn publish(&self, targets: &[Target]) {
+        let change = self
+            .roster
+            .set(targets, |t| self.in_flight(t), |t| self.forget_slot(t));
+        self.outlier.resize(self.roster.current().active.len());
+        if change != roster::Change::default() {
+            log_change(&self.name, Some(targets.len()), change);
         }
     }
 }
@@ -241,17 +286,8 @@ fn log_change(name: &str, targets: Option<usize>, change: roster::Change) {
 
 impl TargetSink for Shared {
     fn publish(&self, up: usize, targets: Vec<Target>) {
-        let Some(u) = self.upstreams.get(up) else {
-            return;
-        };
-        let change = u.roster.set(
-            &targets,
-            |t| self.in_flight(up, t),
-            |t| self.forget_slot(up, t),
-        );
-        u.outlier.resize(u.roster.current().active.len());
-        if change != roster::Change::default() {
-            log_change(&u.name, Some(targets.len()), change);
+        if let Some(u) = self.upstreams.get(up) {
+            u.publish(&targets);
         }
     }
 }

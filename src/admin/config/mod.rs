@@ -20,22 +20,31 @@ use serde_json::{json, Map, Value};
 
 use super::routes::{self, text, REDACTED};
 use crate::auth::{AuthConfig, AuthPolicy, TokenSource};
-use crate::config::{Compiled, IoMode, RingSetup, ServerSettings};
+use crate::config::{IoMode, RingSetup, ServerSettings};
 use crate::http::client_ip::Cidr;
 use crate::http::rules::Underscores;
 use crate::http::{EscapedSlashes, PathParams};
 use crate::ratelimit::algo::{Algo, NS};
 use crate::ratelimit::{KeyPart, LimitDef};
 
-/// The body of `GET /config`.
-pub fn render(cfg: &Compiled) -> String {
+/// The body of `GET /config`: generation `g`'s configuration, and which
+/// generation each shard runs (a shard takes up a new one between
+/// requests, so for a moment after a reload they may differ).
+pub fn render(g: &crate::reload::Generation, m: &crate::observe::Metrics) -> String {
+    let cfg = &g.cfg;
     let limits: Map<String, Value> = cfg
         .rate_limits
         .iter()
         .map(|l| (l.def.name.to_string(), rate_limit(&l.def)))
         .collect();
     let ups: Vec<Value> = cfg.upstreams.iter().map(upstreams::upstream).collect();
+    let state = m.config();
     let v = json!({
+        "generation": {
+            "published": g.number,
+            "shards": state.shard_generations(),
+            "reload_failures": state.failures(),
+        },
         "server": server(&cfg.server),
         "upstreams": ups,
         "rate_limits": limits,
@@ -90,6 +99,7 @@ fn server(s: &ServerSettings) -> Value {
         "shutdown_grace_ms": ms(s.shutdown_grace),
         "admin_listen": s.admin_listen.map(|a| a.to_string()),
         "admin_token": s.admin_token.as_ref().map(|t| t.reference()),
+        "watch": s.watch,
         "trusted_proxies": s.trusted_proxies.nets.iter().map(|c| cidr(*c)).collect::<Vec<_>>(),
         "underscores_in_headers": underscores,
         // The effective set: `singleton_headers` plus every header a key,

@@ -22,9 +22,9 @@ use std::time::Duration;
 use super::probe::{self, CheckResult, Probe};
 use super::state::{TargetState, Transition};
 use crate::config::upstream::{ExpectStatus, HealthSpec};
-use crate::config::UpstreamSpec;
 use crate::observe::log::{self, Val};
 use crate::ratelimit::{clock, clock_tick};
+use crate::upstream::shared::SharedUpstream;
 use crate::upstream::Shared;
 
 const MS: u64 = 1_000_000;
@@ -55,8 +55,6 @@ struct Running {
 }
 
 struct Target {
-    /// Index on the board.
-    slot: usize,
     /// The upstream (index into `checked`) and the target's slot in it.
     up: usize,
     t: usize,
@@ -75,18 +73,22 @@ struct Target {
 
 /// One upstream with `[upstreams.health]`.
 struct Checked {
-    /// Index into `Compiled::upstreams`.
-    up: usize,
+    up: Arc<SharedUpstream>,
     name: Arc<str>,
     spec: HealthSpec,
     /// The roster generation the target list was built from.
     seen: Option<u64>,
 }
 
+/// Where the checker finds the current generation's upstreams (a reload
+/// publishes a new one; it is asked at every turn of the loop).
+pub type Source = Box<dyn Fn() -> Arc<Shared> + Send>;
+
 /// Every checked target's schedule and check in flight.
 pub struct Checker {
     targets: Vec<Target>,
     checked: Vec<Checked>,
+    source: Source,
     shared: Arc<Shared>,
     rng: RandomState,
     draws: u64,
@@ -100,40 +102,60 @@ fn ns(d: Duration) -> u64 {
 }
 
 impl Checker {
-    /// The targets of every upstream with `[upstreams.health]`, first checks
-    /// spread after `now`. `shared` must be built from the same upstreams.
-    pub fn new(ups: &[UpstreamSpec], shared: Arc<Shared>, now: u64) -> Checker {
-        let checked = ups
-            .iter()
-            .enumerate()
-            .filter_map(|(up, u)| {
-                Some(Checked {
-                    up,
-                    name: Arc::from(&*u.name),
-                    spec: u.health.clone()?,
-                    seen: None,
-                })
-            })
-            .collect();
+    /// The targets of every upstream with `[upstreams.health]` in
+    /// `source`'s generation, first checks spread after `now`.
+    pub fn new(source: Source, now: u64) -> Checker {
+        let shared = source();
         let mut c = Checker {
             targets: Vec::new(),
-            checked,
+            checked: Vec::new(),
+            source,
             shared,
             rng: RandomState::new(),
             draws: 0,
             tick: clock_tick(),
         };
+        c.checked = checked_of(&c.shared, &mut Vec::new());
         c.follow(now);
         c
     }
 
+    /// Takes up a newly published generation: an upstream whose state was
+    /// carried over keeps its targets' schedules and runs (and its check in
+    /// flight); the others are dropped or start like upstreams at start.
+    fn follow_generation(&mut self) {
+        let shared = (self.source)();
+        if Arc::ptr_eq(&shared, &self.shared) {
+            return;
+        }
+        let mut old = std::mem::take(&mut self.checked);
+        let checked = checked_of(&shared, &mut old);
+        // Old index -> new index of every upstream kept.
+        let moved: Vec<Option<usize>> = old
+            .iter()
+            .map(|o| checked.iter().position(|c| Arc::ptr_eq(&c.up, &o.up)))
+            .collect();
+        self.targets
+            .retain_mut(|t| match moved.get(t.up).copied().flatten() {
+                Some(k) => {
+                    t.up = k;
+                    true
+                }
+                None => false,
+            });
+        self.checked = checked;
+        self.shared = shared;
+    }
+
     /// Brings the target list in line with each checked upstream's current
     /// target set: a target that left is dropped (with its check in
-    /// flight), one that joined is scheduled like a target at start.
+    /// flight), one that joined is scheduled like a target at start (its
+    /// runs taken from the board, which a carried upstream kept).
     fn follow(&mut self, now: u64) {
+        self.follow_generation();
         for k in 0..self.checked.len() {
-            let up = self.checked[k].up;
-            let roster = &self.shared.upstreams[up].roster;
+            let up = self.checked[k].up.clone();
+            let roster = &up.roster;
             let g = roster.published().generation();
             if self.checked[k].seen == Some(g) {
                 continue;
@@ -145,15 +167,15 @@ impl Checker {
             for &t in m.active.iter() {
                 let addr = m.addr(t);
                 let known = self.targets.iter().any(|x| x.up == k && x.t == t);
-                let Some(slot) = self.shared.health.slot(up, t).filter(|_| !known) else {
+                if known || t >= self.checked[k].up.slots() {
                     continue;
-                };
+                }
                 let r = self.draw();
                 let c = &self.checked[k];
                 let h = &c.spec;
                 let (interval, timeout) = (ns(h.interval), ns(h.timeout));
+                let was = c.up.health.detail(t);
                 self.targets.push(Target {
-                    slot,
                     up: k,
                     t,
                     upstream: c.name.clone(),
@@ -163,7 +185,13 @@ impl Checker {
                     interval,
                     timeout,
                     expect: h.expect.clone(),
-                    state: TargetState::new(h.healthy_threshold, h.unhealthy_threshold),
+                    state: TargetState::resume(
+                        was.healthy,
+                        was.passes,
+                        was.failures,
+                        h.healthy_threshold,
+                        h.unhealthy_threshold,
+                    ),
                     due: first_due(now, interval, r),
                     running: None,
                 });
@@ -284,9 +312,10 @@ impl Checker {
         let t = &mut self.targets[i];
         let passed = matches!(result, CheckResult::Status(s) if t.expect.accepts(s));
         let change = t.state.step(passed);
-        self.shared
-            .health
-            .publish(t.slot, &t.state, result, now, change.is_some());
+        if let Some(c) = self.checked.get(t.up) {
+            c.up.health
+                .publish(t.t, &t.state, result, now, change.is_some());
+        }
         t.due = next_due(started, t.interval, r, now);
         if let Some(c) = change {
             log_transition(t, c, result);
@@ -298,6 +327,28 @@ impl Checker {
         self.draws += 1;
         self.rng.hash_one(self.draws)
     }
+}
+
+/// The checked upstreams of `shared`, each taken from `old` (with its
+/// roster generation seen) when its state is the same.
+fn checked_of(shared: &Shared, old: &mut [Checked]) -> Vec<Checked> {
+    shared
+        .upstreams
+        .iter()
+        .filter_map(|u| {
+            let spec = u.spec.health.clone()?;
+            let seen = old
+                .iter()
+                .find(|o| Arc::ptr_eq(&o.up, u))
+                .and_then(|o| o.seen);
+            Some(Checked {
+                up: u.clone(),
+                name: Arc::from(&*u.name),
+                spec,
+                seen,
+            })
+        })
+        .collect()
 }
 
 fn pollfd(fd: libc::c_int, events: libc::c_short) -> libc::pollfd {

@@ -13,6 +13,7 @@
 //! checks. Docs: `docs/upstreams.md`, "Health checks".
 
 mod checker;
+pub use checker::Source;
 mod probe;
 mod state;
 
@@ -23,7 +24,6 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use probe::CheckResult;
@@ -41,12 +41,11 @@ struct Slot {
     transitions: AtomicU64,
 }
 
-/// Every target's health, for all upstreams; shared by the checker and every shard (Arc).
+/// One upstream's targets' health, per slot; shared by the checker and
+/// every shard (it lives in the upstream's `SharedUpstream`).
 pub struct HealthBoard {
-    /// First index of each upstream's targets, and the total at the end.
-    base: Box<[usize]>,
-    /// Whether each upstream has `[upstreams.health]`.
-    checked: Box<[bool]>,
+    /// Whether the upstream has `[upstreams.health]`.
+    checked: bool,
     /// Read per request: kept apart from `slots`, which change every check.
     healthy: Box<[AtomicBool]>,
     slots: Box<[Slot]>,
@@ -76,35 +75,27 @@ pub struct TargetHealth {
 }
 
 impl HealthBoard {
-    /// One entry per target of every upstream in `cfg.upstreams`; all start healthy (so a fresh gateway serves at once).
-    pub fn new(cfg: &crate::config::Compiled) -> HealthBoard {
-        let ups = &cfg.upstreams;
-        let mut base = Vec::with_capacity(ups.len() + 1);
-        let mut total = 0;
-        for u in ups {
-            base.push(total);
-            total += super::roster::capacity(u);
-        }
-        base.push(total);
+    /// `slots` targets, all healthy (so a fresh gateway serves at once);
+    /// `checked`: the upstream has `[upstreams.health]`.
+    pub fn new(slots: usize, checked: bool) -> HealthBoard {
         HealthBoard {
-            base: base.into(),
-            checked: ups.iter().map(|u| u.health.is_some()).collect(),
-            healthy: (0..total).map(|_| AtomicBool::new(true)).collect(),
-            slots: (0..total).map(|_| Slot::default()).collect(),
+            checked,
+            healthy: (0..slots).map(|_| AtomicBool::new(true)).collect(),
+            slots: (0..slots).map(|_| Slot::default()).collect(),
         }
     }
 
-    /// Whether target `t` of upstream `up` currently passes its checks (always true when the upstream has no `[upstreams.health]`). One relaxed atomic load: this is read per request.
+    /// Whether slot `t` currently passes its checks (always true when the
+    /// upstream has no `[upstreams.health]`). One relaxed atomic load: this
+    /// is read per request.
     #[inline]
-    pub fn is_healthy(&self, up: usize, t: usize) -> bool {
-        self.slot(up, t)
-            .and_then(|i| self.healthy.get(i))
-            .map_or(true, |h| h.load(Relaxed))
+    pub fn is_healthy(&self, t: usize) -> bool {
+        self.healthy.get(t).map_or(true, |h| h.load(Relaxed))
     }
 
-    /// For the admin API: target `t` of upstream `up`'s health and check counters.
-    pub fn detail(&self, up: usize, t: usize) -> TargetHealth {
-        let Some((i, s)) = self.slot(up, t).and_then(|i| Some((i, self.slots.get(i)?))) else {
+    /// For the admin API: slot `t`'s health and check counters.
+    pub fn detail(&self, t: usize) -> TargetHealth {
+        let Some(s) = self.slots.get(t) else {
             return TargetHealth {
                 healthy: true,
                 ..TargetHealth::default()
@@ -113,9 +104,9 @@ impl HealthBoard {
         // Acquire pairs with `publish`'s releases: every field below is at
         // least as new as the check count and the health read first.
         let checks = s.checks.load(Acquire);
-        let healthy = self.healthy.get(i).map_or(true, |h| h.load(Acquire));
+        let healthy = self.healthy.get(t).map_or(true, |h| h.load(Acquire));
         TargetHealth {
-            checked: self.checked.get(up).copied().unwrap_or(false),
+            checked: self.checked,
             healthy,
             passes: s.passes.load(Relaxed),
             failures: s.failures.load(Relaxed),
@@ -127,17 +118,14 @@ impl HealthBoard {
         }
     }
 
-    /// Slot `t` of `up` is about to hold a new target: healthy, no history
-    /// (as every target starts). The checker resets its own schedule when it
+    /// Slot `t` is about to hold a new target: healthy, no history (as
+    /// every target starts). The checker resets its own schedule when it
     /// sees the new target.
-    pub fn reset(&self, up: usize, t: usize) {
-        let Some(i) = self.slot(up, t) else {
-            return;
-        };
-        if let Some(h) = self.healthy.get(i) {
+    pub fn reset(&self, t: usize) {
+        if let Some(h) = self.healthy.get(t) {
             h.store(true, Release);
         }
-        if let Some(s) = self.slots.get(i) {
+        if let Some(s) = self.slots.get(t) {
             for c in [&s.passes, &s.failures, &s.last] {
                 c.store(0, Relaxed);
             }
@@ -147,18 +135,10 @@ impl HealthBoard {
         }
     }
 
-    /// The flat index of target `t` of upstream `up`.
-    #[inline]
-    pub(super) fn slot(&self, up: usize, t: usize) -> Option<usize> {
-        let lo = *self.base.get(up)?;
-        let hi = *self.base.get(up + 1)?;
-        (t < hi - lo).then_some(lo + t)
-    }
-
-    /// Publishes one check's result for the target at `slot`; `st` is its
-    /// state after the result (a failure leaves `st.failures` ≥ 1).
-    fn publish(&self, slot: usize, st: &TargetState, result: CheckResult, now: u64, flipped: bool) {
-        let Some(s) = self.slots.get(slot) else {
+    /// Publishes one check's result for slot `t`; `st` is its state after
+    /// the result (a failure leaves `st.failures` ≥ 1).
+    fn publish(&self, t: usize, st: &TargetState, result: CheckResult, now: u64, flipped: bool) {
+        let Some(s) = self.slots.get(t) else {
             return;
         };
         s.passes.store(st.passes, Relaxed);
@@ -170,7 +150,7 @@ impl HealthBoard {
         }
         if flipped {
             s.transitions.fetch_add(1, Relaxed);
-            if let Some(h) = self.healthy.get(slot) {
+            if let Some(h) = self.healthy.get(t) {
                 h.store(st.healthy, Release);
             }
         }
@@ -207,13 +187,14 @@ impl Drop for HealthChecker {
     }
 }
 
-/// Starts the checker for every upstream with a `health` spec: one checker per target for the whole process (not per shard).
-/// Returns a handle whose drop (or `stop()`) ends the checks promptly. None when no upstream has checks.
-pub fn spawn(
-    cfg: Arc<crate::config::Compiled>,
-    shared: Arc<crate::upstream::Shared>,
-) -> std::io::Result<Option<HealthChecker>> {
-    let c = checker::Checker::new(&cfg.upstreams, shared, crate::ratelimit::clock());
+/// Starts the checker for every upstream with a `health` spec in the
+/// generation `source` gives (and, as reloads publish new generations, in
+/// theirs): one checker per target for the whole process (not per shard).
+/// Returns a handle whose drop (or `stop()`) ends the checks promptly; None
+/// when the current generation has no checks (a reload that brings some
+/// starts one then).
+pub fn spawn(source: checker::Source) -> std::io::Result<Option<HealthChecker>> {
+    let c = checker::Checker::new(source, crate::ratelimit::clock());
     if c.is_empty() {
         return Ok(None);
     }
@@ -225,4 +206,9 @@ pub fn spawn(
         wake: Some(wake),
         thread: Some(thread),
     }))
+}
+
+/// Whether any upstream of `shared` has active checks.
+pub fn any_checked(shared: &crate::upstream::Shared) -> bool {
+    shared.upstreams.iter().any(|u| u.spec.health.is_some())
 }

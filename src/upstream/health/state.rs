@@ -39,6 +39,23 @@ impl TargetState {
         }
     }
 
+    /// A target whose health and current runs are these (a checker taking
+    /// over a board whose upstream was carried across a reload).
+    pub fn resume(
+        healthy: bool,
+        passes: u32,
+        failures: u32,
+        healthy_threshold: u32,
+        unhealthy_threshold: u32,
+    ) -> TargetState {
+        TargetState {
+            healthy,
+            passes,
+            failures,
+            ..TargetState::new(healthy_threshold, unhealthy_threshold)
+        }
+    }
+
     /// Records one check's result; returns the transition it causes, if any.
     pub fn step(&mut self, passed: bool) -> Option<Transition> {
         if passed {
@@ -115,6 +132,14 @@ mod tests {
         let mut s = TargetState::new(0, 0);
         assert_eq!(s.step(false), Some(Transition::Unhealthy));
         assert_eq!(s.step(true), Some(Transition::Healthy));
+    }
+
+    #[test]
+    fn a_resumed_unhealthy_target_needs_the_rest_of_its_run() {
+        let mut s = TargetState::resume(false, 1, 0, 2, 3);
+        assert_eq!(s.step(true), Some(Transition::Healthy));
+        let mut s = TargetState::resume(true, 0, 2, 2, 3);
+        assert_eq!(s.step(false), Some(Transition::Unhealthy));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::config::upstream::{ExpectStatus, HealthSpec};
 use crate::config::Compiled;
+use crate::upstream::Shared;
 
 #[path = "../../../tests/common/poll.rs"]
 mod poll;
@@ -139,11 +140,36 @@ fn config(targets: &[&[SocketAddr]], health: Vec<Option<HealthSpec>>) -> Arc<Com
     Arc::new(cfg)
 }
 
+/// Every upstream's board, addressed by (upstream, slot) as the tests read it.
+struct Board(Arc<Shared>);
+
+impl Board {
+    fn is_healthy(&self, up: usize, t: usize) -> bool {
+        self.0
+            .upstreams
+            .get(up)
+            .map_or(true, |u| u.health.is_healthy(t))
+    }
+
+    fn detail(&self, up: usize, t: usize) -> super::TargetHealth {
+        match self.0.upstreams.get(up) {
+            Some(u) => u.health.detail(t),
+            None => HealthBoard::new(0, false).detail(t),
+        }
+    }
+}
+
+/// The checker's view of a fixed generation: always `shared`.
+fn source(shared: &Arc<Shared>) -> super::Source {
+    let s = shared.clone();
+    Box::new(move || s.clone())
+}
+
 /// Starts the board and the checker for `cfg`.
-fn run(cfg: &Arc<Compiled>) -> (Arc<HealthBoard>, HealthChecker) {
-    let shared = Arc::new(crate::upstream::Shared::new(cfg, 1));
-    let checker = spawn(cfg.clone(), shared.clone()).unwrap().unwrap();
-    (shared.health.clone(), checker)
+fn run(cfg: &Arc<Compiled>) -> (Board, HealthChecker) {
+    let shared = Arc::new(Shared::new(cfg, 1));
+    let checker = spawn(source(&shared)).unwrap().unwrap();
+    (Board(shared), checker)
 }
 
 /// Generous on a loaded 2-core machine; a pass takes a fraction of this.
@@ -258,9 +284,9 @@ fn checks_send_the_path_host_and_agent_and_honour_expect_status() {
 #[test]
 fn unchecked_upstreams_stay_healthy_and_need_no_thread() {
     let cfg = config(&[&[refused_addr(), refused_addr()]], vec![None]);
-    let shared = Arc::new(crate::upstream::Shared::new(&cfg, 1));
-    let board = shared.health.clone();
-    assert!(spawn(cfg.clone(), shared).unwrap().is_none());
+    let shared = Arc::new(Shared::new(&cfg, 1));
+    let board = Board(shared.clone());
+    assert!(spawn(source(&shared)).unwrap().is_none());
     assert!(board.is_healthy(0, 0) && board.is_healthy(0, 1));
     let d = board.detail(0, 1);
     assert!(
@@ -340,9 +366,9 @@ fn the_checker_follows_the_target_set() {
     use crate::discovery::{Target, TargetSink};
     let (a, b, c) = (Backend::start(OK), Backend::start(FAIL), Backend::start(OK));
     let cfg = config(&[&[a.addr, b.addr]], vec![Some(spec(50, 1000, 1, 2))]);
-    let shared = Arc::new(crate::upstream::Shared::new(&cfg, 1));
-    let _checker = spawn(cfg.clone(), shared.clone()).unwrap().unwrap();
-    let board = &shared.health;
+    let shared = Arc::new(Shared::new(&cfg, 1));
+    let _checker = spawn(source(&shared)).unwrap().unwrap();
+    let board = Board(shared.clone());
     assert!(eventually(BOUND, || !board.is_healthy(0, 1)), "b fails");
     let target = |addr| Target { addr, weight: 1 };
     // b leaves: its checks stop.

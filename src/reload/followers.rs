@@ -1,0 +1,142 @@
+//! The control-plane threads that work on the current generation's
+//! upstreams and policies, and how each follows a reload:
+//! - the health checker and the auth file watcher ask for the current
+//!   generation at every turn (a carried upstream keeps its schedule);
+//! - the roster tick calls `Shared::maintain` on the current generation;
+//! - DNS and file discovery are restarted only when the set of discovered
+//!   upstreams (or their state) changed, so an unrelated reload costs them
+//!   nothing; a restarted source keeps the last good set until it answers;
+//! - the registry is re-bound: each `discovery = "registry"` upstream of the
+//!   new generation gets its service's instances before the reload returns.
+//!
+//! Owns: starting each thread when a generation first needs it, and
+//! stopping the discovery sources a reload replaced. Must never: run on a
+//! shard, or leave a registry upstream without its instances after a reload.
+
+use std::sync::Arc;
+
+use super::publish::Published;
+use super::Generation;
+use crate::config::upstream::Discovery;
+use crate::config::Compiled;
+use crate::discovery::{self, worker::Worker, DiscoveryHandle, DiscoveryStats, TargetSink};
+use crate::registry::Registry;
+use crate::upstream::health::{self, HealthChecker};
+use crate::upstream::shared::SharedUpstream;
+
+/// The running control-plane threads (each stops when this drops).
+#[derive(Default)]
+pub struct Followers {
+    checker: Option<HealthChecker>,
+    roster: Option<Worker>,
+    auth: Option<Worker>,
+    /// The discovery sources, and which upstream (index, state) each serves.
+    discovery: Option<(DiscoveryHandle, Vec<(usize, usize)>)>,
+    registry: Option<Arc<Registry>>,
+}
+
+impl Followers {
+    /// Starts what the published generation needs, and the registry if
+    /// `[registry]` is configured (it lives as long as the process).
+    pub fn start(published: &Arc<Published<Generation>>) -> Result<Followers, String> {
+        let g = published.current();
+        let mut f = Followers::default();
+        if let Some(spec) = &g.cfg.registry {
+            let sink: Arc<dyn TargetSink> = g.upstreams.clone();
+            let r = Registry::new(spec, registry_bindings(&g.cfg), sink)
+                .map_err(|e| format!("registry thread: {e}"))?;
+            f.registry = Some(r);
+        }
+        f.follow(published)?;
+        Ok(f)
+    }
+
+    /// Points every thread at the generation published now.
+    pub fn follow(&mut self, published: &Arc<Published<Generation>>) -> Result<(), String> {
+        let g = published.current();
+        if self.checker.is_none() && health::any_checked(&g.upstreams) {
+            let p = published.clone();
+            self.checker = health::spawn(Box::new(move || p.current().upstreams.clone()))
+                .map_err(|e| format!("health check thread: {e}"))?;
+        }
+        let discovered = g
+            .cfg
+            .upstreams
+            .iter()
+            .any(|u| u.discovery != Discovery::Static);
+        if self.roster.is_none() && discovered {
+            let p = published.clone();
+            let w = Worker::spawn("ringway-roster", move |stop| {
+                while !stop.wait(std::time::Duration::from_millis(500)) {
+                    p.current().upstreams.maintain();
+                }
+            })
+            .map_err(|e| format!("roster thread: {e}"))?;
+            self.roster = Some(w);
+        }
+        if self.auth.is_none() && watches_files(&g.cfg) {
+            let p = published.clone();
+            let w = crate::auth::reload::spawn(move || p.current().cfg.clone())
+                .map_err(|e| format!("auth reload thread: {e}"))?;
+            self.auth = Some(w);
+        }
+        let bound = discovered_by_source(&g);
+        if self.discovery.as_ref().map(|d| &d.1) != Some(&bound) {
+            // The old sources stop (joined) before the new ones publish.
+            self.discovery = None;
+            let sink: Arc<dyn TargetSink> = g.upstreams.clone();
+            let handle = discovery::start(&g.cfg, sink).map_err(|e| format!("discovery: {e}"))?;
+            self.discovery = Some((handle, bound));
+        }
+        if let Some(r) = &self.registry {
+            let sink: Arc<dyn TargetSink> = g.upstreams.clone();
+            r.rebind(registry_bindings(&g.cfg), sink);
+        }
+        Ok(())
+    }
+
+    /// The built-in registry, when `[registry]` is configured.
+    pub fn registry(&self) -> Option<Arc<Registry>> {
+        self.registry.clone()
+    }
+
+    /// The discovery sources' counters (since they last started).
+    pub fn discovery_stats(&self) -> Option<DiscoveryStats> {
+        self.discovery.as_ref().map(|d| d.0.stats())
+    }
+}
+
+/// `(service, upstream index)` of every `discovery = "registry"` upstream.
+fn registry_bindings(cfg: &Compiled) -> Vec<(String, usize)> {
+    cfg.upstreams
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| match &u.discovery {
+            Discovery::Registry { service } => Some((service.to_string(), i)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(index, state identity)` of every DNS or file upstream: sources bound
+/// to these need no restart.
+fn discovered_by_source(g: &Generation) -> Vec<(usize, usize)> {
+    g.cfg
+        .upstreams
+        .iter()
+        .zip(g.upstreams.upstreams.iter())
+        .enumerate()
+        .filter(|(_, (u, _))| matches!(u.discovery, Discovery::Dns(_) | Discovery::File { .. }))
+        .map(|(i, (_, s))| (i, Arc::as_ptr(s) as *const SharedUpstream as usize))
+        .collect()
+}
+
+/// Whether any `jwks_file` or `[revocation] file` needs watching.
+fn watches_files(cfg: &Compiled) -> bool {
+    let a = &cfg.auth;
+    a.revocation_file.is_some()
+        || a.policies.iter().any(|p| match p {
+            crate::auth::AuthPolicy::Jwt(j) => j.jwks_file.is_some(),
+            crate::auth::AuthPolicy::ApiKey(_) => false,
+        })
+}
