@@ -422,7 +422,9 @@ fn process_metrics_and_build_info_are_present_and_sane() {
     let up = v("ringway_uptime_seconds");
     assert!((0.0..120.0).contains(&up), "uptime {up}");
     assert_eq!(v("ringway_shards"), 2.0);
-    assert_eq!(v("ringway_config_generation"), 1.0);
+    assert_eq!(v("ringway_config_generation{shard=\"0\"}"), 1.0);
+    assert_eq!(v("ringway_config_generation{shard=\"1\"}"), 1.0);
+    assert_eq!(v("ringway_config_reload_failures_total"), 0.0);
     let load = v("ringway_config_load_seconds");
     assert!(load > 0.0 && load < 10.0, "load {load}");
     let at = v("ringway_config_load_timestamp_seconds");

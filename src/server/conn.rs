@@ -232,7 +232,6 @@ async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
         if sh.shutting_down.get() {
             break;
         }
-        c.next_generation(sh);
         match read_head(&mut c, sh, started, readable).await {
             Head::Ready => {}
             Head::Closed => break,
@@ -282,8 +281,7 @@ async fn read_head(
     accepted: Option<Instant>,
     mut readable: bool,
 ) -> Head {
-    let g = c.g.clone();
-    let server = &g.cfg.server;
+    let mut g = c.g.clone();
     let first = accepted.is_some();
     let mut started = accepted;
     c.head.clear();
@@ -294,6 +292,11 @@ async fn read_head(
         if !c.buf.is_empty() {
             sh.conns.set_idle(c.id, false);
             if c.req.measures.started.is_none() {
+                // The request starts with its first byte: it runs on the
+                // generation published by then (a reload while the
+                // connection waited applies to it).
+                c.next_generation(sh);
+                g = c.g.clone();
                 // One clock read: the request's start, and the header
                 // timeout's unless the connection's first request already
                 // runs it from the accept.
@@ -301,7 +304,7 @@ async fn read_head(
                 c.req.measures.started = Some(now);
                 started.get_or_insert(now);
             }
-            match parse_request(&c.buf, server.max_header_bytes, &mut c.head) {
+            match parse_request(&c.buf, g.cfg.server.max_header_bytes, &mut c.head) {
                 Ok(true) => return after_parse(c, sh),
                 Ok(false) => {}
                 Err(e) => return Head::Reject(e.into()),
@@ -312,6 +315,7 @@ async fn read_head(
                 return Head::Closed;
             }
         }
+        let server = &g.cfg.server;
         let limit = match started {
             Some(t) => match server.header_timeout.checked_sub(t.elapsed()) {
                 Some(left) if !left.is_zero() => left,

@@ -336,6 +336,19 @@ impl Gateway {
         }
     }
 
+    /// Replaces the config file the gateway runs on, as a deploy tool
+    /// would: written whole beside it, then renamed over it.
+    pub fn rewrite_config(&self, toml: &str) {
+        let tmp = self.config_path.with_extension("toml.new");
+        std::fs::write(&tmp, toml).expect("write config");
+        std::fs::rename(&tmp, &self.config_path).expect("rename config");
+    }
+
+    /// The config file the gateway was started on.
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+
     /// Sends signal `sig` to the process.
     pub fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill(2) on our own child's pid.

@@ -1,0 +1,361 @@
+//! Hot reload on the wire: SIGHUP and `POST /reload` with valid and invalid
+//! files, what a reload keeps (client connections, upstream pools, rate
+//! and concurrency limit state), what it refuses to change without a
+//! restart, a request in flight finishing on the configuration it started
+//! on, `[server] watch`, and the generation each shard reports.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::admin::admin;
+use common::backend::{Backend, Mode};
+use common::*;
+
+/// Two backends, `a` and `b`; routes from `routes` and extra `[server]` keys.
+fn config(server: &[(&str, &str)], a: &Backend, b: &Backend, routes: &str) -> String {
+    let mut out = server_section(server);
+    out.push_str(&upstream_section("a", &[a.addr()], &[]));
+    out.push_str(&upstream_section("b", &[b.addr()], &[]));
+    out.push_str(routes);
+    out
+}
+
+const ROUTE_A: &str = "[[routes]]\nname = \"ra\"\npath_prefix = \"/a\"\nupstream = \"a\"\n";
+const ROUTE_B: &str = "[[routes]]\nname = \"rb\"\npath_prefix = \"/b\"\nupstream = \"b\"\n";
+
+fn get_on(c: &mut RawClient, path: &str) -> Response {
+    c.roundtrip(&get(path, "h"))
+}
+
+fn reload(gw: &Gateway) -> Response {
+    admin(gw.admin_addr(), "POST", "/reload", &[])
+}
+
+/// Waits until every shard reports generation `n` on `/metrics`.
+fn wait_generation(gw: &Gateway, n: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let m = gw.metrics();
+        let all = (0..gw.shards()).all(|s| {
+            metric_in(&m, &format!("ringway_config_generation{{shard=\"{s}\"}}")) == Some(n as f64)
+        });
+        if all {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn sighup_and_post_reload_apply_a_valid_file_without_closing_connections() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let gw = Gateway::start(&config(&[], &a, &b, ROUTE_A));
+    assert!(wait_generation(&gw, 1));
+    let mut c = gw.client();
+    assert_eq!(get_on(&mut c, "/a/1").upstream(), Some("a"));
+    assert_error(&get_on(&mut c, "/b/1"), 404, "route_not_found");
+
+    // SIGHUP: route /b appears; the same client connection sees it.
+    gw.rewrite_config(&config(&[], &a, &b, &format!("{ROUTE_A}{ROUTE_B}")));
+    gw.signal(libc::SIGHUP);
+    assert!(gw.wait_log("config reloaded", Duration::from_secs(5)));
+    let line = &gw.log_entries("config reloaded")[0];
+    assert_eq!(
+        (line["trigger"].as_str(), line["generation"].as_u64()),
+        (Some("SIGHUP"), Some(2))
+    );
+    let r = get_on(&mut c, "/b/1");
+    assert_eq!(
+        (r.status, r.upstream()),
+        (200, Some("b")),
+        "{}",
+        r.summary()
+    );
+    assert!(!r.says_close());
+
+    // POST /reload: route /a goes; the answer names the generation.
+    gw.rewrite_config(&config(&[], &a, &b, ROUTE_B));
+    let r = reload(&gw);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let v = r.json();
+    assert_eq!(v["generation"], 3, "{v}");
+    assert_eq!(
+        v["restart_required"].as_array().map(Vec::len),
+        Some(0),
+        "{v}"
+    );
+    assert_error(&get_on(&mut c, "/a/2"), 404, "route_not_found");
+    assert_eq!(get_on(&mut c, "/b/2").upstream(), Some("b"));
+
+    // Every shard takes it up (between requests, or on its 1 s tick).
+    assert!(wait_generation(&gw, 3), "{}", gw.metrics());
+    let cfg = admin(gw.admin_addr(), "GET", "/config", &[]).json();
+    assert_eq!(cfg["generation"]["published"], 3, "{cfg}");
+    assert_eq!(
+        cfg["generation"]["shards"],
+        serde_json::json!([3, 3]),
+        "{cfg}"
+    );
+    assert_eq!(gw.metric("ringway_config_reloads_total"), Some(2.0));
+    assert_eq!(
+        gw.counter("ringway_connections_accepted_total"),
+        1.0,
+        "one client connection throughout"
+    );
+}
+
+#[test]
+fn an_invalid_file_changes_nothing_and_says_where() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let gw = Gateway::start(&config(&[], &a, &b, ROUTE_A));
+    let bad = config(
+        &[],
+        &a,
+        &b,
+        &format!("{ROUTE_A}[[routes]]\nname = \"rx\"\npath_prefix = \"/x\"\nupstream = \"nope\"\n"),
+    );
+    gw.rewrite_config(&bad);
+    let line = bad
+        .lines()
+        .position(|l| l.contains("\"nope\""))
+        .map(|i| i + 1);
+    let r = reload(&gw);
+    assert_error(&r, 400, "config_invalid");
+    let msg = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let want = format!(
+        "{}:{}: routes[1].upstream",
+        gw.config_path().display(),
+        line.unwrap_or(0)
+    );
+    assert!(msg.contains(&want), "{msg} lacks {want}");
+
+    gw.signal(libc::SIGHUP);
+    assert!(gw.wait_log("config reload failed", Duration::from_secs(5)));
+    let failed = &gw.log_entries("config reload failed, nothing changed")[0];
+    assert!(
+        failed["errors"].as_str().unwrap_or("").contains(&want),
+        "{failed}"
+    );
+    assert_eq!(gw.metric("ringway_config_reload_failures_total"), Some(2.0));
+    assert_eq!(gw.metric("ringway_config_reloads_total"), Some(0.0));
+    assert!(wait_generation(&gw, 1));
+    assert_eq!(
+        gw.client().roundtrip(&get("/a/1", "h")).upstream(),
+        Some("a")
+    );
+
+    // A file that cannot be read is an error too, not a reload to nothing.
+    std::fs::remove_file(gw.config_path()).expect("remove");
+    let r = reload(&gw);
+    assert_error(&r, 400, "config_invalid");
+    assert!(
+        r.text().contains("cannot read the configuration"),
+        "{}",
+        r.summary()
+    );
+    assert_eq!(
+        gw.client().roundtrip(&get("/a/2", "h")).upstream(),
+        Some("a")
+    );
+}
+
+#[test]
+fn listen_and_workers_need_a_restart_and_keep_their_running_values() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let gw = Gateway::start(&config(&[], &a, &b, ROUTE_A));
+    gw.rewrite_config(&config(
+        &[("workers", "3"), ("idle_timeout_ms", "12345")],
+        &a,
+        &b,
+        ROUTE_A,
+    ));
+    let r = reload(&gw);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let v = r.json();
+    let keys: Vec<&str> = v["restart_required"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|p| p["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["server.workers"], "{v}");
+    assert!(gw.wait_log("config key needs a restart", Duration::from_secs(2)));
+    let cfg = admin(gw.admin_addr(), "GET", "/config", &[]).json();
+    assert_eq!(cfg["server"]["workers"], 2, "the running value: {cfg}");
+    assert_eq!(
+        cfg["server"]["idle_timeout_ms"], 12345,
+        "the rest applies: {cfg}"
+    );
+    assert_eq!(gw.shards(), 2);
+
+    let out = run_cli(&["check", "--config", &gw.config_path().display().to_string()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("server.listen, server.workers"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn upstream_pools_carry_over_an_unrelated_change_and_not_a_changed_upstream() {
+    let up = Upstream::echo("u");
+    let other = Backend::start("b");
+    let routes = "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n";
+    let base = |extra_route: &str, u_extra: &[(&str, &str)]| {
+        let mut out = server_section(&[("workers", "1")]);
+        out.push_str(&upstream_section("u", &[up.addr()], u_extra));
+        out.push_str(&upstream_section("b", &[other.addr()], &[]));
+        out.push_str(extra_route);
+        out.push_str(routes);
+        out
+    };
+    let gw = Gateway::start(&base("", &[]));
+    for i in 0..3 {
+        assert_eq!(
+            gw.client().roundtrip(&get(&format!("/{i}"), "h")).status,
+            200
+        );
+    }
+    assert_eq!(up.connections(), 1);
+    // A route added, the upstream untouched: its pooled connection stays.
+    gw.rewrite_config(&base(ROUTE_B, &[]));
+    assert_eq!(reload(&gw).status, 200);
+    for i in 0..3 {
+        assert_eq!(
+            gw.client().roundtrip(&get(&format!("/k{i}"), "h")).status,
+            200
+        );
+    }
+    assert_eq!(
+        up.connections(),
+        1,
+        "the pooled connection was carried over"
+    );
+    assert_eq!(gw.metric("ringway_upstream_connects_total"), Some(1.0));
+    assert_eq!(gw.metric("ringway_upstream_reused_total"), Some(5.0));
+    // The upstream's definition changed: its state (and pool) start afresh.
+    gw.rewrite_config(&base(ROUTE_B, &[("connect_timeout_ms", "1500")]));
+    assert_eq!(reload(&gw).status, 200);
+    assert_eq!(gw.client().roundtrip(&get("/n", "h")).status, 200);
+    assert_eq!(
+        up.connections(),
+        2,
+        "a changed upstream opens its own connections"
+    );
+}
+
+#[test]
+fn rate_limit_state_carries_over_an_unchanged_limit_only() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let limited = |limit: u32, extra: &str| {
+        let mut out = config(&[], &a, &b, "");
+        out.push_str(&rate_limit_section(
+            "per_ip",
+            &[
+                ("key", "\"ip\""),
+                ("limit", &limit.to_string()),
+                ("period", "\"1h\""),
+                // A bucket of 3 tokens, refilled far slower than the test runs.
+                ("burst", "2"),
+            ],
+        ));
+        out.push_str(&format!(
+            "[[routes]]\nname = \"ra\"\npath_prefix = \"/a\"\nupstream = \"a\"\nrate_limit = \"per_ip\"\n{extra}"
+        ));
+        out
+    };
+    let gw = Gateway::start(&limited(3, ""));
+    for i in 0..3 {
+        assert_eq!(
+            gw.client().roundtrip(&get(&format!("/a/{i}"), "h")).status,
+            200
+        );
+    }
+    // Unrelated change (a response header on the route): the 3 stay spent.
+    gw.rewrite_config(&limited(
+        3,
+        "response_headers = { set = { \"x-gen\" = \"2\" } }\n",
+    ));
+    assert_eq!(reload(&gw).status, 200);
+    let r = gw.client().roundtrip(&get("/a/3", "h"));
+    assert_error(&r, 429, "rate_limited");
+    // The limit itself changed: a new definition starts with a full bucket.
+    gw.rewrite_config(&limited(4, ""));
+    assert_eq!(reload(&gw).status, 200);
+    let r = gw.client().roundtrip(&get("/a/4", "h"));
+    assert_eq!(r.status, 200, "{}", r.summary());
+}
+
+#[test]
+fn a_request_in_flight_finishes_on_its_config_and_keeps_its_concurrency_slot() {
+    let a = Backend::with_mode("a", Mode::Stall);
+    let b = Backend::start("b");
+    let route = |upstream: &str| {
+        format!(
+            "[[routes]]\nname = \"r\"\npath_prefix = \"/s\"\nupstream = \"{upstream}\"\nconcurrency_limit = 1\n"
+        )
+    };
+    let gw = Gateway::start(&config(&[], &a, &b, &route("a")));
+    let mut slow = gw.client();
+    slow.send(&get("/s/1", "h"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.hits() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(a.hits(), 1, "the first request reached a");
+
+    // The route moves to b, same limit: the request in flight still holds
+    // the one slot, so a second one is refused until it ends.
+    gw.rewrite_config(&config(&[], &a, &b, &route("b")));
+    assert_eq!(reload(&gw).status, 200);
+    assert_error(
+        &gw.client().roundtrip(&get("/s/2", "h")),
+        503,
+        "concurrency_limited",
+    );
+
+    a.set(Mode::Ok);
+    let r = slow.read_response();
+    assert_eq!(
+        (r.status, r.upstream()),
+        (200, Some("a")),
+        "finished on its own config"
+    );
+    let r = gw.client().roundtrip(&get("/s/3", "h"));
+    assert_eq!(
+        (r.status, r.upstream()),
+        (200, Some("b")),
+        "{}",
+        r.summary()
+    );
+}
+
+#[test]
+fn watch_reloads_when_the_file_changes() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let gw = Gateway::start(&config(&[("watch", "true")], &a, &b, ROUTE_A));
+    std::thread::sleep(Duration::from_millis(600));
+    gw.rewrite_config(&config(
+        &[("watch", "true")],
+        &a,
+        &b,
+        &format!("{ROUTE_A}{ROUTE_B}"),
+    ));
+    assert!(gw.wait_log("config reloaded", Duration::from_secs(5)));
+    assert_eq!(gw.log_entries("config reloaded")[0]["trigger"], "watch");
+    assert_eq!(
+        gw.client().roundtrip(&get("/b/1", "h")).upstream(),
+        Some("b")
+    );
+    // An edit that does not parse is a failed reload; the running one stays.
+    gw.rewrite_config("[server\n");
+    assert!(gw.wait_log("config reload failed", Duration::from_secs(5)));
+    assert_eq!(
+        gw.client().roundtrip(&get("/b/2", "h")).upstream(),
+        Some("b")
+    );
+}
