@@ -370,7 +370,7 @@ fn gate<'a>(p: &Parsed, admin: &'a Admin, role: Role) -> Result<Call<'a>, Refusa
 /// The registry's gate: its token, then the path, method and names, then
 /// the body's size (before any of it is read).
 fn registry_gate<'a>(p: &Parsed, r: &'a Registry) -> Result<Call<'a>, Refusal> {
-    let routed = registry_api::route(p.method, &p.path);
+    let routed = registry_api::route(p.method, &p.target);
     let op = routed.as_ref().map_or(Op::Other, Route::op);
     if !auth::allows(Some(&r.spec().token), p.authorization.as_deref()) {
         r.count(op, Outcome::Unauthorized);

@@ -40,6 +40,8 @@ pub struct Parsed {
     pub method: Method,
     /// The normalised path, without the query.
     pub path: String,
+    /// The path and query as sent (the registry takes only one spelling).
+    pub target: String,
     /// The `Authorization` value, if sent (the parser allows one).
     pub authorization: Option<Vec<u8>>,
     /// The `Content-Length` (0 without a body).
@@ -120,10 +122,15 @@ pub fn parse(
         .iter()
         .find(|h| h.kind == HeaderKind::Authorization)
         .map(|h| h.value.get(buf).to_vec());
+    // From the path on: an absolute-form target's scheme and host are not the registry's.
+    let target = buf
+        .get(head.path.start as usize..head.target.end as usize)
+        .unwrap_or_default();
     Ok(Some(Parsed {
         head_len: head.head_len,
         method: head.method,
         path: String::from_utf8_lossy(&path).into_owned(),
+        target: String::from_utf8_lossy(target).into_owned(),
         authorization,
         body_len,
         expect_continue: head.expect_continue,

@@ -10,9 +10,12 @@
 //! PUT    /registry/services/{service}/instances/{id}/heartbeat   renew
 //! ```
 //!
+//! Each path has one spelling: `route` reads the target as sent and
+//! refuses (`input::path`) what a normalising listener would rewrite.
+//!
 //! Owns: the paths and the answer shapes. Must never: check the token (the
-//! listener's gate does, before `route` is trusted) or choose a status
-//! other than through `crate::error`.
+//! listener's gate does, before `route` is trusted), route a normalised
+//! path, or choose a status other than through `crate::error`.
 
 use serde_json::{json, Value};
 
@@ -87,24 +90,35 @@ impl Route {
     }
 }
 
-/// True for the paths the registry answers (`/registry` and below).
+/// True for the (normalised) paths the registry answers (`/registry` and
+/// below); `route` then judges how the path was spelled.
 pub fn is_registry_path(path: &str) -> bool {
     path == "/registry" || path.starts_with("/registry/")
 }
 
 const INSTANCE_ALLOW: &str = "GET, PUT, DELETE";
 
-/// The operation of `method` on the (normalised) `path`.
-pub fn route(method: Method, path: &str) -> Result<Route, Rejection> {
+/// The operation of `method` on `target`, the request's path and query as
+/// the client sent them (not normalised: `input::path` refuses every other
+/// spelling of a registry path rather than guess which one was meant).
+pub fn route(method: Method, target: &str) -> Result<Route, Rejection> {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if !path.starts_with('/') {
+        return Err(no_endpoint());
+    }
+    input::path(path).map_err(Rejection::bad)?;
+    if target.contains('?') {
+        let query: String = query.chars().take(80).collect();
+        return Err(Rejection::bad(format!(
+            "query: {query:?}: the registry API takes no query parameters"
+        )));
+    }
     let rest = path.strip_prefix("/registry/services").unwrap_or("\0");
     let segs: Vec<&str> = match rest {
         "" => Vec::new(),
         r if r.starts_with('/') => r[1..].split('/').collect(),
         _ => return Err(no_endpoint()),
     };
-    if segs.contains(&"") {
-        return Err(no_endpoint());
-    }
     let allowed = |allow: &'static str, ok: bool| match ok {
         true => Ok(()),
         false => Err(Rejection::method(allow)),

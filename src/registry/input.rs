@@ -1,5 +1,6 @@
-//! What a registry client may send: service names and instance ids in the
-//! upstream-name syntax, and the registration body (`addr`, `weight`,
+//! What a registry client may send: its paths in one spelling only
+//! (`path`), service names and instance ids in the upstream-name syntax,
+//! and the registration body (`addr`, `weight`,
 //! `ttl_s`, `metadata`), each bounded; every refusal's text starts with the
 //! name of the field it is about (`addr: …`).
 //!
@@ -35,9 +36,60 @@ pub struct Registration {
     pub metadata: Map<String, Value>,
 }
 
-/// `service` or `id` (as `field`) in the upstream-name syntax.
+/// `service` or `id` (as `field`) in the upstream-name syntax, and not
+/// `.` or `..`, which are legal characters but dot segments as a whole.
 pub fn name(field: &str, s: &str) -> Result<(), String> {
+    if s == "." || s == ".." {
+        return Err(dot_segment(field, s));
+    }
     crate::config::check_name(s).map_err(|e| format!("{field}: {e}"))
+}
+
+/// The raw path (as sent, before any normalisation) of a registry request
+/// in its one spelling: no `%` escape, no `.` or `..` segment, no empty
+/// segment (`//`, a trailing `/`). The listener would decode, resolve and
+/// merge these into some other path; the registry refuses them instead,
+/// so that the name a client sees stored is the name it sent. A refusal
+/// names the field the segment stands for (`service`, `id`) or `path`.
+pub fn path(raw: &str) -> Result<(), String> {
+    let segs: Vec<&str> = raw.strip_prefix('/').unwrap_or(raw).split('/').collect();
+    let shown: String = raw.chars().take(120).collect();
+    for (i, &seg) in segs.iter().enumerate() {
+        if seg.is_empty() && i + 1 == segs.len() {
+            return Err(format!("path: {shown:?} ends in '/'; send it without"));
+        }
+        let field = field_at(&segs, i);
+        if seg.is_empty() {
+            return Err(format!("{field}: {shown:?} has an empty segment ('//')"));
+        }
+        if seg == "." || seg == ".." {
+            return Err(dot_segment(field, seg));
+        }
+        if seg.contains('%') {
+            let seg: String = seg.chars().take(80).collect();
+            return Err(format!(
+                "{field}: {seg:?} is percent-encoded; registry names are sent as they are (A-Z a-z 0-9 - _ .)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Which field segment `i` of `/registry/services/{service}/instances/{id}`
+/// is; `path` for the fixed words and anything past the shape.
+fn field_at(segs: &[&str], i: usize) -> &'static str {
+    let under = segs.get(..2) == Some(&["registry", "services"][..]);
+    match i {
+        2 if under => "service",
+        4 if under && segs.get(3) == Some(&"instances") => "id",
+        _ => "path",
+    }
+}
+
+fn dot_segment(field: &str, s: &str) -> String {
+    format!(
+        "{field}: {s:?} is a dot segment, which the registry neither resolves nor takes as a name"
+    )
 }
 
 /// Parses and checks a registration body.

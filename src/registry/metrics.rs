@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::api::Op;
+use super::Registry;
 use crate::observe::prom;
 
 /// How a registry request ended, for `ringway_registry_operations_total{result}`.
@@ -159,6 +160,49 @@ impl Stats {
         );
         for (op, label) in [(StateOp::Load, "load"), (StateOp::Write, "write")] {
             prom::line(out, &[name, "{op=\"", label, "\"}"], self.state_errors(op));
+        }
+    }
+}
+
+impl Registry {
+    /// Appends the registry's families to a `/metrics` answer.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.stats.render(out);
+        let store = self.lock();
+        let name = "ringway_registry_all_instances";
+        prom::header(
+            out,
+            name,
+            "gauge",
+            "Registry instances, all services together.",
+        );
+        prom::line(out, &[name], store.len() as u64);
+        let name = "ringway_registry_services";
+        prom::header(
+            out,
+            name,
+            "gauge",
+            "Registry services with at least one instance.",
+        );
+        prom::line(out, &[name], store.services().count() as u64);
+        let b = self.bound();
+        let mut bound: Vec<&str> = b.bindings.iter().map(|(s, _)| &**s).collect();
+        bound.sort_unstable();
+        bound.dedup();
+        if bound.is_empty() {
+            return;
+        }
+        let name = "ringway_registry_instances";
+        prom::header(
+            out,
+            name,
+            "gauge",
+            "Registry instances of each service an upstream is bound to.",
+        );
+        for s in bound {
+            let escaped = prom::escape(s);
+            let series = [name, "{service=\"", &escaped, "\"}"];
+            prom::line(out, &series, store.service_len(s) as u64);
         }
     }
 }

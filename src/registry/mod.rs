@@ -13,13 +13,17 @@
 //! with the sink before its `DELETE` is answered; expiry within one `TICK`
 //! of the TTL running out (and at once when a request comes first).
 //!
-//! Durability (`snapshot`): a registration or deregistration is written to
+//! Durability (`persist`, the file format in `snapshot`): a registration or deregistration is written to
 //! the state file before it is answered (concurrent writers share one
 //! write); heartbeats and expiries are written by the reaper, at most once
 //! per `TICK`. A state file that cannot be read or parsed at start is
 //! logged, counted (`ringway_registry_state_file_errors_total{op="load"}`),
 //! moved aside to `PATH.corrupt`, and the registry starts empty: a bad
 //! file never stops the gateway.
+//!
+//! This file holds the shared state and its construction (`Registry::new`
+//! starts the reaper), the lock and publishing to the sink; `serve`
+//! answers the operations; `metrics` counts and renders.
 //!
 //! Must never: run on a shard, call the sink from a shard, let a client
 //! choose a metric label (`metrics`), or answer a change before the sink
@@ -28,6 +32,8 @@
 pub mod api;
 pub mod input;
 pub mod metrics;
+mod persist;
+mod serve;
 pub mod snapshot;
 pub mod store;
 
@@ -37,16 +43,13 @@ mod tests;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::json;
-
 use crate::config::RegistrySpec;
 use crate::discovery::TargetSink;
 use crate::error::ErrorCode;
 use crate::observe::log::{self, Val};
-use crate::observe::prom;
-use api::{Op, Route};
-use metrics::{Outcome, StateOp, Stats};
-use store::{Full, Instance, Registered, Store};
+use metrics::Stats;
+use persist::Written;
+use store::Store;
 
 /// How often the reaper expires instances and writes a changed state.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -107,19 +110,10 @@ impl Rejection {
     }
 }
 
-/// What the state-file writer remembers.
-#[derive(Debug, Default)]
-struct Written {
-    /// The store generation the file holds.
-    generation: u64,
-    /// The last write failed (logged once until one succeeds).
-    failing: bool,
-}
-
 /// Where sets go: (service, upstream index) pairs, and the sink the
 /// indexes are of (one configuration generation's upstreams).
-struct Bound {
-    bindings: Vec<(Box<str>, usize)>,
+pub(super) struct Bound {
+    pub(super) bindings: Vec<(Box<str>, usize)>,
     sink: Arc<dyn TargetSink>,
 }
 
@@ -221,7 +215,7 @@ impl Registry {
         }
     }
 
-    fn bound(&self) -> std::sync::RwLockReadGuard<'_, Bound> {
+    pub(super) fn bound(&self) -> std::sync::RwLockReadGuard<'_, Bound> {
         self.bound.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -240,99 +234,8 @@ impl Registry {
         now_at(self.epoch)
     }
 
-    /// Counts a request refused before it reached `serve` (token, size).
-    pub fn count(&self, op: Op, outcome: Outcome) {
-        self.stats.count(op, outcome);
-    }
-
-    /// Answers `route` with the request `body`, now.
-    pub fn serve(&self, route: &Route, body: &[u8]) -> Result<Answer, Rejection> {
-        self.serve_at(route, body, self.now())
-    }
-
-    /// Answers `route` at `now`.
-    pub fn serve_at(&self, route: &Route, body: &[u8], now: Now) -> Result<Answer, Rejection> {
-        let r = match route {
-            Route::List => Ok(self.list(now)),
-            Route::Service(s) => Ok(self.service(s, now)),
-            Route::Get(s, id) => self.get(s, id, now),
-            Route::Register(s, id) => self.register(s, id, body, now),
-            Route::Heartbeat(s, id) => self.heartbeat(s, id, now),
-            Route::Deregister(s, id) => self.deregister(s, id, now),
-        };
-        let status = match &r {
-            Ok(a) => a.status,
-            Err(j) => j.code.status(),
-        };
-        self.stats.count(route.op(), Outcome::of_status(status));
-        r
-    }
-
-    /// Expires what ran out by `now` and writes the state file if it
-    /// changed since the last write (the reaper calls this every `TICK`).
-    pub fn tick_at(&self, now: Now) {
-        let dirty = {
-            let mut store = self.lock();
-            self.expire(&mut store, now);
-            store.generation()
-        } > self.written().generation;
-        if dirty {
-            let _ = self.persist(now);
-        }
-    }
-
-    /// Writes the state file now if it is behind (at shutdown).
-    pub fn flush(&self) {
-        let _ = self.persist(self.now());
-    }
-
-    /// Appends the registry's families to a `/metrics` answer.
-    pub fn render_metrics(&self, out: &mut String) {
-        self.stats.render(out);
-        let store = self.lock();
-        let name = "ringway_registry_all_instances";
-        prom::header(
-            out,
-            name,
-            "gauge",
-            "Registry instances, all services together.",
-        );
-        prom::line(out, &[name], store.len() as u64);
-        let name = "ringway_registry_services";
-        prom::header(
-            out,
-            name,
-            "gauge",
-            "Registry services with at least one instance.",
-        );
-        prom::line(out, &[name], store.services().count() as u64);
-        let b = self.bound();
-        let mut bound: Vec<&str> = b.bindings.iter().map(|(s, _)| &**s).collect();
-        bound.sort_unstable();
-        bound.dedup();
-        if bound.is_empty() {
-            return;
-        }
-        let name = "ringway_registry_instances";
-        prom::header(
-            out,
-            name,
-            "gauge",
-            "Registry instances of each service an upstream is bound to.",
-        );
-        for s in bound {
-            let escaped = prom::escape(s);
-            let series = [name, "{service=\"", &escaped, "\"}"];
-            prom::line(out, &series, store.service_len(s) as u64);
-        }
-    }
-
     fn lock(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn written(&self) -> MutexGuard<'_, Written> {
-        self.written.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends `service`'s set to every upstream bound to it (under the lock).
@@ -372,298 +275,6 @@ impl Registry {
             }
         }
     }
-
-    fn list(&self, now: Now) -> Answer {
-        let mut store = self.lock();
-        self.expire(&mut store, now);
-        let services: Vec<_> = store
-            .services()
-            .map(|(name, ids)| api::service(name, ids.iter().map(|(k, v)| (&**k, v)), now.mono_ms))
-            .collect();
-        ok(200, json!({ "services": services }))
-    }
-
-    fn service(&self, service: &str, now: Now) -> Answer {
-        let mut store = self.lock();
-        self.expire(&mut store, now);
-        let ids = store.service(service).into_iter().flatten();
-        let v = api::service(service, ids.map(|(k, v)| (&**k, v)), now.mono_ms);
-        ok(200, v)
-    }
-
-    fn get(&self, service: &str, id: &str, now: Now) -> Result<Answer, Rejection> {
-        let mut store = self.lock();
-        self.expire(&mut store, now);
-        let i = store.get(service, id).ok_or_else(|| unknown(service, id))?;
-        Ok(ok(200, api::instance(service, id, i, now.mono_ms)))
-    }
-
-    fn register(
-        &self,
-        service: &str,
-        id: &str,
-        body: &[u8],
-        now: Now,
-    ) -> Result<Answer, Rejection> {
-        let reg = input::registration(body, &self.spec).map_err(Rejection::bad)?;
-        let inst = Instance {
-            addr: reg.addr,
-            weight: reg.weight,
-            ttl_s: reg.ttl_s,
-            metadata: reg.metadata,
-            expires_at: now.mono_ms.saturating_add(u64::from(reg.ttl_s) * 1000),
-        };
-        let addr = inst.addr.to_string();
-        let (what, view) = {
-            let mut store = self.lock();
-            self.expire(&mut store, now);
-            let what = store
-                .register(service, id, inst, now.mono_ms)
-                .map_err(|f| self.full(f, service))?;
-            if matches!(
-                what,
-                Registered::Created
-                    | Registered::Updated {
-                        targets_changed: true
-                    }
-            ) {
-                self.publish(&store, service);
-            }
-            let view = store
-                .get(service, id)
-                .map(|i| api::instance(service, id, i, now.mono_ms));
-            (what, view.unwrap_or_default())
-        };
-        let msg = match what {
-            Registered::Created => Some("registry instance registered"),
-            Registered::Updated {
-                targets_changed: true,
-            } => Some("registry instance updated"),
-            Registered::Updated { .. } => None,
-        };
-        if let Some(msg) = msg {
-            log::info(
-                msg,
-                &[
-                    ("service", Val::Str(service)),
-                    ("id", Val::Str(id)),
-                    ("addr", Val::Str(&addr)),
-                ],
-            );
-        }
-        self.persist(now)?;
-        let status = if what == Registered::Created {
-            201
-        } else {
-            200
-        };
-        Ok(ok(status, view))
-    }
-
-    fn heartbeat(&self, service: &str, id: &str, now: Now) -> Result<Answer, Rejection> {
-        let mut store = self.lock();
-        self.expire(&mut store, now);
-        let i = store
-            .heartbeat(service, id, now.mono_ms)
-            .ok_or_else(|| unknown(service, id))?;
-        Ok(ok(200, api::instance(service, id, i, now.mono_ms)))
-    }
-
-    fn deregister(&self, service: &str, id: &str, now: Now) -> Result<Answer, Rejection> {
-        let view = {
-            let mut store = self.lock();
-            self.expire(&mut store, now);
-            let gone = store
-                .deregister(service, id)
-                .ok_or_else(|| unknown(service, id))?;
-            // With the sink before the answer: no new request goes there
-            // once the shards have applied this set.
-            self.publish(&store, service);
-            log::info(
-                "registry instance deregistered",
-                &[
-                    ("service", Val::Str(service)),
-                    ("id", Val::Str(id)),
-                    ("addr", Val::Str(&gone.addr.to_string())),
-                ],
-            );
-            api::instance(service, id, &gone, now.mono_ms)
-        };
-        self.persist(now)?;
-        Ok(ok(200, view))
-    }
-
-    /// The 429 for a registration over a limit; `retry-after` is when the
-    /// first instance in the way expires unless it is renewed.
-    fn full(&self, f: Full, service: &str) -> Rejection {
-        let (detail, ms) = match f {
-            Full::Service(ms) => (
-                format!(
-                    "service {service} has {} instances, registry.max_instances_per_service",
-                    self.spec.max_instances_per_service
-                ),
-                ms,
-            ),
-            Full::All(ms) => (
-                format!(
-                    "the registry has {} instances, registry.max_instances",
-                    self.spec.max_instances
-                ),
-                ms,
-            ),
-        };
-        Rejection {
-            retry_after_s: Some(ms.div_ceil(1000).max(1)),
-            ..Rejection::detail(ErrorCode::RegistryFull, detail)
-        }
-    }
-
-    /// Writes the state file unless it already holds the store's current
-    /// generation (then a concurrent writer wrote this change too).
-    fn persist(&self, now: Now) -> Result<(), Rejection> {
-        let Some(path) = &self.spec.state_file else {
-            return Ok(());
-        };
-        let mut w = self.written();
-        let (text, generation) = {
-            let store = self.lock();
-            if store.generation() <= w.generation {
-                return Ok(());
-            }
-            (snapshot::render(&store, now), store.generation())
-        };
-        match snapshot::write(path, &text) {
-            Ok(()) => {
-                w.generation = generation;
-                if std::mem::take(&mut w.failing) {
-                    log::info(
-                        "registry state file written again",
-                        &[("path", Val::Str(&path.display().to_string()))],
-                    );
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.stats.state_error(StateOp::Write);
-                let why = format!("{}: {e}", path.display());
-                if !std::mem::replace(&mut w.failing, true) {
-                    log::error(
-                        "registry state file write failed (logged once until a write succeeds)",
-                        &[("error", Val::Str(&why))],
-                    );
-                }
-                Err(Rejection::detail(ErrorCode::RegistryNotSaved, why))
-            }
-        }
-    }
-
-    /// Loads the state file at start; whatever is wrong with it is logged
-    /// and counted, never fatal.
-    fn load(&self, now: Now) {
-        let Some(path) = &self.spec.state_file else {
-            return;
-        };
-        let shown = path.display().to_string();
-        let text = match snapshot::read(path) {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                log::info(
-                    "registry state file absent, starting empty",
-                    &[("path", Val::Str(&shown))],
-                );
-                return;
-            }
-            Err(e) => {
-                self.stats.state_error(StateOp::Load);
-                log::error(
-                    "registry state file unreadable, starting empty",
-                    &[
-                        ("path", Val::Str(&shown)),
-                        ("error", Val::Str(&e.to_string())),
-                    ],
-                );
-                return;
-            }
-        };
-        let entries = match snapshot::parse(&text) {
-            Ok(e) => e,
-            Err(why) => {
-                self.stats.state_error(StateOp::Load);
-                let aside = snapshot::set_aside(path)
-                    .map_or_else(|e| format!("not moved: {e}"), |p| p.display().to_string());
-                log::error(
-                    "registry state file corrupt, starting empty",
-                    &[
-                        ("path", Val::Str(&shown)),
-                        ("error", Val::Str(&why)),
-                        ("moved_to", Val::Str(&aside)),
-                    ],
-                );
-                return;
-            }
-        };
-        let (mut kept, mut expired, mut refused) = (0u64, 0u64, 0u64);
-        let mut first_refusal = String::new();
-        let mut store = self.lock();
-        for e in entries {
-            match self.restore(&mut store, e, now) {
-                Ok(true) => kept += 1,
-                Ok(false) => expired += 1,
-                Err(why) => {
-                    refused += 1;
-                    if first_refusal.is_empty() {
-                        first_refusal = why;
-                    }
-                }
-            }
-        }
-        self.stats.expired(expired as usize);
-        log::info(
-            "registry state loaded",
-            &[
-                ("path", Val::Str(&shown)),
-                ("instances", Val::Num(kept)),
-                ("expired", Val::Num(expired)),
-                ("refused", Val::Num(refused)),
-                ("first_refusal", Val::Str(&first_refusal)),
-            ],
-        );
-    }
-
-    /// Puts one state-file entry back with what is left of its TTL:
-    /// `Ok(false)` when it expired meanwhile, `Err` when today's rules
-    /// (names, `allow_cidrs`, TTL bounds, limits) refuse it.
-    fn restore(&self, store: &mut Store, e: snapshot::Entry, now: Now) -> Result<bool, String> {
-        let at = |why: String| format!("{}/{}: {why}", e.service, e.id);
-        input::name("service", &e.service).map_err(at)?;
-        input::name("id", &e.id).map_err(at)?;
-        let addr = input::addr(&e.addr, &self.spec.allow_cidrs).map_err(at)?;
-        if !(1..=input::MAX_WEIGHT).contains(&e.weight) {
-            return Err(at(format!("weight: {} is out of range", e.weight)));
-        }
-        if !(self.spec.min_ttl_s..=self.spec.max_ttl_s).contains(&e.ttl_s) {
-            return Err(at(format!("ttl_s: {} is out of range", e.ttl_s)));
-        }
-        let metadata =
-            input::metadata(&serde_json::Value::Object(e.metadata.clone())).map_err(at)?;
-        let ttl_ms = u64::from(e.ttl_s) * 1000;
-        // A clock set back since the write cannot stretch a TTL.
-        let left = e.expires_unix_ms.saturating_sub(now.unix_ms).min(ttl_ms);
-        if left == 0 {
-            return Ok(false);
-        }
-        let inst = Instance {
-            addr,
-            weight: e.weight,
-            ttl_s: e.ttl_s,
-            metadata,
-            expires_at: now.mono_ms.saturating_add(left),
-        };
-        store
-            .register(&e.service, &e.id, inst, now.mono_ms)
-            .map_err(|_| at("over registry.max_instances_per_service or max_instances".into()))?;
-        Ok(true)
-    }
 }
 
 fn now_at(epoch: Instant) -> Now {
@@ -674,17 +285,4 @@ fn now_at(epoch: Instant) -> Now {
         mono_ms: u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX),
         unix_ms,
     }
-}
-
-fn ok(status: u16, v: serde_json::Value) -> Answer {
-    let mut body = serde_json::to_string_pretty(&v).unwrap_or_default();
-    body.push('\n');
-    Answer { status, body }
-}
-
-fn unknown(service: &str, id: &str) -> Rejection {
-    Rejection::detail(
-        ErrorCode::RegistryNotFound,
-        format!("instance {id} of service {service} is not registered (it expired or was deregistered; register it again with PUT)"),
-    )
 }

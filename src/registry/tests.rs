@@ -497,9 +497,7 @@ fn routes_check_path_method_and_names() {
     );
     for p in [
         "/registry",
-        "/registry/",
         "/registry/servicesx",
-        "/registry/services/",
         "/registry/services/users/instances",
         "/registry/services/users/nodes/a",
         "/registry/services/users/instances/a/beat",
@@ -534,6 +532,11 @@ fn routes_check_path_method_and_names() {
     );
     assert!(e.detail.starts_with("id: "), "{}", e.detail);
     assert_eq!(e.code, ErrorCode::RegistryBadRequest);
+    for p in ["/registry/", "/registry/services/"] {
+        let e = err(Method::Get, p);
+        assert_eq!(e.code, ErrorCode::RegistryBadRequest, "{p}");
+        assert!(e.detail.starts_with("path: "), "{p}: {}", e.detail);
+    }
     assert!(api::is_registry_path("/registry/services"));
     assert!(api::is_registry_path("/registry"));
     assert!(!api::is_registry_path("/registryx"));
@@ -798,4 +801,51 @@ fn metrics_label_only_bound_services() {
     }
     assert!(!out.contains("client-chosen-name"), "{out}");
     assert_eq!(out.matches("ringway_registry_instances{").count(), 2);
+}
+
+/// Every other spelling of a registry path is refused, naming the field the
+/// odd segment stands for, never resolved into a name the client did not
+/// send.
+#[test]
+fn routes_take_one_spelling_of_each_path() {
+    let err = |m, p: &str| api::route(m, p).unwrap_err();
+    for (p, field) in [
+        ("/registry/services/us%65rs/instances/a", "service"),
+        ("/registry/services/users/instances/a%2Fb", "id"),
+        ("/registry/services/users/instances/%2E%2E", "id"),
+        ("/registry/services/users/../x/instances/a", "path"),
+        ("/registry/services/users/./instances/a", "path"),
+        ("/registry/./services/users/instances/a", "path"),
+        ("/x/../registry/services/users/instances/a", "path"),
+        ("/registry/services/users//instances/a", "path"),
+        ("//registry/services/users/instances/a", "path"),
+        ("/registry/services//instances/a", "service"),
+        ("/registry/services/users/instances/a/", "path"),
+        ("/registry/services/users/instances/a/heartbeat/", "path"),
+        ("/registry/services/./instances/a", "service"),
+        ("/registry/services/../instances/a", "service"),
+        ("/registry/services/users/instances/.", "id"),
+        ("/registry/services/users/instances/..", "id"),
+        ("/registry/services/users/instances/../heartbeat", "id"),
+        ("/registry/services/users/instances/a?x", "query"),
+        ("/registry/services?", "query"),
+    ] {
+        let e = err(Method::Put, p);
+        assert_eq!(e.code, ErrorCode::RegistryBadRequest, "{p}");
+        assert!(
+            e.detail.starts_with(&format!("{field}: ")),
+            "{p}: {}",
+            e.detail
+        );
+    }
+    // Names that are a dot segment are refused wherever a name is taken
+    // (the state file too), though `.` is a legal character in a name.
+    for s in [".", ".."] {
+        assert!(input::name("id", s).unwrap_err().starts_with("id: "));
+    }
+    for s in ["a.b", ".a", "a..b", "..."] {
+        assert_eq!(input::name("id", s), Ok(()), "{s}");
+    }
+    assert_eq!(err(Method::Get, "").code, ErrorCode::RegistryNotFound);
+    assert_eq!(err(Method::Get, "*").code, ErrorCode::RegistryNotFound);
 }
