@@ -218,12 +218,13 @@ post_reload() {
         -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN/reload"
 }
 metrics() { curl -fsS --max-time 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$ADMIN/metrics"; }
-# "SHARD GENERATION" per line, from ringway_config_generation{shard="i"} N.
+# "SHARD GENERATION" per line, from ringway_config_generation{shard="i"} N;
+# nothing when /metrics has no such series (or does not answer).
 generations() {
-    metrics | awk '/^ringway_config_generation[{]/ { s = $1; sub(/.*shard="/, "", s); sub(/".*/, "", s); print s, $2 }' | sort -n
+    { metrics || true; } | awk '/^ringway_config_generation[{]/ { s = $1; sub(/.*shard="/, "", s); sub(/".*/, "", s); print s, $2 }' | sort -n
 }
 reload_failures() {
-    metrics | awk '/^ringway_config_reload_failures_total([{ ])/ { n += $2; seen = 1 } END { if (seen) print n + 0; else print "absent" }'
+    { metrics || true; } | awk '/^ringway_config_reload_failures_total([{ ])/ { n += $2; seen = 1 } END { if (seen) print n + 0; else print "absent" }'
 }
 # The x-config header of GET / through the gateway.
 served_config() {
@@ -296,8 +297,9 @@ fi
 
 # RELOADS reloads, one every 1/RELOAD_HZ s (start to start), alternating
 # b, a, b, ... (ends on a when RELOADS is even). One line per reload in OUT:
-# index, start (ms since the first), status, ms taken, generation or -,
-# restart_required entries.
+# index, start (ms since the first), status (0: no answer), ms taken, and
+# for a 200 the generation and the number of restart_required entries (-
+# otherwise), for another status the error code (- for a 200).
 RELOADER='
 import http.client, json, os, sys, time
 admin, token, config, a, b, n, hz, out = sys.argv[1:9]
@@ -321,12 +323,16 @@ with open(out, "w") as f:
             h.close()
         except OSError as e:
             status, body = 0, str(e).encode()
+        gen, rr, code = "-", "-", "-"
         try:
             j = json.loads(body)
-            gen, rr = j.get("generation", "-"), len(j.get("restart_required") or [])
-        except ValueError:
-            gen, rr = "-", "-"
-        f.write(f"{i} {(t - t0) * 1000:.1f} {status} {(time.monotonic() - t) * 1000:.1f} {gen} {rr}\n")
+            if status == 200:
+                gen, rr = j.get("generation", "-"), len(j.get("restart_required", ["absent"]))
+            else:
+                code = j["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            code = "unparsed"
+        f.write(f"{i} {(t - t0) * 1000:.1f} {status} {(time.monotonic() - t) * 1000:.1f} {gen} {rr} {code}\n")
         f.flush()
 '
 
@@ -368,7 +374,7 @@ for r in $(seq "$ROUNDS"); do
     [[ $dvalid == valid ]] || fail "round $r direct: INVALID: ${dwhy//_/ }"
     echo "round $r direct: p50 $d50 us, p99 $d99 us, $dvalid"
     for V in "${VARIANTS[@]}"; do
-        k=$V$r
+        k=$V$r bad_before=$bad
         start_gateway "$RD/$V.log"
         gen0=$(generations | awk '{ print $2 }' | sort -u | tr '\n' ' ')
         gen0=${gen0% }
@@ -396,7 +402,10 @@ for r in $(seq "$ROUNDS"); do
             RELOAD_BAD[$k]=$((RELOADS - RELOAD_OK[$k]))
             late=$(awk -v p=$((1000 / RELOAD_HZ)) '{ if ($2 - $1 * p > p) n++ } END { print n + 0 }' "$RD/reloads.txt")
             slow=$(awk '{ print $4 }' "$RD/reloads.txt" | sort -g | tail -1)
-            ((RELOAD_BAD[$k] == 0)) || fail "run $k: ${RELOAD_BAD[$k]} of $RELOADS reloads not answered 200 with restart_required empty: $(awk '$3 != 200 || $6 != 0 { printf "#%s %s (restart_required %s) ", $1, $3, $6 }' "$RD/reloads.txt" | head -c 400)"
+            ((RELOAD_BAD[$k] == 0)) || fail "run $k: ${RELOAD_BAD[$k]} of $RELOADS reloads not answered 200 with restart_required empty: $(awk '$3 != 200 || $6 != 0 { printf "#%s %s %s (restart_required %s) ", $1, $3, $7, $6 }' "$RD/reloads.txt" | head -c 400)"
+            # Each 200 answer names the generation it made: one more than the last.
+            steps=$(awk '$3 == 200 && $5 != "-" { if (seen && $5 != prev + 1) n++; prev = $5; seen = 1 } END { print n + 0 }' "$RD/reloads.txt")
+            ((steps == 0)) || fail "run $k: $steps reload answers whose generation is not the previous one + 1"
             ((late == 0)) || fail "run $k: $late reloads started over one period behind the ${RELOAD_HZ}/s schedule (reloads too slow: not the rate asked for)"
             want=""
             for g in $gen0; do want+="$((g + RELOAD_OK[$k])) "; done
@@ -415,6 +424,10 @@ for r in $(seq "$ROUNDS"); do
             line+=", reloads ${RELOAD_OK[$k]}/$RELOADS ok (slowest $slow ms), generation ${GEN[$k]}"
         fi
         echo "$line"
+        if ((bad > bad_before)); then
+            echo "    gateway log, last lines:"
+            tail -n 8 "$RD/$V.log" | sed 's/^/    /'
+        fi
         stop_gateway
     done
 done
