@@ -133,6 +133,12 @@ finish() {
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
+# Drops PID from PIDS once it has been waited for (its number may be reused).
+forget() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
 
 # Every process started below runs at nice NICE; the session's autogroup too.
 N=(nice -n "$NICE")
@@ -246,6 +252,7 @@ start_gateway() { # LOG: a fresh gateway on config a; sets GWPID
 stop_gateway() {
     kill -0 "$GWPID" 2>/dev/null || { echo "reload-load: the gateway exited during the run" >&2; exit 1; }
     stop_pid "$GWPID"
+    forget "$GWPID"
 }
 
 # The backend, for every run: one thread on core 1.
@@ -336,13 +343,21 @@ with open(out, "w") as f:
         f.flush()
 '
 
-# One loadgen run of WARMUP + DURATION s at RATE on core 1, JSON to OUT;
-# its exit status is kept (3: INVALID), never fatal here.
-load() { # URL OUT
-    local rc=0
+# One loadgen run of WARMUP + DURATION s at RATE on core 1, JSON to OUT:
+# load_start starts it in the background (LOADPID, in PIDS so that an
+# interrupted script stops it), load_wait waits for it. Its exit status
+# (3: INVALID) is not fatal; a run without its JSON is.
+load_start() { # URL OUT
     "${N[@]}" "$LOADGEN" run "$1" --rate "$RATE" -c "$CONNS" -d "${DURATION}s" --warmup "${WARMUP}s" --cpus 1 \
-        --max-send-delay-us "$MAX_SEND_DELAY_US" --json "$2" >"${2%.json}.out" 2>&1 || rc=$?
-    [[ -s $2 ]] || { echo "reload-load: loadgen wrote no result ($rc): $(cat "${2%.json}.out")" >&2; exit 1; }
+        --max-send-delay-us "$MAX_SEND_DELAY_US" --json "$2" >"${2%.json}.out" 2>&1 &
+    LOADPID=$!
+    PIDS+=("$LOADPID")
+}
+load_wait() { # OUT
+    local rc=0
+    wait "$LOADPID" || rc=$?
+    forget "$LOADPID"
+    [[ -s $1 ]] || { echo "reload-load: loadgen wrote no result ($rc): $(cat "${1%.json}.out")" >&2; exit 1; }
 }
 # "requests failed closed_by_peer p50 p99 valid connects reasons" of a run's JSON.
 figures() {
@@ -368,7 +383,8 @@ echo "== $ROUNDS round(s): direct, then ${VARIANTS[*]} through a fresh gateway e
 for r in $(seq "$ROUNDS"); do
     RD=$WORK/round$r
     mkdir -p "$RD"
-    load "http://127.0.0.1:$BACKEND/" "$RD/direct.json"
+    load_start "http://127.0.0.1:$BACKEND/" "$RD/direct.json"
+    load_wait "$RD/direct.json"
     read -r _ dfail _ d50 d99 dvalid _ dwhy < <(figures "$RD/direct.json")
     ((dfail == 0)) || fail "round $r direct: $dfail failed requests to the backend itself"
     [[ $dvalid == valid ]] || fail "round $r direct: INVALID: ${dwhy//_/ }"
@@ -381,14 +397,17 @@ for r in $(seq "$ROUNDS"); do
         if [[ -n $GEN_FIRST && $V == B && $gen0 != "$GEN_FIRST" ]]; then
             fail "run $k: a fresh gateway is at generation '$gen0', GEN_FIRST=$GEN_FIRST"
         fi
-        load "http://127.0.0.1:$GW/" "$RD/$V.json" &
-        LOADPID=$!
+        load_start "http://127.0.0.1:$GW/" "$RD/$V.json"
         if [[ $V == B ]]; then
             sleep "$WARMUP"
             nice -n 19 taskset -c 1 python3 -c "$RELOADER" "$ADMIN" "$TOKEN" "$CONFIG" "$WORK/a.toml" "$WORK/b.toml" \
-                "$RELOADS" "$RELOAD_HZ" "$RD/reloads.txt"
+                "$RELOADS" "$RELOAD_HZ" "$RD/reloads.txt" &
+            RELOADER_PID=$!
+            PIDS+=("$RELOADER_PID")
+            wait "$RELOADER_PID" || { echo "reload-load: the reloader failed" >&2; exit 1; }
+            forget "$RELOADER_PID"
         fi
-        wait "$LOADPID" || exit 1
+        load_wait "$RD/$V.json"
         read -r req failed closed p50 p99 valid connects why < <(figures "$RD/$V.json")
         REQ[$k]=$req FAIL[$k]=$failed CLOSED[$k]=$closed P50[$k]=$p50 P99[$k]=$p99 VALID[$k]=$valid CONNECTS[$k]=$connects WHY[$k]=$why
         ADD50[$k]=$(awk -v v="${P50[$k]}" -v d="$d50" 'BEGIN { printf "%.0f", v - d }')
