@@ -33,9 +33,10 @@
 # serving; /metrics must have ringway_config_generation{shard="i"} for every
 # shard and ringway_config_reload_failures_total. A 404 there means the
 # gateway has no /reload: exit 4. After each run B the generation of every
-# shard must be its value before the run + RELOADS (GEN_FIRST, when set, is
-# also checked as the generation of every freshly started gateway), and the
-# reload failures must not have moved.
+# shard must be its value before the run + the reloads answered 200, each
+# 200 must name the generation one more than the one before, and the reload
+# failures must be 0 (GEN_FIRST, when set, is also checked as the
+# generation of a freshly started gateway: the numbering is not fixed yet).
 #
 # Placement as bench/scrape-load.sh: the gateway (SHARDS=1 shard) under
 # `taskset -c 0` so its admin thread, which parses and builds each reload,
@@ -46,9 +47,9 @@
 # loadgen preempts it: at the loadgen's nice it added 130-490 us to the p99
 # of runs whose reloads all answered 404 at once (its own CPU time on the
 # loadgen's core, not the gateway's), at nice 19 30-40 us (240 us once,
-# at a load average of 13 from other builds). What is left is mostly the
-# gateway's own cost of an admin request, which a reload pays anyway. With SHARDS > 1 the
-# gateway is not pinned. As `loadgen compare` does (bench/README.md, items 6
+# at a load average of 13 from other builds); that rest includes the
+# gateway's own cost of an admin request, which a reload pays anyway. With
+# SHARDS > 1 the gateway is not pinned. As `loadgen compare` does (bench/README.md, items 6
 # and 7): every process it starts runs at nice NICE (-10), and so does its
 # session's autogroup (restored on exit), so other sessions' builds on a
 # shared machine disturb the schedule less; and one SCHED_IDLE spinner on
@@ -63,9 +64,10 @@
 # WARMUP (2 s), CONNS (32), SHARDS (1), GEN_FIRST (unset), BASE_PORT
 # (18900: backend, gateway, admin = BASE, BASE+1, BASE+2), MAX_DELTA_US
 # (1000), MAX_SEND_DELAY_US (500, loadgen's validity bound), NICE (-10),
-# KEEP_AWAKE (0,1). Only
-# 127.0.0.1; every process it starts is stopped on exit. Defaults: 3 rounds
-# x 3 runs x (2 + 10 s), about 2 minutes.
+# KEEP_AWAKE (0,1), RINGWAY_BIN, LOADGEN_BIN. Only 127.0.0.1; every process
+# it starts is stopped on exit, an interrupt included. Defaults: 3 rounds x
+# 3 runs x (2 + 10 s), about 2 minutes. Builds ringway and the loadgen
+# (release) first unless --no-build.
 # Exit: 0 every condition met; 1 set-up failure; 2 bad arguments; 3 a run
 # broke an acceptance condition or was INVALID (each said on its own line);
 # 4 the gateway has no /reload.
@@ -113,10 +115,11 @@ for p in "$BACKEND" "$GW" "$ADMIN"; do
     fi
 done
 
-# On tmpfs: on ext4, a rename over an existing file flushes the new file's
-# data (auto_da_alloc), so each reload would wait on the disk; with the
-# keep-awake spinners on, those writes were seen to stall for up to 4.8 s
-# (/tmp on ext4, kernel 6.18), none on /dev/shm.
+# On tmpfs, so that a reload never waits on a disk: with /tmp on ext4
+# (presumably its flush of a file renamed over another, auto_da_alloc) and
+# the keep-awake spinners on, writing and renaming the config took up to
+# 4.8 s now and then (kernel 6.18); on /dev/shm no reload, from the write
+# to the answer, took over 12 ms in several hundred.
 SCRATCH=/dev/shm
 [[ -d $SCRATCH && -w $SCRATCH ]] || SCRATCH=${TMPDIR:-/tmp}
 WORK=$(mktemp -d "$SCRATCH/ringway-reload-load.XXXXXX")
