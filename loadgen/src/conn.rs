@@ -49,6 +49,18 @@ enum Stream {
 pub struct Conn {
     stream: Stream,
     buf: Vec<u8>,
+    /// The peer ended the connection: end of stream, or a reset or broken
+    /// pipe, while writing a request or reading a response.
+    peer_closed: bool,
+}
+
+/// True for the errors that mean the peer closed or reset the connection.
+fn is_peer_close(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(
+        e.kind(),
+        BrokenPipe | ConnectionAborted | ConnectionReset | UnexpectedEof
+    )
 }
 
 /// What every connection of a run shares: where to connect and how.
@@ -78,6 +90,7 @@ impl Dialer {
         Ok(Conn {
             stream,
             buf: Vec::with_capacity(16 * 1024),
+            peer_closed: false,
         })
     }
 }
@@ -106,14 +119,23 @@ pub fn build_request(
 }
 
 impl Conn {
+    /// True once the peer closed or reset this connection (see
+    /// `Recorder::closed_by_peer`); a failed exchange with this false was
+    /// dropped by us (malformed response).
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
     /// Sends `req` and reads one response.
     pub async fn exchange(&mut self, req: Bytes, head_request: bool) -> Result<Reply, Failure> {
         self.buf.clear();
-        match &mut self.stream {
-            Stream::Plain(s) => {
-                s.write_all(req).await.0.map_err(|_| Failure::Write)?;
-            }
-            Stream::Tls(s) => s.write_all(&req).await.map_err(|_| Failure::Write)?,
+        let written = match &mut self.stream {
+            Stream::Plain(s) => s.write_all(req).await.0.map(|_| ()),
+            Stream::Tls(s) => s.write_all(&req).await,
+        };
+        if let Err(e) = written {
+            self.peer_closed = is_peer_close(&e);
+            return Err(Failure::Write);
         }
         let mut first_byte = None;
         let mut total = 0u64;
@@ -185,15 +207,26 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < 1024 {
             self.buf.reserve(self.buf.capacity());
         }
-        match &mut self.stream {
+        let res = match &mut self.stream {
             Stream::Plain(s) => {
                 let buf = std::mem::take(&mut self.buf);
                 let len = buf.len();
                 let (res, slice) = s.read(buf.slice_mut(len..)).await;
                 self.buf = slice.into_inner();
-                res.map_err(|_| Failure::Read)
+                res
             }
-            Stream::Tls(s) => s.read(&mut self.buf).await.map_err(|_| Failure::Read),
+            Stream::Tls(s) => s.read(&mut self.buf).await,
+        };
+        match res {
+            Ok(0) => {
+                self.peer_closed = true;
+                Ok(0)
+            }
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.peer_closed = is_peer_close(&e);
+                Err(Failure::Read)
+            }
         }
     }
 }

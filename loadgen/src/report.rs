@@ -52,6 +52,11 @@ pub struct Figures {
     pub throughput_rps: f64,
     /// Connections opened.
     pub connects: u64,
+    /// Connections the server ended (`connection: close`, end of stream,
+    /// reset), each forcing a reconnect; warm-up included, as `connects`.
+    /// Absent (0) in documents written before it was counted.
+    #[serde(default)]
+    pub closed_by_peer: u64,
     /// Request bytes written.
     pub bytes_sent: u64,
     /// Response bytes read.
@@ -93,6 +98,7 @@ pub fn figures(r: &RunResult) -> Figures {
         missed: r.rec.missed,
         throughput_rps: r.rec.responses as f64 / r.measured.as_secs_f64().max(1e-9),
         connects: r.rec.connects,
+        closed_by_peer: r.rec.closed_by_peer,
         bytes_sent: r.rec.bytes_sent,
         bytes_received: r.rec.bytes_received,
         latency_us: Percentiles::of(&r.rec.latency),
@@ -172,8 +178,14 @@ pub fn table(rep: &RunReport) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "requests {}  responses {}  throughput {:.1} req/s  connects {}  bytes sent {}  received {}",
-        f.requests, f.responses, f.throughput_rps, f.connects, f.bytes_sent, f.bytes_received
+        "requests {}  responses {}  throughput {:.1} req/s  connects {}  closed by peer {}  bytes sent {}  received {}",
+        f.requests,
+        f.responses,
+        f.throughput_rps,
+        f.connects,
+        f.closed_by_peer,
+        f.bytes_sent,
+        f.bytes_received
     );
     let e = &f.errors;
     let statuses: Vec<String> = e.status.iter().map(|(k, v)| format!("{k}: {v}")).collect();

@@ -117,6 +117,7 @@ pub async fn drive(plan: Plan, job: ConnJob) {
         match res {
             Ok(Ok(reply)) => {
                 if reply.close {
+                    rec.closed_by_peer += 1;
                     conn = None;
                 }
                 if measured {
@@ -132,7 +133,9 @@ pub async fn drive(plan: Plan, job: ConnJob) {
                 }
             }
             Ok(Err(f)) => {
-                conn = None;
+                if conn.take().is_some_and(|c| c.peer_closed()) {
+                    rec.closed_by_peer += 1;
+                }
                 if measured {
                     match f {
                         Failure::Connect => rec.errors.connect += 1,

@@ -90,6 +90,13 @@ pub struct Recorder {
     pub missed: u64,
     /// Connections opened.
     pub connects: u64,
+    /// Connections the server ended, each forcing a reconnect: a response
+    /// that said `connection: close` (or was delimited by the close), or an
+    /// end of stream, reset or broken pipe while writing a request or
+    /// reading a response. Not the connections dropped by us (a timeout, a
+    /// malformed response, the end of the run). Warm-up included, as
+    /// `connects`.
+    pub closed_by_peer: u64,
 }
 
 impl Default for Recorder {
@@ -107,6 +114,7 @@ impl Default for Recorder {
             bytes_received: 0,
             missed: 0,
             connects: 0,
+            closed_by_peer: 0,
         }
     }
 }
@@ -143,6 +151,7 @@ impl Recorder {
         self.bytes_received += o.bytes_received;
         self.missed += o.missed;
         self.connects += o.connects;
+        self.closed_by_peer += o.closed_by_peer;
     }
 }
 
@@ -265,6 +274,8 @@ mod tests {
         }
         b.record(sample(50_000), 503);
         b.errors.connect = 2;
+        b.closed_by_peer = 4;
+        a.closed_by_peer = 1;
         a.merge(&b);
         let p = Percentiles::of(&a.latency);
         assert_eq!(p.count, 100);
@@ -273,6 +284,7 @@ mod tests {
         assert_eq!(a.errors.status.get(&503), Some(&1));
         assert_eq!(a.errors.total(), 3);
         assert_eq!(a.responses, 100);
+        assert_eq!(a.closed_by_peer, 5);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Error counting by kind: non-2xx by status, read (peer closed), timeout,
-//! connect; and the refusals that happen before any load is sent.
+//! connect; connections closed by the peer, counted apart from errors; and
+//! the refusals that happen before any load is sent.
 
 mod common;
 
@@ -57,6 +58,47 @@ fn a_peer_that_closes_counts_as_read_errors_and_reconnects() {
     assert_eq!(j["result"]["responses"].as_u64(), Some(0));
     // Every failed exchange drops its connection; the next one reconnects.
     assert!(j["result"]["connects"].as_u64().unwrap() >= reads);
+    // And each of those was the peer's doing.
+    assert!(j["result"]["closed_by_peer"].as_u64().unwrap() >= reads);
+}
+
+#[test]
+fn a_connection_close_answer_counts_as_closed_by_peer_not_as_an_error() {
+    let up = Upstream::start("x", |_| {
+        Reply::RawThenClose(
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok".to_vec(),
+        )
+    });
+    let (out, j) = run_json(
+        &url(&up),
+        &["-c", "1", "-d", "500ms", "--warmup", "0s", "--rate", "100"],
+    );
+    let r = &j["result"];
+    let responses = r["responses"].as_u64().unwrap();
+    assert!(responses >= 10, "{}", out.stdout);
+    assert_eq!(r["errors"]["read"].as_u64(), Some(0), "{}", out.stdout);
+    // One per answer, warm-up and all (none here), and a reconnect for each.
+    assert_eq!(
+        r["closed_by_peer"].as_u64(),
+        Some(responses),
+        "{}",
+        out.stdout
+    );
+    assert!(r["connects"].as_u64().unwrap() >= responses);
+    assert!(out.stdout.contains("closed by peer"), "{}", out.stdout);
+}
+
+#[test]
+fn a_malformed_answer_is_a_read_error_but_not_a_close_by_the_peer() {
+    // The upstream keeps the connection open; the loadgen drops it itself.
+    let up = Upstream::start("x", |_| Reply::Raw(b"nonsense\r\n\r\n".to_vec()));
+    let (_, j) = run_json(
+        &url(&up),
+        &["-c", "1", "-d", "500ms", "--warmup", "0s", "--rate", "100"],
+    );
+    let r = &j["result"];
+    assert!(r["errors"]["read"].as_u64().unwrap() >= 10, "{r}");
+    assert_eq!(r["closed_by_peer"].as_u64(), Some(0), "{r}");
 }
 
 #[test]
@@ -80,6 +122,8 @@ fn a_server_that_never_answers_counts_as_timeouts() {
     let e = &j["result"]["errors"];
     assert!(e["timeout"].as_u64().unwrap() >= 2, "{e}");
     assert_eq!(e["read"].as_u64(), Some(0));
+    // A timed-out connection is dropped by the loadgen, not by the peer.
+    assert_eq!(j["result"]["closed_by_peer"].as_u64(), Some(0));
 }
 
 #[test]

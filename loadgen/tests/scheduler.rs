@@ -81,6 +81,11 @@ fn closed_loop_counts_responses_and_bytes_exactly() {
     let per = 66 + 100;
     assert_eq!(r["bytes_received"].as_u64(), Some(responses * per));
     assert_eq!(r["connects"].as_u64(), Some(2));
+    assert_eq!(
+        r["closed_by_peer"].as_u64(),
+        Some(0),
+        "keep-alive throughout"
+    );
     assert_eq!(j["config"]["mode"], "closed");
     let (conns, requests) = serve.stats();
     assert_eq!(
