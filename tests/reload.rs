@@ -8,8 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::admin::admin;
+use common::admin::{admin, bearer, SecretFile};
 use common::backend::{Backend, Mode};
+use common::resilience::{target_healthy, target_view};
 use common::*;
 
 /// Two backends, `a` and `b`; routes from `routes` and extra `[server]` keys.
@@ -357,5 +358,116 @@ fn watch_reloads_when_the_file_changes() {
     assert_eq!(
         gw.client().roundtrip(&get("/b/2", "h")).upstream(),
         Some("b")
+    );
+}
+
+const REG_TOKEN: &str = "reg-5d1c9e7a3b2f8a6c4e0d";
+
+/// Upstream `checked` (`good` and `sick`, health-checked), a registry-fed
+/// `users`, and, when `extra`, an upstream listed before both (so their
+/// positions in the file move).
+fn fleet_config(token: &SecretFile, good: &Backend, sick: &Backend, extra: bool) -> String {
+    let mut out = server_section(&[]);
+    if extra {
+        out.push_str(&upstream_section("extra", &[good.addr()], &[]));
+    }
+    out.push_str(&upstream_section(
+        "checked",
+        &[good.addr(), sick.addr()],
+        &[],
+    ));
+    out.push_str("[upstreams.health]\npath = \"/healthz\"\ninterval_ms = 100\ntimeout_ms = 100\nhealthy_threshold = 2\nunhealthy_threshold = 2\n\n");
+    out.push_str("[[upstreams]]\nname = \"users\"\ndiscovery = \"registry\"\n\n");
+    out.push_str(
+        "[[routes]]\nname = \"users\"\npath_prefix = \"/users\"\nupstream = \"users\"\n\n",
+    );
+    out.push_str(
+        "[[routes]]\nname = \"checked\"\npath_prefix = \"/c\"\nupstream = \"checked\"\n\n",
+    );
+    if extra {
+        out.push_str(
+            "[[routes]]\nname = \"extra\"\npath_prefix = \"/x\"\nupstream = \"extra\"\n\n",
+        );
+    }
+    out.push_str(&format!("[registry]\ntoken = {}\n", token.spec()));
+    out
+}
+
+#[test]
+fn registry_instances_and_health_state_survive_a_reload_that_moves_upstreams() {
+    let token = SecretFile::new("reload-registry", REG_TOKEN);
+    let (good, sick) = (
+        Backend::start("good"),
+        Backend::with_mode("sick", Mode::HealthFail),
+    );
+    let u1 = Backend::start("u1");
+    let gw = Gateway::start(&fleet_config(&token, &good, &sick, false));
+    let auth = bearer(REG_TOKEN);
+    let body = format!("{{\"addr\": \"{}\", \"ttl_s\": 60}}", u1.addr());
+    let r = RawClient::connect(gw.admin_addr()).roundtrip(&req(
+        "PUT",
+        "/registry/services/users/instances/u1",
+        "registry",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    ));
+    assert_eq!(r.status, 201, "{}", r.summary());
+    assert_eq!(
+        gw.client().roundtrip(&get("/users/1", "h")).upstream(),
+        Some("u1")
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while target_healthy(&gw, sick.addr()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!target_healthy(&gw, sick.addr()), "sick fails its checks");
+    let before = target_view(&gw, sick.addr());
+
+    // Upstreams move in the file (one added before them); their
+    // definitions are unchanged, so their state goes on.
+    gw.rewrite_config(&fleet_config(&token, &good, &sick, true));
+    let r = reload(&gw);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let after = target_view(&gw, sick.addr());
+    assert_eq!(after["healthy"], false, "still out: {after}");
+    assert_eq!(
+        after["health"]["transitions"], before["health"]["transitions"],
+        "{after}"
+    );
+    for i in 0..20 {
+        let r = gw.client().roundtrip(&get(&format!("/c/{i}"), "h"));
+        assert_eq!(
+            (r.status, r.upstream()),
+            (200, Some("good")),
+            "{}",
+            r.summary()
+        );
+    }
+    for i in 0..4 {
+        let r = gw.client().roundtrip(&get(&format!("/users/{i}"), "h"));
+        assert_eq!(
+            (r.status, r.upstream()),
+            (200, Some("u1")),
+            "{}",
+            r.summary()
+        );
+    }
+    assert_eq!(
+        gw.client().roundtrip(&get("/x/1", "h")).upstream(),
+        Some("good")
+    );
+    // The checker follows the carried upstream: sick comes back when it heals.
+    sick.set(Mode::Ok);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !target_healthy(&gw, sick.addr()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        target_healthy(&gw, sick.addr()),
+        "{}",
+        target_view(&gw, sick.addr())
     );
 }

@@ -39,3 +39,82 @@ pub fn carry(new: &mut Compiled, old: &Compiled) {
     }
     new.auth.carry_from(&old.auth);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::auth::AuthPolicy;
+    use crate::config::{load_str, load_str_keeping, Compiled};
+    use crate::policy::Policy;
+
+    fn secret_file(tag: &str, text: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("ringway-carry-{}-{tag}", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// A config with JWT policy `j` (`issuer`), keyed by `secret`, and a
+    /// route `r` with `concurrency_limit = limit`.
+    fn text(secret: &std::path::Path, issuer: &str, limit: u32) -> String {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\
+             [[upstreams]]\nname = \"u\"\ntargets = [\"127.0.0.1:1\"]\n\
+             [auth.j]\nkind = \"jwt\"\nalgorithms = [\"HS256\"]\nsecret = \"file:{}\"\nissuer = \"{issuer}\"\n\
+             [revocation]\n\
+             [[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\nauth = [\"j\"]\nconcurrency_limit = {limit}\n",
+            secret.display()
+        )
+    }
+
+    fn keys(c: &Compiled) -> &Arc<crate::reload::publish::Published<Vec<crate::auth::jwk::Key>>> {
+        match &c.auth.policies[0] {
+            AuthPolicy::Jwt(j) => &j.keys,
+            AuthPolicy::ApiKey(_) => panic!("jwt expected"),
+        }
+    }
+
+    fn concurrency(c: &Compiled) -> &Arc<crate::ratelimit::ConcurrencyLimit> {
+        let r = &c.router.routes()[0];
+        r.policies
+            .iter()
+            .find_map(|p| match p {
+                Policy::Concurrency(l) => Some(l),
+                _ => None,
+            })
+            .expect("concurrency limit")
+    }
+
+    #[test]
+    fn unchanged_definitions_share_state_and_changed_ones_do_not() {
+        let s = secret_file("a", &"k".repeat(32));
+        let old = load_str(&text(&s, "iss", 2), "t.toml").unwrap();
+        let held = concurrency(&old).try_acquire().expect("a slot");
+        let same = load_str_keeping(&text(&s, "iss", 2), "t.toml", Some(&old)).unwrap();
+        assert!(
+            Arc::ptr_eq(keys(&same), keys(&old)),
+            "same policy, same keys"
+        );
+        assert!(Arc::ptr_eq(&same.auth.revoked, &old.auth.revoked));
+        assert!(Arc::ptr_eq(concurrency(&same), concurrency(&old)));
+        assert_eq!(
+            concurrency(&same).in_flight(),
+            1,
+            "the request in flight counts"
+        );
+        drop(held);
+
+        // Another issuer: a cached token was checked against the old rule.
+        let other = load_str_keeping(&text(&s, "other", 3), "t.toml", Some(&old)).unwrap();
+        assert!(!Arc::ptr_eq(keys(&other), keys(&old)));
+        assert!(
+            !Arc::ptr_eq(concurrency(&other), concurrency(&old)),
+            "3 is a new limit"
+        );
+        // A rotated secret: new keys, not the old publication.
+        let s2 = secret_file("b", &"z".repeat(32));
+        let rotated = load_str_keeping(&text(&s2, "iss", 2), "t.toml", Some(&old)).unwrap();
+        assert!(!Arc::ptr_eq(keys(&rotated), keys(&old)));
+        assert!(*keys(&rotated).current() != *keys(&old).current());
+    }
+}
