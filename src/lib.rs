@@ -6,9 +6,10 @@
 //! (with `auth` for credentials and `ratelimit` for rate and concurrency
 //! limits), `upstream` to reach a backend and `observe` to count and log.
 //! `config` and `admin` are the control plane: they build and expose, the
-//! shards only read; `discovery` and `registry` (the built-in service
-//! registry) are control plane too, and report target sets. `demo` holds
-//! the bundled demo's sample services.
+//! shards only read; `reload` publishes each configuration generation to
+//! the shards (at start and on every reload); `discovery` and `registry`
+//! (the built-in service registry) are control plane too, and report target
+//! sets. `demo` holds the bundled demo's sample services.
 
 // Lets test-only helpers shared with `tests/` (by path) name the crate `ringway`.
 #[cfg(test)]

@@ -22,7 +22,6 @@ use crate::config::Compiled;
 use crate::discovery::{self, worker::Worker, DiscoveryHandle, DiscoveryStats, TargetSink};
 use crate::registry::Registry;
 use crate::upstream::health::{self, HealthChecker};
-use crate::upstream::shared::SharedUpstream;
 
 /// The running control-plane threads (each stops when this drops).
 #[derive(Default)]
@@ -127,7 +126,7 @@ fn discovered_by_source(g: &Generation) -> Vec<(usize, usize)> {
         .zip(g.upstreams.upstreams.iter())
         .enumerate()
         .filter(|(_, (u, _))| matches!(u.discovery, Discovery::Dns(_) | Discovery::File { .. }))
-        .map(|(i, (_, s))| (i, Arc::as_ptr(s) as *const SharedUpstream as usize))
+        .map(|(i, (_, s))| (i, Arc::as_ptr(s) as usize))
         .collect()
 }
 

@@ -59,15 +59,18 @@ impl ShardUpstreams {
         shared: Arc<Shared>,
         previous: Option<&ShardUpstreams>,
     ) -> ShardUpstreams {
+        // By the address of the shared state each previous view follows
+        // (this runs on the shard, once per reload: no scan per upstream).
+        let kept: std::collections::HashMap<*const SharedUpstream, &Rc<ShardUpstream>> = previous
+            .map(|p| p.ups.iter().map(|o| (Arc::as_ptr(&o.shared), o)).collect())
+            .unwrap_or_default();
         let ups = cfg
             .upstreams
             .iter()
             .zip(shared.upstreams.iter())
             .enumerate()
             .map(|(i, (spec, u))| {
-                let kept = previous
-                    .and_then(|p| p.ups.iter().find(|o| Arc::ptr_eq(&o.shared, u)))
-                    .cloned();
+                let kept = kept.get(&Arc::as_ptr(u)).map(|o| Rc::clone(o));
                 kept.unwrap_or_else(|| {
                     let members = Snapshot::of(u.roster.published());
                     let selector = Selector::over(&spec.balance, members.get(), seed(shard, i));
