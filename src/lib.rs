@@ -1,7 +1,8 @@
 //! ringway: a thread-per-core HTTP/1.1 API gateway on io_uring.
 //!
 //! Layout follows the path of a request: `server` accepts and drives each
-//! connection through the phases in `server::pipeline`, using `http` for the
+//! connection (plain, or TLS terminated by `tls`) through the phases in
+//! `server::pipeline`, using `http` for the
 //! wire format, `route` to pick a route, `policy` for the per-route checks
 //! (with `auth` for credentials and `ratelimit` for rate and concurrency
 //! limits), `upstream` to reach a backend and `observe` to count and log.
@@ -29,4 +30,5 @@ pub mod registry;
 pub mod reload;
 pub mod route;
 pub mod server;
+pub mod tls;
 pub mod upstream;

@@ -47,6 +47,8 @@ pub fn compile(
     let tracing = super::tracing::compile(doc, m.tracing.as_ref());
     let access_log = super::access_log::compile(doc, m.access_log.as_ref());
     let registry = super::registry::compile(doc, m.registry.as_ref(), server.as_ref());
+    let tls_listen = server.as_ref().and_then(|s| s.tls_listen);
+    let tls = super::tls::compile(doc, m.tls.as_ref(), tls_listen);
     for (i, u) in upstreams.iter().enumerate() {
         let from_registry = matches!(u.discovery, super::upstream::Discovery::Registry { .. });
         if from_registry && m.registry.is_none() {
@@ -72,6 +74,7 @@ pub fn compile(
             tracing,
             access_log,
             registry,
+            tls,
         }),
         _ => None,
     }
@@ -143,6 +146,7 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
     )
     .and_then(|l| check(doc, "server.listen", validate::socket_addr(l, true)));
     let (admin_listen, admin_token) = admin(doc, &s, listen);
+    let tls_listen = tls_listen(doc, &s, listen, admin_listen);
     let path_mode = path_mode(doc, &s);
     let io = match s.io.as_deref() {
         None | Some("auto") => IoMode::Auto,
@@ -189,6 +193,7 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
     // Every key is checked even when `listen` is missing; the placeholder never escapes.
     let settings = ServerSettings {
         listen: listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        tls_listen,
         workers: size(doc, "server.workers", s.workers, model::WORKERS, 0, 1024),
         cpus,
         io,
@@ -246,6 +251,27 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
         watch: s.watch.unwrap_or(false),
     };
     listen.map(|_| settings)
+}
+
+/// `tls_listen`: an address of its own (not `listen`'s, not the admin API's).
+fn tls_listen(
+    doc: &mut Doc<'_>,
+    s: &ServerFile,
+    listen: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+) -> Option<SocketAddr> {
+    let key = "server.tls_listen";
+    let addr = check(
+        doc,
+        key,
+        validate::socket_addr(s.tls_listen.as_ref()?, true),
+    )?;
+    for (other, name) in [(listen, "server.listen"), (admin, "server.admin_listen")] {
+        if other == Some(addr) && addr.port() != 0 {
+            doc.err(key, format!("{addr} is also {name}; use another port"));
+        }
+    }
+    Some(addr)
 }
 
 /// `admin_listen` and `admin_token`. Without a token the admin API (the

@@ -82,6 +82,8 @@ pub struct FileModel {
     pub access_log: Option<AccessLogFile>,
     /// `[registry]`, if present.
     pub registry: Option<RegistryFile>,
+    /// `[tls]`, if present.
+    pub tls: Option<super::model::TlsFile>,
 }
 
 struct Entry {
@@ -249,9 +251,10 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
             "tracing" => model.tracing = de_single(&mut doc, "tracing", v),
             "access_log" => model.access_log = de_single(&mut doc, "access_log", v),
             "registry" => model.registry = de_single(&mut doc, "registry", v),
+            "tls" => model.tls = de_single(&mut doc, "tls", v),
             other => doc.err(
                 other,
-                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `revocation`, `tracing`, `access_log`, `registry`"),
+                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `revocation`, `tracing`, `access_log`, `registry`, `tls`"),
             ),
         }
     }

@@ -19,6 +19,7 @@ mod ratelimits;
 mod registry;
 mod routes;
 pub mod secret;
+mod tls;
 mod tracing;
 pub mod upstream;
 mod upstream_discovery;
@@ -113,6 +114,8 @@ pub struct Compiled {
     pub access_log: Option<AccessLogSpec>,
     /// `[registry]`; `None` when the table is absent (no registry API).
     pub registry: Option<RegistrySpec>,
+    /// `[tls]`; `None` when the table is absent (no TLS listener).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsSpec>>,
 }
 
 /// `[server]` with defaults applied.
@@ -120,6 +123,8 @@ pub struct Compiled {
 pub struct ServerSettings {
     /// Gateway listen address (port 0: the OS picks one, shared by all shards).
     pub listen: SocketAddr,
+    /// `tls_listen`: the HTTPS listener's address, if any (port 0 as for `listen`).
+    pub tls_listen: Option<SocketAddr>,
     /// Number of shards; 0 = one per CPU.
     pub workers: usize,
     /// Shard `i` is pinned to `cpus[i % len]`; `None` = the i-th available core.

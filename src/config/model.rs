@@ -96,6 +96,7 @@ pub const SECURITY_HEADERS: [(&str, &str); 3] = [
 #[serde(deny_unknown_fields)]
 pub struct ServerFile {
     pub listen: Option<String>,
+    pub tls_listen: Option<String>,
     pub workers: Option<u64>,
     pub cpus: Option<Vec<u64>>,
     pub io: Option<String>,
@@ -115,6 +116,26 @@ pub struct ServerFile {
     pub path_params: Option<String>,
     pub admin_token: Option<String>,
     pub watch: Option<bool>,
+}
+
+/// The `[tls]` table (docs/tls.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub min_version: Option<String>,
+    pub certificates: Option<Vec<TlsCertFile>>,
+    pub client_ca: Option<String>,
+    pub client_auth: Option<String>,
+}
+
+/// One `[[tls.certificates]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCertFile {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub names: Option<Vec<String>>,
+    pub default: Option<bool>,
 }
 
 /// The `[access_log]` table.

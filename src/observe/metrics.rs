@@ -85,6 +85,10 @@ pub struct ShardMetrics {
     pub timeouts: [Counter; 3],
     /// Requests held back by a rate limit in delay mode.
     pub ratelimit_delayed: Counter,
+    /// TLS handshakes completed.
+    pub tls_handshakes: Counter,
+    /// TLS handshakes failed, indexed by `tls::HandshakeFail`.
+    pub tls_failures: [Counter; 8],
     /// JWTs checked by signature (cache misses).
     pub jwt_verified: Counter,
     /// JWTs accepted from the shard's verified-token cache.
@@ -114,6 +118,8 @@ impl Default for ShardMetrics {
             upstream_aborted: Counter::default(),
             errors: std::array::from_fn(|_| Counter::default()),
             timeouts: Default::default(),
+            tls_handshakes: Counter::default(),
+            tls_failures: Default::default(),
             jwt_verified: Counter::default(),
             jwt_cache_hits: Counter::default(),
             ratelimit_delayed: Counter::default(),
@@ -286,6 +292,18 @@ impl Metrics {
         for (i, kind) in TIMEOUT_KINDS.iter().enumerate() {
             let v = self.sum(|s| s.timeouts[i].get());
             let _ = writeln!(out, "ringway_timeouts_total{{kind=\"{kind}\"}} {v}");
+        }
+        let _ = writeln!(out, "# HELP ringway_tls_handshakes_total TLS handshakes completed.\n# TYPE ringway_tls_handshakes_total counter");
+        let v = self.sum(|s| s.tls_handshakes.get());
+        let _ = writeln!(out, "ringway_tls_handshakes_total {v}");
+        let _ = writeln!(out, "# HELP ringway_tls_handshake_failures_total TLS handshakes failed, by reason.\n# TYPE ringway_tls_handshake_failures_total counter");
+        for reason in crate::tls::HandshakeFail::ALL {
+            let v = self.sum(|s| s.tls_failures[reason as usize].get());
+            let r = reason.as_str();
+            let _ = writeln!(
+                out,
+                "ringway_tls_handshake_failures_total{{reason=\"{r}\"}} {v}"
+            );
         }
         families::render(families, &mut out);
         process::render(&mut out, self.0.shards.len(), &self.0.config);

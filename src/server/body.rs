@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use monoio::net::TcpStream;
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::spares::Spares;
 use super::wire::{self, Gather, IoFail, Src};
@@ -89,12 +89,14 @@ impl BodyBufs {
     }
 }
 
-/// Both ends of a pump and their limits.
-pub struct Pump<'a> {
+/// Both ends of a pump and their limits. Generic over the two streams: a
+/// request body goes client (`Stream`) to upstream (`TcpStream`), a
+/// response body the other way.
+pub struct Pump<'a, S, D> {
     /// Where the body comes from.
-    pub src: &'a mut TcpStream,
+    pub src: &'a mut S,
     /// Where it goes.
-    pub dst: &'a mut TcpStream,
+    pub dst: &'a mut D,
     /// Per-read inactivity limit on the source.
     pub read_limit: Duration,
     /// Per-write limit on the destination.
@@ -158,8 +160,8 @@ pub fn frame(
 /// Once `buf` is drained, a body longer than `buf` can hold in one read
 /// continues through a pooled `BODY_BUF` buffer; `buf` gets its own buffer
 /// back at the end (with any bytes read past the body), on every path.
-pub async fn pump(
-    p: Pump<'_>,
+pub async fn pump<S: AsyncReadRent, D: AsyncWriteRent>(
+    p: Pump<'_, S, D>,
     buf: &mut BytesMut,
     framing: Framing,
     decoder: &mut ChunkedDecoder,
@@ -189,8 +191,8 @@ fn is_long(framing: Framing, buf: &BytesMut, reads: usize) -> bool {
     }
 }
 
-async fn pump_loop(
-    p: Pump<'_>,
+async fn pump_loop<S: AsyncReadRent, D: AsyncWriteRent>(
+    p: Pump<'_, S, D>,
     buf: &mut BytesMut,
     mut framing: Framing,
     decoder: &mut ChunkedDecoder,

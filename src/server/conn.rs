@@ -15,7 +15,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::net::TcpStream;
+
+use super::stream::Stream;
 
 use super::generation::Gen;
 use super::request::{Outcome, RequestCtx};
@@ -33,8 +34,8 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// lives inside the boxed busy future (`busy`) and is taken apart into a
 /// `Parked` when the connection goes idle.
 pub struct Conn {
-    /// The client socket.
-    pub stream: TcpStream,
+    /// The client socket, plain or TLS.
+    pub stream: Stream,
     /// The TCP peer's address.
     pub peer: SocketAddr,
     /// The peer's IP as text, for `x-forwarded-for`.
@@ -136,7 +137,7 @@ impl Conn {
 /// generation) is freed, so an idle connection never holds an old
 /// generation alive after a reload.
 struct Parked {
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     id: ConnId,
 }
@@ -174,13 +175,13 @@ enum Next {
 /// never per request (a busy client stays in one spell).
 pub fn serve(
     sh: Rc<Shard>,
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = ()> {
     use std::os::fd::AsRawFd;
     let id = sh.conns.add(stream.as_raw_fd());
     sh.metrics.connections_active.inc();
-    let _ = stream.set_nodelay(true);
+    let _ = stream.tcp().set_nodelay(true);
     let mut p = Parked { stream, peer, id };
     // Not an `async fn`: its arguments would keep slots of their own in
     // the task beside the locals they are moved into (`sh` and `p` twice,
@@ -199,7 +200,11 @@ pub fn serve(
             // readiness left by the previous read, and the set would be
             // taken while idle.
             sh.conns.park(id, Instant::now() + wait, accepted.is_some());
-            let woke = p.stream.readable(false).await;
+            let woke = if p.stream.has_buffered() {
+                Ok(())
+            } else {
+                p.stream.tcp().readable(false).await
+            };
             if sh.conns.unpark(id) {
                 // Counted by `expire` when it shut the socket down.
                 break;

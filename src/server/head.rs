@@ -80,6 +80,7 @@ pub fn build_request(
             },
         peer_ip,
         peer_trusted,
+        stream,
         ..
     } = c;
     extra.clear();
@@ -174,7 +175,12 @@ pub fn build_request(
     } else {
         out.add(peer_ip.as_bytes());
     }
-    out.add(b"\r\nx-forwarded-proto: http\r\n");
+    // The scheme the client used: the stream says, never a client header.
+    out.add(if stream.is_tls() {
+        b"\r\nx-forwarded-proto: https\r\n"
+    } else {
+        b"\r\nx-forwarded-proto: http\r\n"
+    });
     match h.host {
         Some(host) => {
             out.add(b"x-forwarded-host: ");

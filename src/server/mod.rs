@@ -10,6 +10,7 @@ mod body;
 mod conn;
 mod exchange;
 mod generation;
+mod handshake;
 mod head;
 mod lag;
 mod pipeline;
@@ -23,6 +24,7 @@ mod scratch;
 mod shard;
 mod spares;
 mod state;
+mod stream;
 mod wire;
 
 use std::io::Write as _;
@@ -63,7 +65,22 @@ pub fn run(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let listeners = bind_all(cfg.server.listen, workers)?;
+    let listeners = bind_all("listen", cfg.server.listen, workers)?;
+    // The HTTPS listeners: one per shard as for `listen`.
+    let mut tls_listeners: Vec<Option<TcpListener>> = match cfg.server.tls_listen {
+        Some(a) => bind_all("tls_listen", a, workers)?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => (0..workers).map(|_| None).collect(),
+    };
+    let tls_addr = match tls_listeners.first() {
+        Some(Some(l)) => Some(
+            l.local_addr()
+                .map_err(|e| StartError(format!("listener address: {e}")))?,
+        ),
+        _ => None,
+    };
     let addr = listeners[0]
         .local_addr()
         .map_err(|e| StartError(format!("listener address: {e}")))?;
@@ -122,6 +139,7 @@ pub fn run(
             io: cfg.server.io,
             ring_setup: cfg.server.ring_setup,
             listener,
+            tls_listener: tls_listeners.get_mut(i).and_then(Option::take),
             control: theirs,
             ready: ready_tx.clone(),
         };
@@ -145,10 +163,12 @@ pub fn run(
         }
     }
     readiness.advance(Phase::Ready);
+    let tls_addr = tls_addr.map(|a| a.to_string());
     log::info(
         "listening",
         &[
             ("addr", Val::Str(&addr.to_string())),
+            ("tls_addr", Val::Str(tls_addr.as_deref().unwrap_or(""))),
             ("shards", Val::Num(workers as u64)),
             ("io", Val::Str(io.0)),
             ("ring", Val::Str(io.1)),
@@ -218,15 +238,16 @@ fn pick_core(
 }
 
 /// One `SO_REUSEPORT` listener per shard on the same address; port 0 is
-/// resolved by the first bind and reused by the others.
-fn bind_all(listen: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, StartError> {
+/// resolved by the first bind and reused by the others. `key` names the
+/// setting in errors.
+fn bind_all(key: &str, listen: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, StartError> {
     if listen.port() != 0 {
-        probe(listen).map_err(|e| bind_error("listen", listen, &e))?;
+        probe(listen).map_err(|e| bind_error(key, listen, &e))?;
     }
     let mut addr = listen;
     let mut out = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let l = bind_one(addr).map_err(|e| bind_error("listen", listen, &e))?;
+        let l = bind_one(addr).map_err(|e| bind_error(key, listen, &e))?;
         if addr.port() == 0 {
             addr = l
                 .local_addr()

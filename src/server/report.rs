@@ -148,7 +148,7 @@ pub fn request_ended(c: &Conn, sh: &Shard, o: &Outcome) {
             upstream_ttfb_us: nonzero(m.upstream_ttfb_ns),
             retries: o.retries,
             shard: u16::try_from(sh.id).unwrap_or(u16::MAX),
-            tls: None,
+            tls: Some(c.stream.is_tls()),
             auth,
             rate_limit: c.req.refused_by.as_ref().map(|l| &*l.def.name),
         });
@@ -157,7 +157,7 @@ pub fn request_ended(c: &Conn, sh: &Shard, o: &Outcome) {
         let method = std::str::from_utf8(seen.get(&seen.method)).unwrap_or("");
         let start_ns = end_ns.saturating_sub(m.duration_ns);
         let mut span = SpanRecord::server(&c.req.trace, method, route, start_ns, end_ns, o.status);
-        span.push(attr::URL_SCHEME, "http");
+        span.push(attr::URL_SCHEME, c.stream.scheme());
         span.push(
             attr::URL_PATH,
             String::from_utf8_lossy(seen.get(&seen.path)).into_owned(),

@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
+use super::stream::Stream;
 use bytes::BytesMut;
-use monoio::net::TcpStream;
 
 use super::conn::Conn;
 use super::state::Shard;
@@ -162,10 +162,15 @@ pub async fn continue_100(c: &mut Conn) -> bool {
     sent
 }
 
-/// Answers a connection accepted over `max_connections` with 503, then closes it.
-pub async fn refuse_connection(sh: &Shard, mut stream: TcpStream) {
+/// Answers a connection accepted over `max_connections` with 503 (when
+/// `answer`: plain HTTP; a TLS client gets no handshake, only the close),
+/// then closes it.
+pub async fn refuse_connection(sh: &Shard, mut stream: Stream, answer: bool) {
     sh.metrics.connections_rejected.inc();
     sh.metrics.errors[ErrorCode::TooManyConnections as usize].inc();
+    if !answer {
+        return;
+    }
     let mut id = [0u8; crate::observe::request_id::ID_LEN];
     sh.ids.next(&mut id);
     let id = std::str::from_utf8(&id).unwrap_or("");

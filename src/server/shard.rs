@@ -19,6 +19,7 @@ use monoio::net::{TcpListener, UnixStream};
 use super::respond;
 use super::ring::{self, RingMode};
 use super::state::Shard;
+use super::stream::Stream;
 use crate::config::IoMode;
 use crate::observe::log::{self, Val};
 use crate::observe::Metrics;
@@ -53,6 +54,8 @@ pub struct ShardStart {
     pub ring_setup: crate::config::RingSetup,
     /// The shard's bound listening socket.
     pub listener: std::net::TcpListener,
+    /// Its HTTPS listener (`server.tls_listen`), if configured.
+    pub tls_listener: Option<std::net::TcpListener>,
     /// The shard's end of the control channel: one byte means "shut down".
     pub control: std::os::unix::net::UnixStream,
     /// Where readiness is reported.
@@ -122,18 +125,23 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
         open_conns,
         telemetry,
         listener,
+        tls_listener,
         control,
         ready,
         ..
     } = start;
     let sh = Rc::new(Shard::new(id, published, metrics, open_conns, telemetry));
-    let listener = match listener
-        .set_nonblocking(true)
-        .and_then(|_| TcpListener::from_std(listener))
-    {
+    let listener = match to_monoio(listener) {
         Ok(l) => l,
         Err(e) => {
             let _ = ready.send(Err(format!("listener: {e}")));
+            return 0;
+        }
+    };
+    let tls_listener = match tls_listener.map(to_monoio).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("tls listener: {e}")));
             return 0;
         }
     };
@@ -147,7 +155,14 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
             return 0;
         }
     };
-    monoio::spawn(watch_control(sh.clone(), control, listener.as_raw_fd()));
+    let tls_fd = tls_listener.as_ref().map(|l| l.as_raw_fd());
+    monoio::spawn(watch_control(
+        sh.clone(),
+        control,
+        listener.as_raw_fd(),
+        tls_fd,
+    ));
+    let tls_loop = tls_listener.map(|l| monoio::spawn(accept_loop(sh.clone(), l, true)));
     monoio::spawn(sweep_pools(sh.clone()));
     monoio::spawn(expire_parked(sh.clone()));
     monoio::spawn(super::lag::watch(sh.clone()));
@@ -156,18 +171,41 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
     }
     let _ = ready.send(Ok(io));
 
+    accept_loop(sh.clone(), listener, false).await;
+    if let Some(t) = tls_loop {
+        t.await;
+    }
+    drain(&sh).await
+}
+
+fn to_monoio(l: std::net::TcpListener) -> std::io::Result<TcpListener> {
+    l.set_nonblocking(true)?;
+    TcpListener::from_std(l)
+}
+
+/// Accepts on one listener until shutdown; `tls` connections are served
+/// after a TLS handshake (`crate::tls`).
+async fn accept_loop(sh: Rc<Shard>, listener: TcpListener, tls: bool) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 if sh.shutting_down.get() {
                     break;
                 }
-                if sh.try_open_conn() {
-                    sh.metrics.connections_accepted.inc();
-                    monoio::spawn(super::conn::serve(sh.clone(), stream, peer));
-                } else {
+                if !sh.try_open_conn() {
                     let sh = sh.clone();
-                    monoio::spawn(async move { respond::refuse_connection(&sh, stream).await });
+                    // Over the limit a TLS client gets no handshake: the
+                    // 503 is for plain HTTP, a TLS client sees a close.
+                    monoio::spawn(async move {
+                        respond::refuse_connection(&sh, Stream::Plain(stream), !tls).await
+                    });
+                    continue;
+                }
+                sh.metrics.connections_accepted.inc();
+                if tls {
+                    monoio::spawn(super::handshake::serve_tls(sh.clone(), stream, peer));
+                } else {
+                    monoio::spawn(super::conn::serve(sh.clone(), Stream::Plain(stream), peer));
                 }
             }
             Err(_) if sh.shutting_down.get() => break,
@@ -178,18 +216,25 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
             }
         }
     }
-    drop(listener);
-    drain(&sh).await
 }
 
 /// Waits for the control byte, then starts this shard's shutdown.
-async fn watch_control(sh: Rc<Shard>, mut control: UnixStream, listen_fd: RawFd) {
+async fn watch_control(
+    sh: Rc<Shard>,
+    mut control: UnixStream,
+    listen_fd: RawFd,
+    tls_fd: Option<RawFd>,
+) {
     let buf = vec![0u8; 1];
     let _ = control.read(buf).await;
     sh.shutting_down.set(true);
     // Wakes the pending accept; the listener is closed by the accept loop.
     // SAFETY: the listener outlives this call (it is dropped after accept returns).
     unsafe { libc::shutdown(listen_fd, libc::SHUT_RDWR) };
+    if let Some(fd) = tls_fd {
+        // SAFETY: as above, for the TLS listener.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
     sh.conns.close_idle();
     sh.current().upstreams.clear_pools();
 }

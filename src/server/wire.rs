@@ -1,4 +1,5 @@
-//! Socket I/O helpers for the connection and proxy phases: reads into a
+//! Socket I/O helpers, generic over the stream (a client's `Stream`,
+//! plain or TLS, or an upstream's `TcpStream`) for the connection and proxy phases: reads into a
 //! connection buffer and gathered (vectored) writes, each bounded by a timeout.
 //!
 //! monoio owns a buffer while an operation is in flight and hands it back on
@@ -12,7 +13,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 
 /// Why a read or write did not complete.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub fn ensure_spare(buf: &mut BytesMut) {
 
 /// Reads more bytes onto the end of `buf`; `Ok((0, buf))` is end of stream.
 pub async fn read_more(
-    stream: &mut TcpStream,
+    stream: &mut impl AsyncReadRent,
     buf: BytesMut,
     limit: Duration,
 ) -> Result<(usize, BytesMut), IoFail> {
@@ -47,7 +47,7 @@ pub async fn read_more(
 
 /// `read_more` that reads no more than `max` (≥ 1) bytes.
 pub async fn read_at_most(
-    stream: &mut TcpStream,
+    stream: &mut impl AsyncReadRent,
     mut buf: BytesMut,
     limit: Duration,
     max: usize,
@@ -66,7 +66,7 @@ pub async fn read_at_most(
 
 /// Writes `buf[range]` fully; hands the buffer back on success.
 pub async fn write_range(
-    stream: &mut TcpStream,
+    stream: &mut impl AsyncWriteRent,
     buf: BytesMut,
     range: Range<usize>,
     limit: Duration,
@@ -81,7 +81,7 @@ pub async fn write_range(
 
 /// Writes a static byte string fully.
 pub async fn write_static(
-    stream: &mut TcpStream,
+    stream: &mut impl AsyncWriteRent,
     bytes: &'static [u8],
     limit: Duration,
 ) -> Result<(), IoFail> {
@@ -191,7 +191,7 @@ impl Gather {
 /// Writes every segment of `g`. On an I/O error the Gather comes back so the
 /// caller can retry elsewhere; on a timeout it is lost.
 pub async fn write_gather(
-    stream: &mut TcpStream,
+    stream: &mut impl AsyncWriteRent,
     mut g: Gather,
     limit: Duration,
 ) -> Result<Gather, (IoFail, Option<Gather>)> {

@@ -63,7 +63,8 @@ pub struct AccessRecord<'a> {
     pub retries: u8,
     /// The shard that served the request.
     pub shard: u16,
-    /// Whether the client connection was TLS; `None` until TLS exists.
+    /// Whether the client connection was TLS (`None` where no connection
+    /// is known).
     pub tls: Option<bool>,
     /// Who the request authenticated as (API key id or JWT `sub`), never the credential.
     pub auth: Option<&'a str>,

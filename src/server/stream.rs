@@ -1,0 +1,154 @@
+//! The client connection's byte stream: plain TCP or TLS over TCP, as one
+//! enum (`Stream`) that implements monoio's owned-buffer read and write
+//! traits, so `wire`, `body` and `respond` stay generic over it and a plain
+//! connection pays one enum match per operation, no box and no vtable.
+//!
+//! Owns: which kind a client connection is, and the readiness and
+//! cancellation operations the connection loop needs on either kind.
+//! Must never: know about HTTP, or hold TLS state for a plain connection
+//! (the TLS variant is boxed so that a parked plain connection, the bulk of
+//! an idle gateway's memory, stays as small as before).
+
+use std::os::fd::{AsRawFd, RawFd};
+
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncReadRent};
+use monoio::net::TcpStream;
+use monoio::BufResult;
+
+use crate::tls::TlsStream;
+
+/// A client connection's stream.
+pub enum Stream {
+    /// Plain HTTP.
+    Plain(TcpStream),
+    /// HTTPS: rustls driven over the socket (`crate::tls::TlsStream`).
+    /// Boxed: rustls' state is ~1 KiB and lives only on TLS connections.
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// True for a TLS connection: the scheme the gateway forwards
+    /// (`x-forwarded-proto`) and logs.
+    #[inline]
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// The scheme, for headers and logs.
+    #[inline]
+    pub fn scheme(&self) -> &'static str {
+        if self.is_tls() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The socket (under the TLS session, for TLS).
+    #[inline]
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => t.tcp(),
+        }
+    }
+
+    /// True when a read would return without waiting on the socket: for
+    /// TLS, plaintext rustls already decrypted (or the peer's close). The
+    /// connection loop checks it before waiting for readability, or a
+    /// pipelined request that came in the same record as the last one
+    /// would wait for bytes that already arrived. Not an async wrapper
+    /// around `readable`: the parked task's size is budgeted to the byte
+    /// (`conn`'s size test), and a wrapper future adds to it.
+    #[inline]
+    pub fn has_buffered(&mut self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => t.has_buffered(),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Plain(s) => s.as_raw_fd(),
+            Stream::Tls(t) => t.tcp().as_raw_fd(),
+        }
+    }
+}
+
+impl AsyncReadRent for Stream {
+    #[inline]
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(t) => t.read(buf, None).await,
+        }
+    }
+
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.readv(buf).await,
+            Stream::Tls(t) => t.readv(buf).await,
+        }
+    }
+}
+
+impl CancelableAsyncReadRent for Stream {
+    async fn cancelable_read<T: IoBufMut>(
+        &mut self,
+        buf: T,
+        c: CancelHandle,
+    ) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.cancelable_read(buf, c).await,
+            Stream::Tls(t) => t.read(buf, Some(c)).await,
+        }
+    }
+
+    async fn cancelable_readv<T: IoVecBufMut>(
+        &mut self,
+        buf: T,
+        c: CancelHandle,
+    ) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.cancelable_readv(buf, c).await,
+            // Not used by the gateway; a TLS readv is not cancellable.
+            Stream::Tls(t) => t.readv(buf).await,
+        }
+    }
+}
+
+impl AsyncWriteRent for Stream {
+    #[inline]
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.write(buf).await,
+            Stream::Tls(t) => t.write(buf).await,
+        }
+    }
+
+    #[inline]
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.writev(buf).await,
+            Stream::Tls(t) => t.writev(buf).await,
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush().await,
+            Stream::Tls(t) => t.flush().await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.shutdown().await,
+            Stream::Tls(t) => t.shutdown().await,
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! `TlsStream`: a `rustls::ServerConnection` driven directly over a monoio
+//! `TcpStream` with owned buffers (ciphertext in `rx`/`tx`, plaintext
+//! straight into and out of the caller's buffers), and the server handshake.
+//!
+//! Driven by hand rather than through an adapter crate: `monoio-rustls` is
+//! unmaintained, and doing it here keeps one read or write syscall per
+//! socket operation and the buffers under the gateway's control.
+//! Owns: record-layer I/O and handshake failure classification.
+//! Must never: panic on peer input, or block (every socket wait is the
+//! caller's to bound with a timeout).
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent};
+use monoio::net::TcpStream;
+use monoio::BufResult;
+use rustls::ServerConnection;
+
+/// Ciphertext read per socket read: one full TLS record (16 KiB payload
+/// plus header and tag) arrives in one read.
+const RX_BYTES: usize = 16 * 1024 + 512;
+
+/// A TLS server connection over a TCP socket.
+pub struct TlsStream {
+    tcp: TcpStream,
+    tls: ServerConnection,
+    /// Ciphertext read from the socket; rustls copies it in at once, so
+    /// it is empty between reads. Owned: monoio holds it while in flight.
+    rx: Vec<u8>,
+    /// Ciphertext rustls produced, on its way to the socket.
+    tx: Vec<u8>,
+}
+
+/// Why a handshake did not complete: the `reason` label of
+/// `ringway_tls_handshake_failures_total` and of the log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeFail {
+    /// Not finished within `server.header_timeout_ms`.
+    Timeout = 0,
+    /// The client closed or reset the connection mid-handshake.
+    Closed = 1,
+    /// The bytes were not TLS (for example plain HTTP to the TLS port).
+    NotTls = 2,
+    /// No protocol version in common (for example TLS 1.2 with `min_version = "1.3"`).
+    Version = 3,
+    /// The client sent an alert (typically: it rejected our certificate).
+    AlertReceived = 4,
+    /// No certificate for the client's name and no default one.
+    NoCertificate = 5,
+    /// The client offered ALPN protocols and `http/1.1` was not among them.
+    NoAlpn = 6,
+    /// Any other protocol error (bad message, cipher mismatch, …).
+    Protocol = 7,
+}
+
+impl HandshakeFail {
+    /// Every reason, in index order (the metric's label values).
+    pub const ALL: [HandshakeFail; 8] = [
+        HandshakeFail::Timeout,
+        HandshakeFail::Closed,
+        HandshakeFail::NotTls,
+        HandshakeFail::Version,
+        HandshakeFail::AlertReceived,
+        HandshakeFail::NoCertificate,
+        HandshakeFail::NoAlpn,
+        HandshakeFail::Protocol,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeFail::Timeout => "timeout",
+            HandshakeFail::Closed => "closed",
+            HandshakeFail::NotTls => "not_tls",
+            HandshakeFail::Version => "protocol_version",
+            HandshakeFail::AlertReceived => "alert_received",
+            HandshakeFail::NoCertificate => "no_certificate",
+            HandshakeFail::NoAlpn => "no_alpn",
+            HandshakeFail::Protocol => "protocol",
+        }
+    }
+
+    fn classify(e: &rustls::Error) -> HandshakeFail {
+        use rustls::{Error, InvalidMessage, PeerIncompatible, PeerMisbehaved};
+        match e {
+            Error::InvalidMessage(InvalidMessage::InvalidContentType)
+            | Error::InvalidMessage(InvalidMessage::UnknownProtocolVersion)
+            | Error::InvalidMessage(InvalidMessage::MessageTooLarge) => HandshakeFail::NotTls,
+            Error::PeerIncompatible(
+                PeerIncompatible::SupportedVersionsExtensionRequired
+                | PeerIncompatible::Tls12NotOffered
+                | PeerIncompatible::Tls12NotOfferedOrEnabled
+                | PeerIncompatible::Tls13RequiredForQuic,
+            ) => HandshakeFail::Version,
+            Error::AlertReceived(_) => HandshakeFail::AlertReceived,
+            Error::NoApplicationProtocol => HandshakeFail::NoAlpn,
+            Error::General(m) if m.contains("certificate") => HandshakeFail::NoCertificate,
+            Error::PeerMisbehaved(PeerMisbehaved::ServerNameMustContainOneHostName) => {
+                HandshakeFail::Protocol
+            }
+            _ => HandshakeFail::Protocol,
+        }
+    }
+}
+
+/// Runs the server side of a TLS handshake on `tcp` within `limit`.
+pub async fn accept(
+    tcp: TcpStream,
+    config: std::sync::Arc<rustls::ServerConfig>,
+    limit: Duration,
+) -> Result<TlsStream, HandshakeFail> {
+    let tls = ServerConnection::new(config).map_err(|_| HandshakeFail::Protocol)?;
+    let mut s = TlsStream {
+        tcp,
+        tls,
+        rx: Vec::with_capacity(RX_BYTES),
+        tx: Vec::new(),
+    };
+    match monoio::time::timeout(limit, s.handshake()).await {
+        Err(_) => Err(HandshakeFail::Timeout),
+        Ok(Err(fail)) => Err(fail),
+        Ok(Ok(())) => Ok(s),
+    }
+}
+
+impl TlsStream {
+    /// The socket under the TLS session.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// The rustls connection (negotiated version, ALPN, SNI).
+    pub fn session(&self) -> &ServerConnection {
+        &self.tls
+    }
+
+    /// True when a read would return without touching the socket:
+    /// decrypted plaintext is waiting, or the peer's close was seen.
+    pub fn has_buffered(&mut self) -> bool {
+        !matches!(self.tls.reader().fill_buf(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    async fn handshake(&mut self) -> Result<(), HandshakeFail> {
+        while self.tls.is_handshaking() {
+            if self.tls.wants_write() {
+                self.flush_tls().await.map_err(|_| HandshakeFail::Closed)?;
+                continue;
+            }
+            match self.fill(None).await {
+                Ok(0) => return Err(HandshakeFail::Closed),
+                Ok(_) => {}
+                Err(Fill::Tls(e)) => {
+                    // The alert rustls queued tells the client why.
+                    let _ = self.flush_tls().await;
+                    return Err(HandshakeFail::classify(&e));
+                }
+                Err(Fill::Io(_)) => return Err(HandshakeFail::Closed),
+            }
+        }
+        // TLS 1.3 session tickets go out right after the handshake.
+        self.flush_tls().await.map_err(|_| HandshakeFail::Closed)
+    }
+
+    /// Reads ciphertext once and hands it to rustls; `Ok(0)` is the end of
+    /// the TCP stream (rustls is told, so the reader reports it).
+    async fn fill(&mut self, cancel: Option<CancelHandle>) -> Result<usize, Fill> {
+        let mut rx = std::mem::take(&mut self.rx);
+        rx.clear();
+        let (res, back) = match cancel {
+            None => self.tcp.read(rx).await,
+            Some(c) => self.tcp.cancelable_read(rx, c).await,
+        };
+        rx = back;
+        let n = match res {
+            Ok(n) => n,
+            Err(e) => {
+                self.rx = rx;
+                return Err(Fill::Io(e));
+            }
+        };
+        let mut input: &[u8] = &rx[..n];
+        // read_tls takes at most what its deframer has room for; loop.
+        loop {
+            match self.tls.read_tls(&mut input) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if let Err(e) = self.tls.process_new_packets() {
+                        self.rx = rx;
+                        return Err(Fill::Tls(e));
+                    }
+                    if input.is_empty() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    self.rx = rx;
+                    return Err(Fill::Io(e));
+                }
+            }
+        }
+        if n == 0 {
+            // read_tls of an empty slice above recorded the EOF.
+            let _ = self.tls.process_new_packets();
+        }
+        self.rx = rx;
+        Ok(n)
+    }
+
+    /// Writes everything rustls has queued (records, alerts, tickets).
+    async fn flush_tls(&mut self) -> std::io::Result<()> {
+        while self.tls.wants_write() {
+            let mut tx = std::mem::take(&mut self.tx);
+            tx.clear();
+            self.tls.write_tls(&mut tx)?;
+            let (res, back) = self.tcp.write_all(tx).await;
+            self.tx = back;
+            res?;
+        }
+        Ok(())
+    }
+
+    /// Reads plaintext into `buf`; `Ok(0)` is the end of the stream (a
+    /// clean close_notify or a TCP close).
+    pub async fn read<T: IoBufMut>(
+        &mut self,
+        mut buf: T,
+        cancel: Option<CancelHandle>,
+    ) -> BufResult<usize, T> {
+        let room = buf.bytes_total();
+        loop {
+            let (mut n, mut ended) = (0, false);
+            let mut reader = self.tls.reader();
+            while n < room {
+                match reader.fill_buf() {
+                    Ok([]) => {
+                        ended = true;
+                        break;
+                    }
+                    Ok(chunk) => {
+                        let k = chunk.len().min(room - n);
+                        // SAFETY: `write_ptr()..+room` is the buffer's
+                        // writable region and `n + k <= room`; the source
+                        // is rustls' own buffer, which cannot overlap it.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(chunk.as_ptr(), buf.write_ptr().add(n), k)
+                        };
+                        reader.consume(k);
+                        n += k;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // A TCP close without close_notify: the end, as for
+                    // plain HTTP (request framing catches truncation).
+                    Err(_) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if n > 0 || room == 0 || ended {
+                // SAFETY: the first `n` bytes were just written above.
+                unsafe { buf.set_init(n) };
+                return (Ok(n), buf);
+            }
+            match self.fill(cancel.clone()).await {
+                Ok(0) => return (Ok(0), buf),
+                Ok(_) => {
+                    // Key updates and alerts rustls answers on its own.
+                    if self.tls.wants_write() {
+                        if let Err(e) = self.flush_tls().await {
+                            return (Err(e), buf);
+                        }
+                    }
+                }
+                Err(Fill::Io(e)) => return (Err(e), buf),
+                Err(Fill::Tls(e)) => {
+                    let _ = self.flush_tls().await;
+                    return (
+                        Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+                        buf,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Vectored reads are not supported on TLS (the gateway never reads
+    /// vectored from a client); an error, never a silent short read.
+    pub async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        let e = std::io::Error::new(std::io::ErrorKind::Unsupported, "vectored TLS read");
+        (Err(e), buf)
+    }
+
+    /// Encrypts as much of `buf` as rustls accepts and sends it.
+    pub async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        // SAFETY: `read_ptr()..+bytes_init()` is the buffer's initialised
+        // region, borrowed only for this synchronous call.
+        let src = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        let n = match self.tls.writer().write(src) {
+            Ok(n) => n,
+            Err(e) => return (Err(e), buf),
+        };
+        match self.flush_tls().await {
+            Ok(()) => (Ok(n), buf),
+            Err(e) => (Err(e), buf),
+        }
+    }
+
+    /// `write` over each segment in turn, then one flush: a gathered head
+    /// goes out as one or a few records, not one per segment.
+    pub async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        let (ptr, count) = (buf.read_iovec_ptr(), buf.read_iovec_len());
+        let mut total = 0;
+        for i in 0..count {
+            // SAFETY: `ptr` has `count` iovecs describing memory `buf`
+            // owns; read synchronously while `buf` is held.
+            let v = unsafe { *ptr.add(i) };
+            let seg = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
+            match self.tls.writer().write(seg) {
+                Ok(n) => {
+                    total += n;
+                    if n < seg.len() {
+                        break;
+                    }
+                }
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        match self.flush_tls().await {
+            Ok(()) => (Ok(total), buf),
+            Err(e) => (Err(e), buf),
+        }
+    }
+
+    /// Sends anything queued.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        self.flush_tls().await
+    }
+
+    /// Sends close_notify, then shuts the socket's write side.
+    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        self.tls.send_close_notify();
+        self.flush_tls().await?;
+        monoio::io::AsyncWriteRent::shutdown(&mut self.tcp).await
+    }
+}
+
+/// What a ciphertext read ended with, when not bytes.
+enum Fill {
+    Io(std::io::Error),
+    Tls(rustls::Error),
+}
