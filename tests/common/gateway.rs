@@ -44,6 +44,7 @@ type Logs = Arc<(Mutex<Vec<String>>, Condvar)>;
 pub struct Gateway {
     child: Child,
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     admin: Option<SocketAddr>,
     io: String,
     ring: String,
@@ -215,9 +216,11 @@ impl Gateway {
                             .and_then(|s| s.parse().ok())
                             .unwrap_or_else(|| panic!("bad admin listening line {a}"))
                     });
+                    let tls_addr = l["tls_addr"].as_str().and_then(|a| a.parse().ok());
                     return Ok(Gateway {
                         child,
                         addr,
+                        tls_addr,
                         admin,
                         io: l["io"].as_str().unwrap_or_default().to_string(),
                         ring: l["ring"].as_str().unwrap_or_default().to_string(),
@@ -251,6 +254,11 @@ impl Gateway {
     /// The client listener.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The HTTPS listener's address (`server.tls_listen`); panics without one.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr.expect("the gateway has no tls_listen")
     }
 
     /// The admin listener (panics if the config had none).

@@ -1,0 +1,468 @@
+//! TLS termination on the wire (docs/tls.md): certificates generated here
+//! (rcgen, a throwaway CA), a real gateway with `listen` and `tls_listen`,
+//! and real clients: rustls over a std socket, plus curl and Python's `ssl`
+//! where they are installed.
+
+mod common;
+
+#[path = "common/tls.rs"]
+mod tls;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tls::{client_config, connect, exchange, peer_names, ClientOpts, Leaf, TestCa, Trust};
+
+/// A `[tls]` section: `min_version`, then one `[[tls.certificates]]` per
+/// (leaf, extra raw keys).
+fn tls_section(min_version: &str, certs: &[(&Leaf, &str)]) -> String {
+    let mut out = format!("[tls]\nmin_version = \"{min_version}\"\n\n");
+    for (leaf, extra) in certs {
+        out.push_str(&format!(
+            "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
+            leaf.cert.display(),
+            leaf.key.display()
+        ));
+    }
+    out
+}
+
+/// A gateway with both listeners in front of `up`, on the I/O driver `io`.
+fn gateway(up: &Upstream, io: &str, header_timeout_ms: u64, tls: &str) -> Gateway {
+    let io = format!("\"{io}\"");
+    let ht = header_timeout_ms.to_string();
+    let mut cfg = build(
+        &[
+            ("tls_listen", "\"127.0.0.1:0\""),
+            ("io", &io),
+            ("header_timeout_ms", &ht),
+        ],
+        &[("u", up.addr())],
+        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n\n",
+    );
+    cfg.push_str(tls);
+    Gateway::start(&cfg)
+}
+
+fn failures(gw: &Gateway, reason: &str) -> f64 {
+    gw.counter(&format!(
+        "ringway_tls_handshake_failures_total{{reason=\"{reason}\"}}"
+    ))
+}
+
+struct Pki {
+    ca: TestCa,
+    api: Leaf,
+    wild: Leaf,
+    fallback: Leaf,
+}
+
+/// Three certificates: `api.test` (names from its SAN), `*.wild.test`
+/// (names listed), and `fallback.test`, marked default.
+fn pki() -> (Pki, String) {
+    let ca = TestCa::new();
+    let api = ca.leaf(&["api.test"]);
+    let wild = ca.leaf(&["*.wild.test"]);
+    let fallback = ca.leaf(&["fallback.test"]);
+    let section = tls_section(
+        "1.2",
+        &[
+            (&api, ""),
+            (&wild, "names = [\"*.wild.test\"]\n"),
+            (&fallback, "default = true\n"),
+        ],
+    );
+    (
+        Pki {
+            ca,
+            api,
+            wild,
+            fallback,
+        },
+        section,
+    )
+}
+
+fn sni_and_forwarding_on(io: &str) {
+    let up = Upstream::echo("u");
+    let (p, section) = pki();
+    let gw = gateway(&up, io, 10_000, &section);
+    let _ = (&p.api, &p.wild, &p.fallback);
+
+    // An exact name, verified against the CA for that name.
+    let cfg = client_config(&p.ca, &ClientOpts::new());
+    let mut s = connect(gw.tls_addr(), cfg, "api.test").expect("api.test handshake");
+    assert_eq!(peer_names(&s), ["api.test"]);
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"http/1.1"[..]), "ALPN");
+    assert_eq!(
+        s.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    let (status, _) = exchange(&mut s, &get("/a", "api.test"));
+    assert_eq!(status, 200);
+    let got = up.last();
+    assert_eq!(
+        got.header_all("x-forwarded-proto"),
+        ["https"],
+        "{}",
+        got.head_text()
+    );
+    // Keep-alive and pipelining over TLS: two requests in one record.
+    let two = [get("/b", "api.test"), get("/c", "api.test")].concat();
+    s.write_all(&two).expect("write");
+    let both = tls::read_responses(&mut s, 2);
+    assert_eq!((both[0].0, both[1].0), (200, 200));
+    assert_eq!(up.last().target, "/c");
+
+    // A one-label wildcard.
+    let cfg = client_config(&p.ca, &ClientOpts::new());
+    let s = connect(gw.tls_addr(), cfg, "x.wild.test").expect("wildcard handshake");
+    assert_eq!(peer_names(&s), ["*.wild.test"]);
+
+    // No SNI: the default certificate.
+    let mut o = ClientOpts::new();
+    o.sni = false;
+    let s = connect(gw.tls_addr(), client_config(&p.ca, &o), "fallback.test")
+        .expect("no-SNI handshake");
+    assert_eq!(peer_names(&s), ["fallback.test"]);
+
+    // An unmatched name (and two labels under the wildcard): the default
+    // too, as docs/tls.md says; the client's own check then fails, not ours.
+    for name in ["nowhere.test", "a.b.wild.test"] {
+        let mut o = ClientOpts::new();
+        o.trust = Trust::Any;
+        let s = connect(gw.tls_addr(), client_config(&p.ca, &o), name).expect("handshake");
+        assert_eq!(peer_names(&s), ["fallback.test"], "{name}");
+    }
+    let err = connect(
+        gw.tls_addr(),
+        client_config(&p.ca, &ClientOpts::new()),
+        "nowhere.test",
+    )
+    .expect_err("a verifying client refuses the default certificate for another name");
+    assert!(err.contains("certificate"), "{err}");
+
+    // The plain listener runs beside it and says http.
+    let r = gw.client().roundtrip(&get("/plain", "api.test"));
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert_eq!(up.last().header_all("x-forwarded-proto"), ["http"]);
+    assert!(gw.counter("ringway_tls_handshakes_total") >= 5.0);
+}
+
+#[test]
+fn sni_picks_the_certificate_alpn_is_http11_and_the_upstream_sees_https() {
+    sni_and_forwarding_on("io_uring");
+}
+
+#[test]
+fn sni_and_forwarding_on_epoll() {
+    sni_and_forwarding_on("epoll");
+}
+
+#[test]
+fn min_version_13_refuses_tls12_and_counts_it() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let gw = gateway(&up, "auto", 10_000, &tls_section("1.3", &[(&leaf, "")]));
+    let mut o = ClientOpts::new();
+    o.versions = vec![&rustls::version::TLS12];
+    let err = connect(gw.tls_addr(), client_config(&ca, &o), "api.test")
+        .expect_err("TLS 1.2 must be refused");
+    assert!(
+        err.contains("ProtocolVersion") || err.contains("version"),
+        "{err}"
+    );
+    let ok = connect(
+        gw.tls_addr(),
+        client_config(&ca, &ClientOpts::new()),
+        "api.test",
+    )
+    .expect("TLS 1.3 handshake");
+    assert_eq!(
+        ok.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    assert!(eventually(Duration::from_secs(5), || failures(
+        &gw,
+        "protocol_version"
+    ) == 1.0));
+}
+
+#[test]
+fn sessions_resume_on_tls13_and_tls12() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let mut o = ClientOpts::new();
+        o.versions = vec![version];
+        // One config: its session store carries the ticket to the next connection.
+        let cfg = client_config(&ca, &o);
+        let mut first = connect(gw.tls_addr(), cfg.clone(), "api.test").expect("first");
+        assert_eq!(
+            first.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Full)
+        );
+        // TLS 1.3 tickets arrive after the handshake: a round trip reads them.
+        assert_eq!(exchange(&mut first, &get("/", "api.test")).0, 200);
+        let mut second = connect(gw.tls_addr(), cfg, "api.test").expect("second");
+        assert_eq!(
+            second.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Resumed),
+            "{version:?}"
+        );
+        assert_eq!(exchange(&mut second, &get("/", "api.test")).0, 200);
+    }
+}
+
+#[test]
+fn a_stalled_handshake_is_closed_after_header_timeout() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let gw = gateway(&up, "auto", 500, &tls_section("1.2", &[(&leaf, "")]));
+    // Nothing at all, and the first 5 bytes of a ClientHello record.
+    for bytes in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00][..]] {
+        let mut s = TcpStream::connect(gw.tls_addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(bytes).expect("write");
+        let start = Instant::now();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "expected a close, got {:?}", &buf[..n]);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "closed after {took:?}"
+        );
+    }
+    assert!(eventually(Duration::from_secs(5), || failures(
+        &gw, "timeout"
+    ) == 2.0));
+}
+
+#[test]
+fn plain_http_and_garbage_to_the_tls_port_fail_the_handshake_and_are_counted() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    for bytes in [&get("/", "api.test")[..], &[0u8; 300][..]] {
+        let mut s = TcpStream::connect(gw.tls_addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(bytes).expect("write");
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        // At most a TLS alert record, never an HTTP answer.
+        assert!(
+            !got.starts_with(b"HTTP/"),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
+        assert!(got.is_empty() || got[0] == 0x15, "{got:?}");
+    }
+    assert!(eventually(Duration::from_secs(5), || failures(
+        &gw, "not_tls"
+    ) == 2.0));
+    assert_eq!(up.requests().len(), 0);
+    // The listener still serves real clients afterwards.
+    let s = connect(
+        gw.tls_addr(),
+        client_config(&ca, &ClientOpts::new()),
+        "api.test",
+    );
+    assert!(s.is_ok(), "{:?}", s.err());
+}
+
+#[test]
+fn a_client_without_http11_in_alpn_is_refused() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    let mut o = ClientOpts::new();
+    o.alpn = vec![b"h2".to_vec()];
+    assert!(connect(gw.tls_addr(), client_config(&ca, &o), "api.test").is_err());
+    // No ALPN at all is fine (HTTP/1.1 is assumed).
+    let mut o = ClientOpts::new();
+    o.alpn = vec![];
+    let mut s = connect(gw.tls_addr(), client_config(&ca, &o), "api.test").expect("no ALPN");
+    assert_eq!(exchange(&mut s, &get("/", "api.test")).0, 200);
+    assert!(eventually(Duration::from_secs(5), || failures(
+        &gw, "no_alpn"
+    ) == 1.0));
+}
+
+#[test]
+fn large_bodies_cross_tls_both_ways_and_the_key_may_come_from_env() {
+    let big = pattern(7, 3 << 20);
+    let answer = fixed_response("", &big);
+    let up = Upstream::start("u", move |r| {
+        if r.target == "/down" {
+            Reply::Raw(answer.clone())
+        } else {
+            Reply::Echo
+        }
+    });
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    // The key's PEM text in the environment the gateway inherits.
+    let var = format!("RINGWAY_TEST_TLS_KEY_{}", std::process::id());
+    std::env::set_var(&var, &leaf.key_pem);
+    let section = format!(
+        "[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"env:{var}\"\n",
+        leaf.cert.display()
+    );
+    let gw = gateway(&up, "auto", 10_000, &section);
+    let cfg = client_config(&ca, &ClientOpts::new());
+    let mut s = connect(gw.tls_addr(), cfg, "api.test").expect("handshake");
+    let body = pattern(0, 1 << 20);
+    let (status, _) = exchange(&mut s, &req("POST", "/up", "api.test", &[], &body));
+    assert_eq!(status, 200);
+    assert_eq!(fnv1a(&up.last().body), fnv1a(&body));
+    let (status, got) = exchange(&mut s, &get("/down", "api.test"));
+    assert_eq!(status, 200);
+    assert_eq!(got.len(), big.len());
+    assert_eq!(fnv1a(&got), fnv1a(&big));
+}
+
+#[test]
+fn curl_and_python_ssl_get_through() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    let ca_file = ca.pem_file();
+    let port = gw.tls_addr().port();
+    let url = format!("https://api.test:{port}/curl");
+    let resolve = format!("api.test:{port}:127.0.0.1");
+    if let Ok(out) = std::process::Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&ca_file)
+        .args([
+            "--resolve",
+            &resolve,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &url,
+        ])
+        .output()
+    {
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "200",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(up.last().target, "/curl");
+    }
+    let script = format!(
+        "import ssl, socket\n\
+         ctx = ssl.create_default_context(cafile={ca:?})\n\
+         def once(sess):\n\
+         \x20   raw = socket.create_connection(('127.0.0.1', {port}), timeout=10)\n\
+         \x20   s = ctx.wrap_socket(raw, server_hostname='api.test', session=sess)\n\
+         \x20   s.sendall(b'GET /py HTTP/1.1\\r\\nHost: api.test\\r\\n\\r\\n')\n\
+         \x20   assert s.recv(100).startswith(b'HTTP/1.1 200'), 'status'\n\
+         \x20   return s\n\
+         a = once(None)\n\
+         b = once(a.session)\n\
+         print(a.version(), b.session_reused)\n",
+        ca = ca_file.display().to_string(),
+    );
+    if let Ok(out) = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+    {
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "TLSv1.3 True",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn tls_config_errors_name_their_keys() {
+    let ca = TestCa::new();
+    let a = ca.leaf(&["a.test"]);
+    let b = ca.leaf(&["b.test"]);
+    let not_pem = std::env::temp_dir().join(format!("ringway-tls-notpem-{}", std::process::id()));
+    std::fs::write(&not_pem, "hello").expect("write");
+    let server = "[server]\nlisten = \"127.0.0.1:0\"\ntls_listen = \"127.0.0.1:0\"\n\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (String::from(server), "server.tls_listen", "needs certificates"),
+        (
+            format!("{server}[tls]\nmin_version = \"1.1\"\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n", a.cert.display(), a.key.display()),
+            "tls.min_version",
+            "\"1.2\" or \"1.3\"",
+        ),
+        (
+            format!("{server}[tls]\n[[tls.certificates]]\ncert = \"/nonexistent.pem\"\nkey = \"{}\"\n", a.key.display()),
+            "tls.certificates[0].cert",
+            "cannot read",
+        ),
+        (
+            format!("{server}[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n", not_pem.display(), a.key.display()),
+            "tls.certificates[0].cert",
+            "no CERTIFICATE",
+        ),
+        (
+            format!("{server}[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n", a.cert.display(), b.key.display()),
+            "tls.certificates[0].key",
+            "does not match",
+        ),
+        (
+            format!("{server}[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"env:RINGWAY_TEST_UNSET_TLS_KEY\"\n", a.cert.display()),
+            "tls.certificates[0].key",
+            "not set",
+        ),
+        (
+            format!("{server}[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = true\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = true\n", a.cert.display(), a.key.display(), b.cert.display(), b.key.display()),
+            "tls.certificates[1].default",
+            "already the default",
+        ),
+        (
+            format!("{server}[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\nnames = [\"A.test\"]\n", a.cert.display(), a.key.display(), b.cert.display(), b.key.display()),
+            "tls.certificates[1].names",
+            "also a name of tls.certificates[0]",
+        ),
+        (
+            format!("{server}[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\nnames = [\"*.test\"]\n", a.cert.display(), a.key.display()),
+            "tls.certificates[0].names",
+            "two labels",
+        ),
+        (
+            format!("[server]\nlisten = \"127.0.0.1:0\"\n[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n", a.cert.display(), a.key.display()),
+            "tls",
+            "without server.tls_listen",
+        ),
+        (
+            format!("{server}[tls]\nclient_ca = \"ca.pem\"\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n", a.cert.display(), a.key.display()),
+            "tls.client_ca",
+            "not supported yet",
+        ),
+    ];
+    for (toml, key, words) in cases {
+        let path = write_config(&toml);
+        let out = run_cli(&["check", "--config", path.to_str().expect("path")]);
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {text}");
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!(": {key}: ")))
+            .unwrap_or_else(|| panic!("no error at {key}: {text}"));
+        assert!(line.contains(words), "{key}: {line}");
+        // Never a byte of a key in an error.
+        assert!(!text.contains("PRIVATE KEY"), "{text}");
+    }
+}
