@@ -40,7 +40,9 @@ fn gateway(up: &Upstream, io: &str, header_timeout_ms: u64, tls: &str) -> Gatewa
             ("header_timeout_ms", &ht),
         ],
         &[("u", up.addr())],
-        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n\n",
+        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n\n\
+         [[routes]]\nname = \"hsts\"\npath_prefix = \"/hsts\"\nupstream = \"u\"\n\
+         security_headers = { strict-transport-security = true }\n\n",
     );
     cfg.push_str(tls);
     Gateway::start(&cfg)
@@ -100,7 +102,7 @@ fn sni_and_forwarding_on(io: &str) {
         s.conn.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_3)
     );
-    let (status, _) = exchange(&mut s, &get("/a", "api.test"));
+    let (status, _, _) = exchange(&mut s, &get("/a", "api.test"));
     assert_eq!(status, 200);
     let got = up.last();
     assert_eq!(
@@ -159,6 +161,38 @@ fn sni_picks_the_certificate_alpn_is_http11_and_the_upstream_sees_https() {
 #[test]
 fn sni_and_forwarding_on_epoll() {
     sni_and_forwarding_on("epoll");
+}
+
+#[test]
+fn hsts_from_security_headers_is_sent_on_tls_only() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    let cfg = client_config(&ca, &ClientOpts::new());
+    let mut s = connect(gw.tls_addr(), cfg, "api.test").expect("handshake");
+    let (status, _, head) = exchange(&mut s, &get("/hsts", "api.test"));
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000\r\n"),
+        "{head}"
+    );
+    // Other routes do not send it, and neither does the plain listener.
+    let (_, _, head) = exchange(&mut s, &get("/other", "api.test"));
+    assert!(
+        !head.to_ascii_lowercase().contains("strict-transport"),
+        "{head}"
+    );
+    let r = gw.client().roundtrip(&get("/hsts", "api.test"));
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert_eq!(
+        r.header("strict-transport-security"),
+        None,
+        "{}",
+        r.summary()
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{}", r.summary());
 }
 
 #[test]
@@ -323,10 +357,10 @@ fn large_bodies_cross_tls_both_ways_and_the_key_may_come_from_env() {
     let cfg = client_config(&ca, &ClientOpts::new());
     let mut s = connect(gw.tls_addr(), cfg, "api.test").expect("handshake");
     let body = pattern(0, 1 << 20);
-    let (status, _) = exchange(&mut s, &req("POST", "/up", "api.test", &[], &body));
+    let (status, _, _) = exchange(&mut s, &req("POST", "/up", "api.test", &[], &body));
     assert_eq!(status, 200);
     assert_eq!(fnv1a(&up.last().body), fnv1a(&body));
-    let (status, got) = exchange(&mut s, &get("/down", "api.test"));
+    let (status, got, _) = exchange(&mut s, &get("/down", "api.test"));
     assert_eq!(status, 200);
     assert_eq!(got.len(), big.len());
     assert_eq!(fnv1a(&got), fnv1a(&big));

@@ -82,9 +82,13 @@ pub const SAMPLE_RATIO: f64 = 1.0;
 
 /// `routes[].cors.max_age_s` default.
 pub const CORS_MAX_AGE_S: u64 = 600;
+/// `security_headers.strict-transport-security = true`: one year; no
+/// `includeSubDomains` or `preload`, which commit other hosts and are the
+/// operator's to give as a value.
+pub const HSTS_DEFAULT: &str = "max-age=31536000";
 /// `security_headers = true`: the headers sent, in order. HSTS is not among
-/// them because ringway serves plain HTTP (HSTS is ignored by browsers there);
-/// a TLS terminator in front can set it, or the route can with an override.
+/// them: it is opted into per route (`strict-transport-security = true` or
+/// a value) and then sent on TLS connections only (docs/tls.md).
 pub const SECURITY_HEADERS: [(&str, &str); 3] = [
     ("referrer-policy", "no-referrer"),
     ("x-content-type-options", "nosniff"),

@@ -70,6 +70,10 @@ pub fn validate_rule(doc: &mut Doc<'_>, key: &str, v: &ValidateFile) -> Option<V
     })
 }
 
+/// What `browser` compiles: the CORS policy, the response edits, and the
+/// rendered HSTS line (`Route::hsts`).
+pub type Browser = (Option<Policy>, HeaderEdits, Option<Box<[u8]>>);
+
 /// `cors` and `security_headers`: the CORS policy (placed first, so a
 /// preflight is answered before authentication) and the response edits
 /// both imply, merged into the route's `response_headers`.
@@ -79,7 +83,7 @@ pub fn browser(
     r: &RouteFile,
     edits: Option<HeaderEdits>,
     methods: &Option<MethodSet>,
-) -> Option<(Option<Policy>, HeaderEdits)> {
+) -> Option<Browser> {
     let mut edits = edits?;
     let file_edits = r.response_headers.as_ref();
     let mentioned = |name: &str| {
@@ -109,18 +113,31 @@ pub fn browser(
         &format!("{p}.security_headers"),
         r.security_headers.as_ref(),
     );
+    let mut hsts = None;
     for (name, value) in sec? {
-        // The route's own `response_headers` entry for a name wins.
-        if !mentioned(&name) {
+        if name == HSTS {
+            // Sent on TLS connections only (`Route::hsts`): over plain HTTP
+            // browsers ignore it, and it would advertise a promise the
+            // plain listener does not keep.
+            hsts = Some(
+                format!("{name}: {value}\r\n")
+                    .into_bytes()
+                    .into_boxed_slice(),
+            );
+        } else if !mentioned(&name) {
+            // The route's own `response_headers` entry for a name wins.
             edits.push_set(name.as_bytes(), value.as_bytes());
         }
     }
     match policy {
         Some(None) => None,
-        Some(p) => Some((p, edits)),
-        None => Some((None, edits)),
+        Some(p) => Some((p, edits, hsts)),
+        None => Some((None, edits, hsts)),
     }
 }
+
+/// The one security header sent on TLS connections only.
+const HSTS: &str = "strict-transport-security";
 
 fn security_headers(
     doc: &mut Doc<'_>,
@@ -156,7 +173,10 @@ fn security_headers(
         match cond {
             HeaderCondFile::Present(false) => {}
             HeaderCondFile::Present(true) => {
-                match model::SECURITY_HEADERS.iter().find(|(n, _)| *n == lower) {
+                let defaults = model::SECURITY_HEADERS
+                    .iter()
+                    .chain([&(HSTS, model::HSTS_DEFAULT)]);
+                match defaults.into_iter().find(|(n, _)| *n == lower) {
                     Some((n, v)) => out.push((n.to_string(), v.to_string())),
                     None => {
                         doc.err(

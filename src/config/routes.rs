@@ -100,7 +100,7 @@ fn route(
         e.push_remove(strip);
         e
     });
-    let (cors, resp_edits) = super::policies::browser(doc, &p, r, resp_edits, &methods)?;
+    let (cors, resp_edits, hsts) = super::policies::browser(doc, &p, r, resp_edits, &methods)?;
     if let Some(c) = cors {
         // First, so that a refusal by a later policy still carries CORS headers.
         policies.insert(0, c);
@@ -122,6 +122,7 @@ fn route(
     let mut route = Route::new(name?, upstream?, m, rewrite?, req_edits?, resp_edits);
     route.policies = policies.into();
     route.original_path_header = original?;
+    route.hsts = hsts;
     Some(route)
 }
 

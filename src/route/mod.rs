@@ -31,6 +31,10 @@ pub struct Route {
     /// `original_path_header`: lowercase name of the header that carries
     /// the path as received (before normalisation) upstream.
     pub original_path_header: Option<Box<[u8]>>,
+    /// The rendered `strict-transport-security` line from
+    /// `security_headers`, sent on TLS connections only (it replaces the
+    /// upstream's there; plain responses keep whatever the upstream sent).
+    pub hsts: Option<Box<[u8]>>,
     /// Position in `Router::routes` (match order): what per-route metrics
     /// and per-request records are indexed by. Set by `Router::new`.
     index: usize,
@@ -75,6 +79,7 @@ impl Route {
             response_headers,
             policies: Box::default(),
             original_path_header: None,
+            hsts: None,
             index: 0,
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,

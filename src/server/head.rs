@@ -232,6 +232,7 @@ pub fn build_response(
         resp: r,
         extra,
         segs,
+        stream,
         req:
             RequestCtx {
                 rid,
@@ -257,13 +258,16 @@ pub fn build_response(
         ));
     }
     let has_connection = r.headers.iter().any(|e| e.kind == HeaderKind::Connection);
+    // HSTS, when the route sets it, only over TLS (`Route::hsts`).
+    let hsts = route.hsts.as_deref().filter(|_| stream.is_tls());
     for e in &r.headers {
         let name = e.name.get(ubuf);
         let skip = e.kind.is_hop_by_hop()
             || e.kind == HeaderKind::XRequestId
             || (e.kind == HeaderKind::ContentLength && r.content_length != LengthFields::Keep)
             || (has_connection && r.is_connection_listed(ubuf, name))
-            || route.response_headers.drops(name);
+            || route.response_headers.drops(name)
+            || (hsts.is_some() && name.eq_ignore_ascii_case(b"strict-transport-security"));
         if !skip {
             out.fwd(e.line);
         }
@@ -272,6 +276,9 @@ pub fn build_response(
         let _ = write!(out, "content-length: {n}\r\n");
     }
     out.add(&route.response_headers.rendered);
+    if let Some(h) = hsts {
+        out.add(h);
+    }
     if !resp_headers.is_empty() {
         out.add(resp_headers);
     }

@@ -164,22 +164,22 @@ pub fn peer_names(s: &TlsClient) -> Vec<String> {
 }
 
 /// Sends `req` and reads one response (Content-Length framed):
-/// the status and the body.
-pub fn exchange(s: &mut TlsClient, req: &[u8]) -> (u16, Vec<u8>) {
+/// the status, the body and the head's text.
+pub fn exchange(s: &mut TlsClient, req: &[u8]) -> (u16, Vec<u8>, String) {
     s.write_all(req).expect("tls write");
     s.flush().expect("tls flush");
     read_response(s)
 }
 
 /// Reads one Content-Length framed response.
-pub fn read_response(s: &mut TlsClient) -> (u16, Vec<u8>) {
+pub fn read_response(s: &mut TlsClient) -> (u16, Vec<u8>, String) {
     let mut all = read_responses(s, 1);
     all.remove(0)
 }
 
 /// Reads `n` Content-Length framed responses (pipelined ones may share a
 /// read, so the bytes past one response start the next).
-pub fn read_responses(s: &mut TlsClient, n: usize) -> Vec<(u16, Vec<u8>)> {
+pub fn read_responses(s: &mut TlsClient, n: usize) -> Vec<(u16, Vec<u8>, String)> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 16384];
     let mut out = Vec::new();
@@ -214,7 +214,7 @@ pub fn read_responses(s: &mut TlsClient, n: usize) -> Vec<(u16, Vec<u8>)> {
         }
         let body = buf[head_end..head_end + len].to_vec();
         buf.drain(..head_end + len);
-        out.push((status, body));
+        out.push((status, body, head));
     }
     assert!(
         buf.is_empty(),
