@@ -500,3 +500,147 @@ fn tls_config_errors_name_their_keys() {
         assert!(!text.contains("PRIVATE KEY"), "{text}");
     }
 }
+
+#[test]
+fn a_reload_swaps_certificates_under_load_with_no_failed_handshake() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let (old, new) = (ca.leaf(&["api.test"]), ca.leaf(&["api.test"]));
+    let config = |leaf: &Leaf| {
+        let mut cfg = build(
+            &[("tls_listen", "\"127.0.0.1:0\"")],
+            &[("u", up.addr())],
+            "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n\n",
+        );
+        cfg.push_str(&tls_section("1.2", &[(leaf, "")]));
+        cfg
+    };
+    let gw = Gateway::start(&config(&old));
+    let addr = gw.tls_addr();
+    let leaf_der = |s: &tls::TlsClient| s.conn.peer_certificates().expect("certs")[0].to_vec();
+    let cfg = client_config(&ca, &ClientOpts::new());
+    let before = leaf_der(&connect(addr, cfg.clone(), "api.test").expect("before"));
+
+    // Full handshakes and a request each, from two threads, throughout.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut o = ClientOpts::new();
+    o.versions = vec![&rustls::version::TLS13];
+    let fresh = client_config_fresh(&o);
+    let ca_der = ca.der();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, ok, failed, fresh, ca_der) = (
+                stop.clone(),
+                ok.clone(),
+                failed.clone(),
+                fresh.clone(),
+                ca_der.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // A new config each time: no resumption, a full handshake.
+                    let served = connect(addr, fresh(ca_der.clone()), "api.test")
+                        .map(|mut s| exchange(&mut s, &get("/", "api.test")).0);
+                    if served == Ok(200) {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    gw.rewrite_config(&config(&new));
+    gw.signal(libc::SIGHUP);
+    assert!(gw.wait_log("config reloaded", Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().expect("client thread");
+    }
+    let after = leaf_der(&connect(addr, cfg, "api.test").expect("after"));
+    assert_ne!(before, after, "the reload serves the new certificate");
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "failed handshakes");
+    assert!(
+        ok.load(Ordering::Relaxed) > 10,
+        "{} handshakes",
+        ok.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        gw.counter("ringway_tls_handshake_failures_total{reason=\"protocol\"}"),
+        0.0
+    );
+}
+
+/// A client configuration trusting `ca` only, with no session store shared
+/// with any other connection.
+fn client_config_fresh(
+    o: &ClientOpts,
+) -> impl Fn(rustls::pki_types::CertificateDer<'static>) -> std::sync::Arc<rustls::ClientConfig> + Clone
+{
+    let versions = o.versions.clone();
+    move |ca| {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).expect("root");
+        let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&versions)
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        std::sync::Arc::new(cfg)
+    }
+}
+
+#[test]
+fn tls_listen_waits_for_a_restart_and_config_shows_tls_without_keys() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test", "www.api.test"]);
+    let section = tls_section("1.3", &[(&leaf, "")]);
+    let gw = gateway(&up, "auto", 10_000, &section);
+    let addr = gw.tls_addr();
+    let cfg = common::admin::admin(gw.admin_addr(), "GET", "/config", &[]).json();
+    // As configured (port 0: the OS picked the one `addr` has).
+    assert_eq!(cfg["server"]["tls_listen"], "127.0.0.1:0", "{cfg}");
+    let tls = &cfg["tls"];
+    assert_eq!(tls["min_version"], "1.3", "{cfg}");
+    let cert = &tls["certificates"][0];
+    assert_eq!(
+        cert["names"],
+        serde_json::json!(["api.test", "www.api.test"]),
+        "{cfg}"
+    );
+    assert_eq!(cert["default"], true, "{cfg}");
+    assert_eq!(cert["key"], leaf.key.display().to_string(), "{cfg}");
+    assert!(!cfg.to_string().contains("PRIVATE KEY"));
+
+    // Another tls_listen: the running one stays, and the reload says so.
+    let moved = format!("\"{}\"", unused_addr());
+    let mut next = build(
+        &[("tls_listen", &moved)],
+        &[("u", up.addr())],
+        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n\n",
+    );
+    next.push_str(&section);
+    gw.rewrite_config(&next);
+    let r = common::admin::admin(gw.admin_addr(), "POST", "/reload", &[]);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let v = r.json();
+    let keys: Vec<&str> = v["restart_required"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|p| p["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["server.tls_listen"], "{v}");
+    let s = connect(addr, client_config(&ca, &ClientOpts::new()), "api.test");
+    assert!(
+        s.is_ok(),
+        "the running TLS listener still serves: {:?}",
+        s.err()
+    );
+}

@@ -147,6 +147,7 @@ fn certificate(
         super::compile::check(doc, &at("key"), r)
     });
     let (chain, signer) = (chain?, signer?);
+    let (cert, key_ref) = (f.cert.as_deref()?.into(), f.key.as_deref()?.into());
     let leaf = chain.first()?.clone();
     let ck = CertifiedKey::new(chain, signer);
     match ck.keys_match() {
@@ -183,6 +184,8 @@ fn certificate(
     Some(CertEntry {
         key: Arc::new(ck),
         names,
+        cert,
+        key_ref,
     })
 }
 

@@ -21,7 +21,7 @@ pub struct Pending {
 
 /// The keys `ringway check` mentions: each takes effect only at start.
 pub const RESTART_KEYS: &str = "server.listen, server.workers, server.cpus, server.io, \
-server.ring_setup, server.admin_listen, [access_log], [tracing] and [registry]";
+server.ring_setup, server.admin_listen, server.tls_listen, [access_log], [tracing] and [registry]";
 
 /// Puts `old`'s value back into `new` for every key that needs a restart
 /// and differs; returns those keys.
@@ -38,6 +38,20 @@ pub fn keep_running(new: &mut Compiled, old: &Compiled) -> Vec<Pending> {
         keep("server.listen", o.listen.to_string(), n.listen.to_string());
         n.listen = o.listen;
     }
+    if n.tls_listen != o.tls_listen {
+        let show = |a: Option<std::net::SocketAddr>| a.map_or("none".into(), |a| a.to_string());
+        keep("server.tls_listen", show(o.tls_listen), show(n.tls_listen));
+        n.tls_listen = o.tls_listen;
+    }
+    // [tls] itself reloads: certificates are read again and new handshakes
+    // use them (one in progress finishes on the one it started with). But a
+    // running TLS listener needs certificates: a file that dropped both
+    // tls_listen and [tls] keeps the running ones until the restart.
+    if n.tls_listen.is_some() && new.tls.is_none() {
+        keep("[tls]", "the running certificates".into(), "none".into());
+        new.tls = old.tls.clone();
+    }
+    let n = &mut new.server;
     if n.workers != o.workers {
         keep(
             "server.workers",

@@ -50,6 +50,28 @@ impl std::fmt::Debug for TlsSpec {
     }
 }
 
+/// Ticket keys and the session cache.
+type Resumption = (
+    Arc<dyn rustls::server::ProducesTickets>,
+    Arc<dyn rustls::server::StoresServerSessions>,
+);
+
+/// The process's ticket keys and session cache, made once: every
+/// configuration generation shares them, so a reload that swaps
+/// certificates does not turn the next handshake of every client into a
+/// full one.
+fn resumption() -> Result<Resumption, String> {
+    static PARTS: std::sync::OnceLock<Resumption> = std::sync::OnceLock::new();
+    if let Some(p) = PARTS.get() {
+        return Ok(p.clone());
+    }
+    let ticketer =
+        rustls::crypto::ring::Ticketer::new().map_err(|e| format!("TLS tickets: {e}"))?;
+    let cache: Arc<dyn rustls::server::StoresServerSessions> =
+        rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
+    Ok(PARTS.get_or_init(|| (ticketer, cache)).clone())
+}
+
 /// The ring crypto provider: the only one the gateway uses (no aws-lc).
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -73,9 +95,9 @@ impl TlsSpec {
         // capable 1.2 clients without shared state; the cache serves 1.2
         // session IDs. Both are shared by the shards: touched per handshake,
         // never per request.
-        config.ticketer =
-            rustls::crypto::ring::Ticketer::new().map_err(|e| format!("TLS tickets: {e}"))?;
-        config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
+        let (ticketer, cache) = resumption()?;
+        config.ticketer = ticketer;
+        config.session_storage = cache;
         Ok(TlsSpec {
             min_version,
             resolver,

@@ -51,6 +51,7 @@ pub fn render(g: &crate::reload::Generation, m: &crate::observe::Metrics) -> Str
         "auth": auth(&cfg.auth),
         "revocation": revocation(&cfg.auth),
         "registry": cfg.registry.as_ref().map(registry),
+        "tls": cfg.tls.as_deref().map(tls),
         "routes": routes::all(cfg),
     });
     super::respond::pretty_json(&v)
@@ -86,6 +87,7 @@ fn server(s: &ServerSettings) -> Value {
         .collect();
     json!({
         "listen": s.listen.to_string(),
+        "tls_listen": s.tls_listen.map(|a| a.to_string()),
         "workers": s.workers,
         "cpus": s.cpus,
         "io": io,
@@ -114,6 +116,31 @@ fn server(s: &ServerSettings) -> Value {
             PathParams::Strip => "strip",
         },
     })
+}
+
+/// `[tls]`: files and key references as written, the names each
+/// certificate is served for (listed or from its SANs), never key material.
+fn tls(t: &crate::tls::TlsSpec) -> Value {
+    let default = t.resolver.default_index();
+    let certs: Vec<Value> = t
+        .resolver
+        .certs()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            json!({
+                "cert": &*c.cert,
+                "key": &*c.key_ref,
+                "names": c.names.iter().map(|n| &**n).collect::<Vec<_>>(),
+                "default": i == default,
+            })
+        })
+        .collect();
+    let min_version = match t.min_version {
+        crate::tls::MinVersion::Tls12 => "1.2",
+        crate::tls::MinVersion::Tls13 => "1.3",
+    };
+    json!({ "min_version": min_version, "certificates": certs })
 }
 
 /// `[registry]`, its token as the reference it was read from.
