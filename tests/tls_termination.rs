@@ -150,7 +150,11 @@ fn sni_and_forwarding_on(io: &str) {
     let r = gw.client().roundtrip(&get("/plain", "api.test"));
     assert_eq!(r.status, 200, "{}", r.summary());
     assert_eq!(up.last().header_all("x-forwarded-proto"), ["http"]);
-    assert!(gw.counter("ringway_tls_handshakes_total") >= 5.0);
+    // Counted when the server has the client's Finished, which may be a
+    // moment after the client is done; the refusing client sent an alert.
+    assert!(eventually(Duration::from_secs(5), || {
+        gw.counter("ringway_tls_handshakes_total") == 5.0 && failures(&gw, "alert_received") == 1.0
+    }));
 }
 
 #[test]
@@ -364,6 +368,12 @@ fn large_bodies_cross_tls_both_ways_and_the_key_may_come_from_env() {
     assert_eq!(status, 200);
     assert_eq!(got.len(), big.len());
     assert_eq!(fnv1a(&got), fnv1a(&big));
+    // A closing response ends with close_notify: a clean end of stream
+    // (rustls reports a TCP close without it as UnexpectedEof).
+    let close = req("GET", "/", "api.test", &[("Connection", "close")], b"");
+    assert_eq!(exchange(&mut s, &close).0, 200);
+    let mut rest = [0u8; 16];
+    assert_eq!(s.read(&mut rest).expect("clean close"), 0);
 }
 
 #[test]

@@ -111,6 +111,7 @@ impl Conn {
     /// needs; `c.buf` must hold no client bytes.
     fn park(mut self, sh: &Shard) -> Parked {
         sh.scratch.reclaim(&mut self);
+        self.stream.release_buffers();
         Parked {
             stream: self.stream,
             peer: self.peer,
@@ -267,8 +268,13 @@ async fn busy(sh: &Shard, mut c: Conn, accepted: Option<Instant>) -> Next {
     if c.buf.is_empty() {
         sh.scratch.reclaim(&mut c);
     }
+    c.stream.close_notify(CLOSE_NOTIFY_WAIT).await;
     Next::Close
 }
+
+/// How long a TLS connection's close_notify may take to leave (it is one
+/// small record; only a client that stopped reading holds it up).
+const CLOSE_NOTIFY_WAIT: Duration = Duration::from_millis(100);
 
 /// Phase 7: the request ended, whichever way; measured now and counted.
 fn finish(c: &mut Conn, sh: &Shard, outcome: Outcome) {

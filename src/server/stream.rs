@@ -54,6 +54,24 @@ impl Stream {
         }
     }
 
+    /// Frees per-connection I/O buffers a parked connection does not need
+    /// (TLS ciphertext buffers; a plain connection has none).
+    #[inline]
+    pub fn release_buffers(&mut self) {
+        if let Stream::Tls(t) = self {
+            t.release_buffers();
+        }
+    }
+
+    /// Before the connection closes: a TLS one sends close_notify (within
+    /// `limit`), so the client can tell the end from a truncation; a plain
+    /// one does nothing, as before.
+    pub async fn close_notify(&mut self, limit: std::time::Duration) {
+        if let Stream::Tls(t) = self {
+            let _ = monoio::time::timeout(limit, t.shutdown()).await;
+        }
+    }
+
     /// True when a read would return without waiting on the socket: for
     /// TLS, plaintext rustls already decrypted (or the peer's close). The
     /// connection loop checks it before waiting for readability, or a

@@ -142,6 +142,14 @@ impl TlsStream {
         !matches!(self.tls.reader().fill_buf(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
+    /// Frees the ciphertext buffers while the connection is parked; the
+    /// next read or write makes them again (once per idle spell, as the
+    /// connection's working set).
+    pub fn release_buffers(&mut self) {
+        self.rx = Vec::new();
+        self.tx = Vec::new();
+    }
+
     async fn handshake(&mut self) -> Result<(), HandshakeFail> {
         while self.tls.is_handshaking() {
             if self.tls.wants_write() {
@@ -168,6 +176,9 @@ impl TlsStream {
     async fn fill(&mut self, cancel: Option<CancelHandle>) -> Result<usize, Fill> {
         let mut rx = std::mem::take(&mut self.rx);
         rx.clear();
+        if rx.capacity() == 0 {
+            rx.reserve_exact(RX_BYTES);
+        }
         let (res, back) = match cancel {
             None => self.tcp.read(rx).await,
             Some(c) => self.tcp.cancelable_read(rx, c).await,
