@@ -35,6 +35,7 @@ use std::time::Duration;
 pub use access_log::{AccessLogSpec, LogFormat, LogOutput};
 pub use load::{ConfigError, ConfigErrors};
 pub use registry::RegistrySpec;
+pub use tls::reload as reload_certificates;
 pub use tracing::{OtlpEndpoint, TracingSpec};
 /// The syntax of route and upstream names (1 to 64 of `A-Z a-z 0-9 - _ .`);
 /// the registry holds its service names and instance ids to it too.

@@ -1,7 +1,8 @@
 //! Compiling `[tls]` and `server.tls_listen`'s cross-key rules: reads each
 //! certificate chain and key (PEM; the key from a path, `env:` or `file:`),
 //! checks that they match, takes the names from the certificate's DNS SANs
-//! unless listed, and builds `crate::tls::TlsSpec`.
+//! unless listed, and builds `crate::tls::TlsSpec`; and reading the same
+//! files again when they change (`reload`, for `reload::certs`).
 //!
 //! Owns: every `[tls]` error, attached to its key (`tls.certificates[1].key`).
 //! Must never: put key material in an error message, or stop at the first
@@ -17,7 +18,11 @@ use rustls::sign::CertifiedKey;
 
 use super::load::Doc;
 use super::model::{TlsCertFile, TlsFile};
-use crate::tls::{CertEntry, MinVersion, SniResolver, TlsSpec};
+use crate::tls::{CertEntry, CertSource, MinVersion, SniResolver, TlsSpec};
+
+/// An error in one certificate entry: the field (`cert`, `key`, `names`)
+/// and the message.
+type FieldError = (&'static str, String);
 
 /// `[tls]` compiled, or `None` (absent, or errors recorded in `doc`).
 pub fn compile(
@@ -70,39 +75,54 @@ pub fn compile(
             "certificates without server.tls_listen: set it (\"0.0.0.0:8443\") or remove [tls]",
         );
     }
-    let provider = crate::tls::provider();
-    let mut certs = Vec::with_capacity(files.len());
-    let mut owner: HashMap<Box<str>, usize> = HashMap::new();
+    let mut sources = Vec::with_capacity(files.len());
     let mut default = None;
     for (i, f) in files.iter().enumerate() {
-        let at = |k: &str| format!("tls.certificates[{i}].{k}");
-        let entry = certificate(doc, i, f, &provider);
         if f.default == Some(true) {
             match default {
                 Some(d) => doc.err(
-                    &at("default"),
+                    &format!("tls.certificates[{i}].default"),
                     format!("tls.certificates[{d}] is already the default; only one may be"),
                 ),
                 None => default = Some(i),
             }
         }
-        let Some(entry) = entry else { continue };
-        for n in &entry.names {
-            if let Some(j) = owner.insert(n.clone(), i) {
+        if let Some(src) = source(doc, i, f) {
+            sources.push(src);
+        }
+    }
+    if sources.len() != files.len() {
+        return None;
+    }
+    let mut certs = Vec::with_capacity(sources.len());
+    for (i, r) in load(&sources).into_iter().enumerate() {
+        match r {
+            Ok(c) => certs.push(c),
+            Err(errs) => {
+                for (field, e) in errs {
+                    doc.err(&format!("tls.certificates[{i}].{field}"), e);
+                }
+            }
+        }
+    }
+    if certs.len() != sources.len() {
+        return None;
+    }
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in certs.iter().enumerate() {
+        for n in &c.names {
+            if let Some(j) = owner.insert(n, i) {
                 doc.err(
-                    &at("names"),
+                    &format!("tls.certificates[{i}].names"),
                     format!("{n:?} is also a name of tls.certificates[{j}]; each name picks one certificate"),
                 );
             }
         }
-        certs.push(entry);
-    }
-    if certs.len() != files.len() {
-        return None;
     }
     // No default marked: the first certificate (docs/tls.md).
-    let resolver = SniResolver::new(certs, default.unwrap_or(0));
-    match TlsSpec::build(min_version, resolver) {
+    let default = default.unwrap_or(0);
+    let resolver = SniResolver::new(certs, default);
+    match TlsSpec::new(min_version, sources, default, resolver) {
         Ok(spec) => Some(Arc::new(spec)),
         Err(e) => {
             doc.err("tls", e);
@@ -111,56 +131,54 @@ pub fn compile(
     }
 }
 
-/// One `[[tls.certificates]]` entry; errors recorded at its keys.
-fn certificate(
-    doc: &mut Doc<'_>,
-    i: usize,
-    f: &TlsCertFile,
-    provider: &rustls::crypto::CryptoProvider,
-) -> Option<CertEntry> {
-    let at = |k: &str| format!("tls.certificates[{i}].{k}");
-    let chain = match &f.cert {
-        None => {
-            doc.err(
-                &at("cert"),
-                "missing required key (a PEM certificate chain file)",
-            );
-            None
-        }
-        Some(path) => super::compile::check(doc, &at("cert"), chain(path)),
-    };
-    let key = match &f.key {
-        None => {
-            doc.err(
-                &at("key"),
-                "missing required key (a PEM key file, \"file:PATH\" or \"env:VAR\")",
-            );
-            None
-        }
-        Some(spec) => super::compile::check(doc, &at("key"), private_key(spec)),
-    };
-    let signer = key.and_then(|k| {
-        let r = provider
-            .key_provider
-            .load_private_key(k)
-            .map_err(|e| format!("unsupported private key: {e}"));
-        super::compile::check(doc, &at("key"), r)
-    });
-    let (chain, signer) = (chain?, signer?);
-    let (cert, key_ref) = (f.cert.as_deref()?.into(), f.key.as_deref()?.into());
-    let leaf = chain.first()?.clone();
-    let ck = CertifiedKey::new(chain, signer);
-    match ck.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(_) => {
-            doc.err(
-                &at("key"),
-                "the key does not match the certificate in cert (its public key differs)",
-            );
-            return None;
+/// Reads `spec`'s certificate and key files again and serves them from the
+/// next handshake; on any error the running set stays and the error says
+/// which entry and field (`tls.certificates[0].key: …`).
+pub fn reload(spec: &TlsSpec) -> Result<(), String> {
+    let mut certs = Vec::with_capacity(spec.sources.len());
+    let mut errors = Vec::new();
+    for (i, r) in load(&spec.sources).into_iter().enumerate() {
+        match r {
+            Ok(c) => certs.push(c),
+            Err(errs) => errors.extend(
+                errs.into_iter()
+                    .map(|(f, e)| format!("tls.certificates[{i}].{f}: {e}")),
+            ),
         }
     }
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in certs.iter().enumerate() {
+        for n in &c.names {
+            if let Some(j) = owner.insert(n, i) {
+                errors.push(format!(
+                    "tls.certificates[{i}].names: {n:?} is also a name of tls.certificates[{j}]"
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    spec.swap(SniResolver::new(certs, spec.default))
+}
+
+/// One entry's keys, checked for presence and its listed names normalised.
+fn source(doc: &mut Doc<'_>, i: usize, f: &TlsCertFile) -> Option<CertSource> {
+    let at = |k: &str| format!("tls.certificates[{i}].{k}");
+    if f.cert.is_none() {
+        doc.err(
+            &at("cert"),
+            "missing required key (a PEM certificate chain file)",
+        );
+    }
+    if f.key.is_none() {
+        doc.err(
+            &at("key"),
+            "missing required key (a PEM key file, \"file:PATH\" or \"env:VAR\")",
+        );
+    }
     let names = match &f.names {
+        None => None,
         Some(list) if list.is_empty() => {
             doc.err(
                 &at("names"),
@@ -171,25 +189,62 @@ fn certificate(
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for n in list {
-                out.push(super::compile::check(
-                    doc,
-                    &at("names"),
-                    crate::tls::normalise_name(n),
-                )?);
+                let r = crate::tls::normalise_name(n);
+                out.push(super::compile::check(doc, &at("names"), r)?);
             }
-            out
+            Some(out)
         }
-        None => super::compile::check(doc, &at("cert"), san_names(&leaf))?,
     };
-    Some(CertEntry {
-        key: Arc::new(ck),
+    Some(CertSource {
+        cert: f.cert.as_deref()?.into(),
+        key: f.key.as_deref()?.into(),
         names,
-        cert,
-        key_ref,
     })
 }
 
-/// The PEM chain at `path`, leaf first.
+/// Loads every source: each its certificate entry or its field errors.
+fn load(sources: &[CertSource]) -> Vec<Result<CertEntry, Vec<FieldError>>> {
+    let provider = crate::tls::provider();
+    sources.iter().map(|s| certificate(s, &provider)).collect()
+}
+
+/// One certificate and key, checked to match, with its names.
+fn certificate(
+    s: &CertSource,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertEntry, Vec<FieldError>> {
+    let chain = chain(&s.cert).map_err(|e| ("cert", e));
+    let signer = private_key(&s.key).map_err(|e| ("key", e)).and_then(|k| {
+        provider
+            .key_provider
+            .load_private_key(k)
+            .map_err(|e| ("key", format!("unsupported private key: {e}")))
+    });
+    let (chain, signer) = match (chain, signer) {
+        (Ok(c), Ok(k)) => (c, k),
+        (c, k) => return Err(c.err().into_iter().chain(k.err()).collect()),
+    };
+    let names = match &s.names {
+        Some(n) => n.clone(),
+        None => san_names(&chain[0]).map_err(|e| vec![("cert", e)])?,
+    };
+    let ck = CertifiedKey::new(chain, signer);
+    match ck.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(_) => {
+            return Err(vec![(
+                "key",
+                "the key does not match the certificate in cert (its public key differs)".into(),
+            )])
+        }
+    }
+    Ok(CertEntry {
+        key: Arc::new(ck),
+        names,
+    })
+}
+
+/// The PEM chain at `path`, leaf first (never empty).
 fn chain(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();

@@ -18,6 +18,7 @@
 //! reload metrics. Must never: run on a shard, publish a config that did
 //! not compile, or close a client connection.
 
+mod certs;
 mod followers;
 pub mod publish;
 mod restart;
@@ -154,6 +155,11 @@ impl Reloader {
             followers: Mutex::new(followers),
         });
         watch::spawn(&r).map_err(|e| format!("config watch thread: {e}"))?;
+        // tls_listen is restart-only: without it at start, no certificate
+        // is ever served, and there is nothing to watch.
+        if r.current().cfg.server.tls_listen.is_some() {
+            certs::spawn(&r).map_err(|e| format!("certificate watch thread: {e}"))?;
+        }
         Ok(r)
     }
 

@@ -23,7 +23,7 @@ pub async fn serve_tls(sh: Rc<Shard>, tcp: TcpStream, peer: SocketAddr) {
     let limit = g.cfg.server.header_timeout;
     // A reload cannot remove [tls] while the listener runs (reload::restart
     // keeps it); the check is for a config built some other way.
-    let Some(config) = g.cfg.tls.as_ref().map(|t| t.config.clone()) else {
+    let Some(config) = g.cfg.tls.as_ref().map(|t| t.live().config.clone()) else {
         sh.close_conn();
         return;
     };

@@ -2,9 +2,10 @@
 //! (ring provider, versions, ALPN, resumption), certificate choice by SNI
 //! (`sni`), and the record-layer driver over monoio sockets (`io`).
 //!
-//! Owns: every rustls setting the gateway makes, and the rules by which a
-//! client's name picks a certificate. Must never: read files or the
-//! environment (config::tls loads the PEMs), or see HTTP.
+//! Owns: every rustls setting the gateway makes, the rules by which a
+//! client's name picks a certificate, and the live certificate set a file
+//! change replaces. Must never: read files or the environment (config::tls
+//! loads the PEMs, at load and for reload::certs), or see HTTP.
 
 mod io;
 mod sni;
@@ -30,23 +31,104 @@ pub enum MinVersion {
     Tls13,
 }
 
-/// `[tls]`, compiled: the certificates and the rustls configuration every
-/// shard's TLS listener hands to new connections.
+/// One `[[tls.certificates]]` entry as configured: what a certificate
+/// file change is reloaded from.
+#[derive(Debug, Clone)]
+pub struct CertSource {
+    /// `cert`: the PEM chain file.
+    pub cert: Box<str>,
+    /// `key`: a path or an `env:`/`file:` reference, never the key.
+    pub key: Box<str>,
+    /// `names` when listed (normalised); `None`: the certificate's SANs.
+    pub names: Option<Vec<Box<str>>>,
+}
+
+/// The certificates in use and the rustls configuration built on them.
+pub struct Live {
+    /// What each handshake starts from.
+    pub config: Arc<rustls::ServerConfig>,
+    /// The SNI table inside `config`, for `GET /config`.
+    pub resolver: Arc<SniResolver>,
+}
+
+/// `[tls]`, compiled: the sources, and the live certificate set every
+/// shard's TLS listener hands to new connections. The set is replaced when
+/// the files change (`reload::certs`), without a configuration reload.
 pub struct TlsSpec {
     /// `tls.min_version`.
     pub min_version: MinVersion,
-    /// The SNI table (also inside `config`), kept for `Debug`/`GET /config`.
-    pub resolver: Arc<SniResolver>,
-    /// What each handshake starts from.
-    pub config: Arc<rustls::ServerConfig>,
+    /// The certificates as configured, in order.
+    pub sources: Vec<CertSource>,
+    /// Index of the default certificate in `sources`.
+    pub default: usize,
+    live: crate::reload::publish::Published<Live>,
 }
 
 impl std::fmt::Debug for TlsSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSpec")
             .field("min_version", &self.min_version)
-            .field("certificates", &self.resolver)
+            .field("sources", &self.sources)
+            .field("default", &self.default)
             .finish()
+    }
+}
+
+impl TlsSpec {
+    /// A spec serving `resolver` (built from `sources`).
+    pub fn new(
+        min_version: MinVersion,
+        sources: Vec<CertSource>,
+        default: usize,
+        resolver: SniResolver,
+    ) -> Result<TlsSpec, String> {
+        let live = Live::build(min_version, resolver)?;
+        Ok(TlsSpec {
+            min_version,
+            sources,
+            default,
+            live: crate::reload::publish::Published::new(live),
+        })
+    }
+
+    /// The certificate set in use now. One short lock per handshake (the
+    /// publication's mutex), never per request.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.current()
+    }
+
+    /// Serves `resolver` from the next handshake on; handshakes in
+    /// progress finish on the set they started with.
+    pub fn swap(&self, resolver: SniResolver) -> Result<(), String> {
+        self.live.publish(Live::build(self.min_version, resolver)?);
+        Ok(())
+    }
+}
+
+impl Live {
+    /// Builds the rustls configuration around `resolver`.
+    fn build(min_version: MinVersion, resolver: SniResolver) -> Result<Live, String> {
+        let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
+            MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            MinVersion::Tls13 => &[&rustls::version::TLS13],
+        };
+        let resolver = Arc::new(resolver);
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .map_err(|e| format!("TLS versions: {e}"))?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver.clone());
+        config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+        // Stateless tickets (keys rotate every 6 h) serve TLS 1.3 and ticket-
+        // capable 1.2 clients without shared state; the cache serves 1.2
+        // session IDs.
+        let (ticketer, cache) = resumption()?;
+        config.ticketer = ticketer;
+        config.session_storage = cache;
+        Ok(Live {
+            config: Arc::new(config),
+            resolver,
+        })
     }
 }
 
@@ -75,33 +157,4 @@ fn resumption() -> Result<Resumption, String> {
 /// The ring crypto provider: the only one the gateway uses (no aws-lc).
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-impl TlsSpec {
-    /// Builds the rustls configuration around `resolver`.
-    pub fn build(min_version: MinVersion, resolver: SniResolver) -> Result<TlsSpec, String> {
-        let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
-            MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-            MinVersion::Tls13 => &[&rustls::version::TLS13],
-        };
-        let resolver = Arc::new(resolver);
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
-            .map_err(|e| format!("TLS versions: {e}"))?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
-        config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-        // Stateless tickets (keys rotate every 6 h) serve TLS 1.3 and ticket-
-        // capable 1.2 clients without shared state; the cache serves 1.2
-        // session IDs. Both are shared by the shards: touched per handshake,
-        // never per request.
-        let (ticketer, cache) = resumption()?;
-        config.ticketer = ticketer;
-        config.session_storage = cache;
-        Ok(TlsSpec {
-            min_version,
-            resolver,
-            config: Arc::new(config),
-        })
-    }
 }

@@ -22,10 +22,6 @@ pub struct CertEntry {
     pub key: Arc<CertifiedKey>,
     /// Lowercase names, exact or `*.suffix`.
     pub names: Vec<Box<str>>,
-    /// `cert` as written (for `GET /config`).
-    pub cert: Box<str>,
-    /// `key` as written: a path or an `env:`/`file:` reference, never the key.
-    pub key_ref: Box<str>,
 }
 
 /// Names to certificates, built once per configuration.
@@ -89,11 +85,6 @@ impl SniResolver {
     pub fn certs(&self) -> &[CertEntry] {
         &self.certs
     }
-
-    /// The index of the default certificate.
-    pub fn default_index(&self) -> usize {
-        self.default
-    }
 }
 
 impl ResolvesServerCert for SniResolver {
@@ -147,8 +138,6 @@ mod tests {
                         .iter()
                         .map(|n| normalise_name(n).expect("name"))
                         .collect(),
-                    cert: "c.pem".into(),
-                    key_ref: "k.pem".into(),
                 }
             })
             .collect();

@@ -121,18 +121,18 @@ fn server(s: &ServerSettings) -> Value {
 /// `[tls]`: files and key references as written, the names each
 /// certificate is served for (listed or from its SANs), never key material.
 fn tls(t: &crate::tls::TlsSpec) -> Value {
-    let default = t.resolver.default_index();
+    let live = t.live();
     let certs: Vec<Value> = t
-        .resolver
-        .certs()
+        .sources
         .iter()
+        .zip(live.resolver.certs())
         .enumerate()
-        .map(|(i, c)| {
+        .map(|(i, (src, c))| {
             json!({
-                "cert": &*c.cert,
-                "key": &*c.key_ref,
+                "cert": &*src.cert,
+                "key": &*src.key,
                 "names": c.names.iter().map(|n| &**n).collect::<Vec<_>>(),
-                "default": i == default,
+                "default": i == t.default,
             })
         })
         .collect();
