@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::admin::{admin, bearer, SecretFile};
+use common::admin::{admin, bearer, restart_keys, SecretFile};
 use common::backend::{Backend, Mode};
 use common::resilience::{target_healthy, target_view};
 use common::*;
@@ -180,10 +180,7 @@ fn listen_and_workers_need_a_restart_and_keep_their_running_values() {
     let r = reload(&gw);
     assert_eq!(r.status, 200, "{}", r.summary());
     let v = r.json();
-    let keys: Vec<&str> = v["restart_required"]
-        .as_array()
-        .map(|l| l.iter().filter_map(|p| p["key"].as_str()).collect())
-        .unwrap_or_default();
+    let keys = restart_keys(&v);
     assert_eq!(keys, ["server.workers"], "{v}");
     assert!(gw.wait_log("config key needs a restart", Duration::from_secs(2)));
     let cfg = admin(gw.admin_addr(), "GET", "/config", &[]).json();

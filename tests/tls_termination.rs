@@ -48,6 +48,17 @@ fn gateway(up: &Upstream, io: &str, header_timeout_ms: u64, tls: &str) -> Gatewa
     Gateway::start(&cfg)
 }
 
+/// An echo upstream, a CA, and a gateway with one certificate for
+/// `api.test` at `min_version`.
+fn one_certificate(min_version: &str, header_timeout_ms: u64) -> (Upstream, TestCa, Gateway) {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let section = tls_section(min_version, &[(&leaf, "")]);
+    let gw = gateway(&up, "auto", header_timeout_ms, &section);
+    (up, ca, gw)
+}
+
 fn failures(gw: &Gateway, reason: &str) -> f64 {
     gw.counter(&format!(
         "ringway_tls_handshake_failures_total{{reason=\"{reason}\"}}"
@@ -169,10 +180,7 @@ fn sni_and_forwarding_on_epoll() {
 
 #[test]
 fn hsts_from_security_headers_is_sent_on_tls_only() {
-    let up = Upstream::echo("u");
-    let ca = TestCa::new();
-    let leaf = ca.leaf(&["api.test"]);
-    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    let (_up, ca, gw) = one_certificate("1.2", 10_000);
     let cfg = client_config(&ca, &ClientOpts::new());
     let mut s = connect(gw.tls_addr(), cfg, "api.test").expect("handshake");
     let (status, _, head) = exchange(&mut s, &get("/hsts", "api.test"));
@@ -201,10 +209,7 @@ fn hsts_from_security_headers_is_sent_on_tls_only() {
 
 #[test]
 fn min_version_13_refuses_tls12_and_counts_it() {
-    let up = Upstream::echo("u");
-    let ca = TestCa::new();
-    let leaf = ca.leaf(&["api.test"]);
-    let gw = gateway(&up, "auto", 10_000, &tls_section("1.3", &[(&leaf, "")]));
+    let (_up, ca, gw) = one_certificate("1.3", 10_000);
     let mut o = ClientOpts::new();
     o.versions = vec![&rustls::version::TLS12];
     let err = connect(gw.tls_addr(), client_config(&ca, &o), "api.test")
@@ -231,10 +236,7 @@ fn min_version_13_refuses_tls12_and_counts_it() {
 
 #[test]
 fn sessions_resume_on_tls13_and_tls12() {
-    let up = Upstream::echo("u");
-    let ca = TestCa::new();
-    let leaf = ca.leaf(&["api.test"]);
-    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    let (_up, ca, gw) = one_certificate("1.2", 10_000);
     for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
         let mut o = ClientOpts::new();
         o.versions = vec![version];
@@ -259,10 +261,7 @@ fn sessions_resume_on_tls13_and_tls12() {
 
 #[test]
 fn a_stalled_handshake_is_closed_after_header_timeout() {
-    let up = Upstream::echo("u");
-    let ca = TestCa::new();
-    let leaf = ca.leaf(&["api.test"]);
-    let gw = gateway(&up, "auto", 500, &tls_section("1.2", &[(&leaf, "")]));
+    let (_up, _ca, gw) = one_certificate("1.2", 500);
     // Nothing at all, and the first 5 bytes of a ClientHello record.
     for bytes in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00][..]] {
         let mut s = TcpStream::connect(gw.tls_addr()).expect("connect");
@@ -286,10 +285,7 @@ fn a_stalled_handshake_is_closed_after_header_timeout() {
 
 #[test]
 fn plain_http_and_garbage_to_the_tls_port_fail_the_handshake_and_are_counted() {
-    let up = Upstream::echo("u");
-    let ca = TestCa::new();
-    let leaf = ca.leaf(&["api.test"]);
-    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    let (up, ca, gw) = one_certificate("1.2", 10_000);
     for bytes in [&get("/", "api.test")[..], &[0u8; 300][..]] {
         let mut s = TcpStream::connect(gw.tls_addr()).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5)))
@@ -320,10 +316,7 @@ fn plain_http_and_garbage_to_the_tls_port_fail_the_handshake_and_are_counted() {
 
 #[test]
 fn a_client_without_http11_in_alpn_is_refused() {
-    let up = Upstream::echo("u");
-    let ca = TestCa::new();
-    let leaf = ca.leaf(&["api.test"]);
-    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    let (_up, ca, gw) = one_certificate("1.2", 10_000);
     let mut o = ClientOpts::new();
     o.alpn = vec![b"h2".to_vec()];
     assert!(connect(gw.tls_addr(), client_config(&ca, &o), "api.test").is_err());
@@ -378,10 +371,7 @@ fn large_bodies_cross_tls_both_ways_and_the_key_may_come_from_env() {
 
 #[test]
 fn curl_and_python_ssl_get_through() {
-    let up = Upstream::echo("u");
-    let ca = TestCa::new();
-    let leaf = ca.leaf(&["api.test"]);
-    let gw = gateway(&up, "auto", 10_000, &tls_section("1.2", &[(&leaf, "")]));
+    let (up, ca, gw) = one_certificate("1.2", 10_000);
     let ca_file = ca.pem_file();
     let port = gw.tls_addr().port();
     let url = format!("https://api.test:{port}/curl");
@@ -672,10 +662,7 @@ fn tls_listen_waits_for_a_restart_and_config_shows_tls_without_keys() {
     let r = common::admin::admin(gw.admin_addr(), "POST", "/reload", &[]);
     assert_eq!(r.status, 200, "{}", r.summary());
     let v = r.json();
-    let keys: Vec<&str> = v["restart_required"]
-        .as_array()
-        .map(|l| l.iter().filter_map(|p| p["key"].as_str()).collect())
-        .unwrap_or_default();
+    let keys = common::admin::restart_keys(&v);
     assert_eq!(keys, ["server.tls_listen"], "{v}");
     let s = connect(addr, client_config(&ca, &ClientOpts::new()), "api.test");
     assert!(

@@ -88,7 +88,7 @@ pub struct ShardMetrics {
     /// TLS handshakes completed.
     pub tls_handshakes: Counter,
     /// TLS handshakes failed, indexed by `tls::HandshakeFail`.
-    pub tls_failures: [Counter; 8],
+    pub tls_failures: [Counter; crate::tls::HandshakeFail::COUNT],
     /// JWTs checked by signature (cache misses).
     pub jwt_verified: Counter,
     /// JWTs accepted from the shard's verified-token cache.

@@ -10,26 +10,17 @@
 //! Owns: the polling thread. Must never: run on a shard, or swap in a set
 //! that did not load whole.
 
-use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use super::watch::{stamp, Stamp};
 use super::Reloader;
 use crate::observe::log::{self, Val};
 use crate::tls::TlsSpec;
 
 /// How often the files are looked at.
 pub const POLL: Duration = Duration::from_millis(500);
-
-type Stamp = Option<(SystemTime, u64, u64)>;
-
-fn stamp(path: &str, seed: &std::collections::hash_map::RandomState) -> Stamp {
-    let m = std::fs::metadata(path).ok()?;
-    let bytes = std::fs::read(path).ok()?;
-    let mut h = seed.build_hasher();
-    h.write(&bytes);
-    Some((m.modified().ok()?, m.len(), h.finish()))
-}
 
 /// Every file `spec` reads, stamped.
 fn stamps(spec: &TlsSpec, seed: &std::collections::hash_map::RandomState) -> Vec<Stamp> {
@@ -44,7 +35,7 @@ fn stamps(spec: &TlsSpec, seed: &std::collections::hash_map::RandomState) -> Vec
             [Some(&*s.cert), key]
         })
         .flatten()
-        .map(|p| stamp(p, seed))
+        .map(|p| stamp(Path::new(p), seed))
         .collect()
 }
 

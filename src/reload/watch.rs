@@ -19,9 +19,11 @@ use super::{Reloader, Trigger};
 /// How often the file is looked at.
 pub const POLL: Duration = Duration::from_millis(500);
 
-type Stamp = Option<(SystemTime, u64, u64)>;
+/// A file's modification time, size and bytes' hash; `None` if unreadable.
+pub(super) type Stamp = Option<(SystemTime, u64, u64)>;
 
-fn stamp(p: &Path, seed: &std::collections::hash_map::RandomState) -> Stamp {
+/// Stamps `p` (also for `certs`, which watches certificate files the same way).
+pub(super) fn stamp(p: &Path, seed: &std::collections::hash_map::RandomState) -> Stamp {
     let m = std::fs::metadata(p).ok()?;
     let bytes = std::fs::read(p).ok()?;
     let mut h = seed.build_hasher();

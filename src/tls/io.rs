@@ -56,8 +56,11 @@ pub enum HandshakeFail {
 }
 
 impl HandshakeFail {
+    /// How many reasons there are (the metric's array length).
+    pub const COUNT: usize = 8;
+
     /// Every reason, in index order (the metric's label values).
-    pub const ALL: [HandshakeFail; 8] = [
+    pub const ALL: [HandshakeFail; HandshakeFail::COUNT] = [
         HandshakeFail::Timeout,
         HandshakeFail::Closed,
         HandshakeFail::NotTls,
@@ -83,7 +86,7 @@ impl HandshakeFail {
     }
 
     fn classify(e: &rustls::Error) -> HandshakeFail {
-        use rustls::{Error, InvalidMessage, PeerIncompatible, PeerMisbehaved};
+        use rustls::{Error, InvalidMessage, PeerIncompatible};
         match e {
             Error::InvalidMessage(InvalidMessage::InvalidContentType)
             | Error::InvalidMessage(InvalidMessage::UnknownProtocolVersion)
@@ -96,10 +99,9 @@ impl HandshakeFail {
             ) => HandshakeFail::Version,
             Error::AlertReceived(_) => HandshakeFail::AlertReceived,
             Error::NoApplicationProtocol => HandshakeFail::NoAlpn,
+            // What rustls reports when the resolver returns nothing (no
+            // default certificate: not reachable from a valid config).
             Error::General(m) if m.contains("certificate") => HandshakeFail::NoCertificate,
-            Error::PeerMisbehaved(PeerMisbehaved::ServerNameMustContainOneHostName) => {
-                HandshakeFail::Protocol
-            }
             _ => HandshakeFail::Protocol,
         }
     }

@@ -74,3 +74,11 @@ pub fn assert_request_id(r: &Response) {
     assert_eq!(id.len(), 32, "{}", r.summary());
     assert_eq!(r.json()["error"]["request_id"].as_str(), Some(id));
 }
+
+/// The keys of a reload answer's `restart_required` list, in order.
+pub fn restart_keys(v: &serde_json::Value) -> Vec<&str> {
+    v["restart_required"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|p| p["key"].as_str()).collect())
+        .unwrap_or_default()
+}
