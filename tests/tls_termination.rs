@@ -179,6 +179,48 @@ fn sni_and_forwarding_on_epoll() {
 }
 
 #[test]
+fn a_tls_connection_parks_between_requests_and_wakes_for_the_next() {
+    // Idle past PARK_AFTER (100 ms): the connection gives its working set
+    // and its TLS buffers back, and takes them again when bytes come.
+    let (up, ca, gw) = one_certificate("1.2", 10_000);
+    let cfg = client_config(&ca, &ClientOpts::new());
+    let mut s = connect(gw.tls_addr(), cfg, "api.test").expect("handshake");
+    for i in 0..3 {
+        std::thread::sleep(Duration::from_millis(250));
+        let path = format!("/idle{i}");
+        assert_eq!(exchange(&mut s, &get(&path, "api.test")).0, 200);
+        assert_eq!(up.last().target, path);
+    }
+    // Two pipelined requests after a park: both answered.
+    std::thread::sleep(Duration::from_millis(250));
+    let two = [get("/p1", "api.test"), get("/p2", "api.test")].concat();
+    s.write_all(&two).expect("write");
+    let both = tls::read_responses(&mut s, 2);
+    assert_eq!((both[0].0, both[1].0), (200, 200));
+}
+
+#[test]
+fn over_max_connections_the_tls_port_closes_without_a_handshake() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let mut cfg = build(
+        &[("tls_listen", "\"127.0.0.1:0\""), ("max_connections", "1")],
+        &[("u", up.addr())],
+        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n\n",
+    );
+    cfg.push_str(&tls_section("1.2", &[(&leaf, "")]));
+    let gw = Gateway::start(&cfg);
+    let tls_cfg = client_config(&ca, &ClientOpts::new());
+    let mut first = connect(gw.tls_addr(), tls_cfg.clone(), "api.test").expect("first");
+    assert_eq!(exchange(&mut first, &get("/", "api.test")).0, 200);
+    assert!(connect(gw.tls_addr(), tls_cfg, "api.test").is_err());
+    assert!(eventually(Duration::from_secs(5), || {
+        gw.counter("ringway_connections_rejected_total") == 1.0
+    }));
+}
+
+#[test]
 fn hsts_from_security_headers_is_sent_on_tls_only() {
     let (_up, ca, gw) = one_certificate("1.2", 10_000);
     let cfg = client_config(&ca, &ClientOpts::new());
@@ -479,6 +521,11 @@ fn tls_config_errors_name_their_keys() {
             format!("[server]\nlisten = \"127.0.0.1:0\"\n[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n", a.cert.display(), a.key.display()),
             "tls",
             "without server.tls_listen",
+        ),
+        (
+            format!("[server]\nlisten = \"127.0.0.1:18080\"\ntls_listen = \"127.0.0.1:18080\"\n[tls]\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n", a.cert.display(), a.key.display()),
+            "server.tls_listen",
+            "is also server.listen",
         ),
         (
             format!("{server}[tls]\nclient_ca = \"ca.pem\"\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n", a.cert.display(), a.key.display()),
