@@ -1,7 +1,8 @@
 //! One shard: an OS thread pinned to a core, running its own monoio runtime
 //! (io_uring built as `server::ring` says, or epoll where io_uring is
 //! unavailable) with its own
-//! `SO_REUSEPORT` listener, accept loop and connections.
+//! `SO_REUSEPORT` listeners (`listen`, and `tls_listen` when set), an
+//! accept loop on each, and its connections.
 //!
 //! Owns: the runtime, the accept loop, and the shard's part of graceful
 //! shutdown. Must never: share mutable state with another shard.
