@@ -53,6 +53,7 @@ codes! {
     InvalidMethod => 400, "invalid_method", "methods are case-sensitive: send the standard method in upper case";
     InvalidChunk => 400, "invalid_chunk", "the chunked request body is malformed";
     ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
+    UpgradeWithBody => 400, "upgrade_with_body", "an upgrade request must not carry a body";
     BodyTooLarge => 413, "body_too_large", "the request body is larger than allowed";
     RequestTimeout => 408, "request_timeout", "the request was not received in time";
     RateLimited => 429, "rate_limited", "the rate limit for this client was exceeded";

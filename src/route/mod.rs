@@ -31,6 +31,9 @@ pub struct Route {
     /// `original_path_header`: lowercase name of the header that carries
     /// the path as received (before normalisation) upstream.
     pub original_path_header: Option<Box<[u8]>>,
+    /// `upgrade`: the lowercase protocol names (`Upgrade` tokens) this
+    /// route proxies as an upgrade (`server::upgrade`); empty: none.
+    pub upgrade: Box<[Box<[u8]>]>,
     /// Position in `Router::routes` (match order): what per-route metrics
     /// and per-request records are indexed by. Set by `Router::new`.
     index: usize,
@@ -75,6 +78,7 @@ impl Route {
             response_headers,
             policies: Box::default(),
             original_path_header: None,
+            upgrade: Box::default(),
             index: 0,
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,

@@ -146,6 +146,8 @@ fn restore_gather(c: &mut Conn, g: Gather) {
 }
 
 /// Reads the upstream's response head into `c.resp`, skipping interim 1xx.
+/// A 101 ends the head for a request that asked for an upgrade its route
+/// proxies (`c.req.upgrade`), and is a bad response for any other.
 pub(super) async fn read_response_head(
     c: &mut Conn,
     up: &mut UpstreamConn,
@@ -155,6 +157,7 @@ pub(super) async fn read_response_head(
     loop {
         if !up.buf.is_empty() {
             match parse_response(&up.buf, MAX_RESPONSE_HEAD, method, &mut c.resp) {
+                Ok(true) if c.resp.status == 101 && c.req.upgrade => return Ok(()),
                 Ok(true) if c.resp.status == 101 => return Err(UpstreamError::BadResponse),
                 Ok(true) if c.resp.status < 200 => {
                     up.buf.advance(c.resp.head_len);
@@ -173,6 +176,30 @@ pub(super) async fn read_response_head(
             Err(IoFail::Io) => return Err(UpstreamError::Reset),
         }
     }
+}
+
+/// Writes the response head `build_response` left in `c.segs` (slices of
+/// `up.buf` and of `c.extra`) to the client; `Err` when the client has gone.
+pub(super) async fn send_head(c: &mut Conn, up: &mut UpstreamConn) -> Result<(), IoFail> {
+    // The response head is gathered from the upstream buffer.
+    let mut g = Gather::new(
+        std::mem::take(&mut up.buf),
+        std::mem::take(&mut c.extra),
+        std::mem::take(&mut c.iov),
+    );
+    for (src, r) in c.segs.drain(..) {
+        g.push(src, r);
+    }
+    let head_bytes = g.remaining() as u64;
+    let (ubuf, extra, iov) = wire::write_gather(&mut c.stream, g, c.g.cfg.server.idle_timeout)
+        .await
+        .map_err(|(e, _)| e)?
+        .into_parts();
+    up.buf = ubuf;
+    c.extra = extra;
+    c.iov = iov;
+    c.req.measures.bytes_out += head_bytes;
+    Ok(())
 }
 
 /// How a relayed response ended for the client.
@@ -213,25 +240,8 @@ pub(super) async fn relay_response(
         Ok(v) => v,
         Err(_) => return Err(UpstreamError::BadResponse),
     };
-    // The response head is gathered from the upstream buffer.
-    let mut g = Gather::new(
-        std::mem::take(&mut up.buf),
-        std::mem::take(&mut c.extra),
-        std::mem::take(&mut c.iov),
-    );
-    for (src, r) in c.segs.drain(..) {
-        g.push(src, r);
-    }
-    let head_bytes = g.remaining() as u64;
-    match wire::write_gather(&mut c.stream, g, c.g.cfg.server.idle_timeout).await {
-        Ok(g) => {
-            let (ubuf, extra, iov) = g.into_parts();
-            up.buf = ubuf;
-            c.extra = extra;
-            c.iov = iov;
-            c.req.measures.bytes_out += head_bytes;
-        }
-        Err(_) => return Ok(Relayed::ClientGone),
+    if send_head(c, &mut up).await.is_err() {
+        return Ok(Relayed::ClientGone);
     }
     up.buf.advance(consumed);
     let framing = match framing {
@@ -255,7 +265,9 @@ pub(super) async fn relay_response(
     c.req.measures.bytes_out += moved.written;
     let keep = match res {
         Ok(()) => {
-            if c.resp.keep_alive && framing != Framing::UntilClose {
+            // The connection of an upgrade request is never pooled, even
+            // when the upstream refused the upgrade: it was opened for it.
+            if c.resp.keep_alive && framing != Framing::UntilClose && !c.req.upgrade {
                 c.g.upstreams.checkin(route.upstream, up);
             }
             !close

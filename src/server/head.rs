@@ -76,6 +76,7 @@ pub fn build_request(
                 client,
                 identity,
                 trace,
+                upgrade,
                 ..
             },
         peer_ip,
@@ -103,6 +104,7 @@ pub fn build_request(
     }
 
     let has_connection = h.headers.iter().any(|e| e.kind == HeaderKind::Connection);
+    let upgrade = *upgrade;
     let mut xff = false;
     let mut odd_length = false;
     for e in &h.headers {
@@ -133,9 +135,13 @@ pub fn build_request(
             _ => false,
         };
         let name = e.name.get(buf);
-        if skip
-            || (has_connection && h.is_connection_listed(buf, name))
-            || route.request_headers.drops(name)
+        // An upgrade the route proxies keeps its `Upgrade` lines (the one
+        // hop-by-hop field that goes on, with the gateway's `connection`).
+        let upgrading = upgrade && e.kind == HeaderKind::Upgrade;
+        if !upgrading
+            && (skip
+                || (has_connection && h.is_connection_listed(buf, name))
+                || route.request_headers.drops(name))
         {
             continue;
         }
@@ -204,6 +210,9 @@ pub fn build_request(
     if h.body == BodyKind::Chunked {
         out.add(b"transfer-encoding: chunked\r\n");
     }
+    if upgrade {
+        out.add(b"connection: upgrade\r\n");
+    }
     out.add(&route.request_headers.rendered);
     out.add(identity.forwarded_headers());
     out.add(b"\r\n");
@@ -251,8 +260,15 @@ pub fn build_response(
         ));
     }
     let has_connection = r.headers.iter().any(|e| e.kind == HeaderKind::Connection);
+    // A 101 reaches here only for an upgrade the route proxies (`exchange`
+    // refuses it otherwise): its `Upgrade` goes on, with `connection: upgrade`.
+    let switching = r.status == 101;
     for e in &r.headers {
         let name = e.name.get(ubuf);
+        if switching && e.kind == HeaderKind::Upgrade {
+            out.fwd(e.line);
+            continue;
+        }
         let skip = e.kind.is_hop_by_hop()
             || e.kind == HeaderKind::XRequestId
             || (e.kind == HeaderKind::ContentLength && r.content_length != LengthFields::Keep)
@@ -275,7 +291,9 @@ pub fn build_response(
     if framing == Framing::Chunked {
         out.add(b"transfer-encoding: chunked\r\n");
     }
-    if close {
+    if switching {
+        out.add(b"connection: upgrade\r\n");
+    } else if close {
         out.add(b"connection: close\r\n");
     } else if head.version == Version::Http10 {
         out.add(b"connection: keep-alive\r\n");

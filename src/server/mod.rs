@@ -23,6 +23,8 @@ mod scratch;
 mod shard;
 mod spares;
 mod state;
+mod tunnel;
+mod upgrade;
 mod wire;
 
 use std::io::Write as _;
