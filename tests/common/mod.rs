@@ -27,6 +27,7 @@ pub mod resilience;
 pub mod seccomp;
 pub mod sink;
 pub mod upstream;
+pub mod ws;
 pub mod wire;
 
 pub use client::{RawClient, ReadOpts, Response};
