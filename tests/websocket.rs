@@ -78,7 +78,12 @@ fn bytes(n: usize) -> Vec<u8> {
 fn echo(c: &mut WsClient, opcode: u8, payload: &[u8]) {
     c.send(opcode, payload);
     let (head, got) = c.recv();
-    assert_eq!(head, 0x80 | opcode, "frame type for {} bytes", payload.len());
+    assert_eq!(
+        head,
+        0x80 | opcode,
+        "frame type for {} bytes",
+        payload.len()
+    );
     assert!(
         got == payload,
         "echo of {} bytes came back as {} different bytes",
@@ -97,7 +102,10 @@ fn close(c: &mut WsClient, code: u16) {
     assert_eq!(head, 0x80 | CLOSE);
     assert_eq!(got[..2], code.to_be_bytes(), "close code {got:?}");
     let (closed, rest) = c.closed_within(WAIT);
-    assert!(closed && rest.is_empty(), "not closed after the close handshake: {rest:?}");
+    assert!(
+        closed && rest.is_empty(),
+        "not closed after the close handshake: {rest:?}"
+    );
 }
 
 #[test]
@@ -173,7 +181,10 @@ fn auth_applies_to_the_upgrade_request() {
     let (gw, _ws, _plain) = start(&[], "");
     let (mut c, head) = WsClient::open(gw.addr(), "/keyed/echo", &[]);
     assert_eq!(head.status, 401, "{}", head.raw);
-    let len: usize = head.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let body: Value = serde_json::from_slice(&c.read_bytes(len)).expect("JSON error");
     assert_eq!(body["error"]["code"], "missing_credentials", "{body}");
     assert_eq!(body["error"]["status"], 401, "{body}");
@@ -206,10 +217,16 @@ fn an_upgrade_request_with_a_body_is_refused() {
     c.send_raw(&r);
     let head = c.read_head();
     assert_eq!(head.status, 400, "{}", head.raw);
-    let len: usize = head.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let body: Value = serde_json::from_slice(&c.read_bytes(len)).expect("JSON error");
     assert_eq!(body["error"]["code"], "upgrade_with_body", "{body}");
-    assert_eq!(gw.counter("ringway_errors_total{code=\"upgrade_with_body\"}"), 1.0);
+    assert_eq!(
+        gw.counter("ringway_errors_total{code=\"upgrade_with_body\"}"),
+        1.0
+    );
 }
 
 #[test]
@@ -224,10 +241,20 @@ fn the_idle_timeout_closes_an_idle_upgraded_connection_and_traffic_keeps_it() {
     let mut idle = WsClient::upgraded(gw.addr(), "/silent", &[]);
     let t = Instant::now();
     let (closed, rest) = idle.closed_within(WAIT);
-    assert!(closed, "idle upgraded connection still open after {:?}", t.elapsed());
+    assert!(
+        closed,
+        "idle upgraded connection still open after {:?}",
+        t.elapsed()
+    );
     assert!(rest.is_empty(), "{rest:?}");
-    assert!(t.elapsed() >= Duration::from_millis(300), "closed after {:?}", t.elapsed());
-    assert!(eventually(WAIT, || gw.counter("ringway_timeouts_total{kind=\"upgrade\"}") >= 1.0));
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "closed after {:?}",
+        t.elapsed()
+    );
+    assert!(eventually(WAIT, || gw
+        .counter("ringway_timeouts_total{kind=\"upgrade\"}")
+        >= 1.0));
     let (closed, _) = busy.closed_within(WAIT);
     assert!(closed, "the busy one idles out too once it stops");
 }
@@ -285,7 +312,10 @@ fn metrics_and_the_access_log_record_the_upgraded_connection() {
     let line = (0..50)
         .find_map(|_| {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let found = text.lines().find(|l| l.contains("\"status\":101")).map(str::to_string);
+            let found = text
+                .lines()
+                .find(|l| l.contains("\"status\":101"))
+                .map(str::to_string);
             if found.is_none() {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -314,13 +344,112 @@ fn graceful_shutdown_closes_an_open_websocket_within_grace_and_exits() {
     // Still served while the grace period runs.
     echo(&mut c, TEXT, b"during the grace period");
     let (closed, rest) = c.closed_within(WAIT);
-    assert!(closed, "WebSocket still open {:?} after SIGTERM", t.elapsed());
+    assert!(
+        closed,
+        "WebSocket still open {:?} after SIGTERM",
+        t.elapsed()
+    );
     assert!(rest.is_empty(), "{rest:?}");
-    assert!(t.elapsed() >= Duration::from_millis(500), "closed before grace: {:?}", t.elapsed());
-    let st = gw.wait_exit(WAIT).expect("gateway did not exit after the grace period");
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "closed before grace: {:?}",
+        t.elapsed()
+    );
+    let st = gw
+        .wait_exit(WAIT)
+        .expect("gateway did not exit after the grace period");
     assert!(st.success(), "exit status {st}");
-    assert!(t.elapsed() < Duration::from_secs(3), "exit took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "exit took {:?}",
+        t.elapsed()
+    );
     let stopped = gw.log_entries("stopped");
     assert_eq!(stopped.len(), 1, "logs: {:?}", gw.logs());
     assert_eq!(stopped[0]["in_flight_dropped"], 1, "{}", stopped[0]);
+}
+
+#[test]
+fn echo_on_the_epoll_driver_too() {
+    let (gw, _ws, _plain) = start(&[("io", "\"epoll\"")], "");
+    assert_eq!(gw.io(), "epoll");
+    let mut c = WsClient::upgraded(gw.addr(), "/echo", &[]);
+    for n in [0, 125, 65_536, 1 << 20] {
+        echo(&mut c, BINARY, &bytes(n));
+    }
+    close(&mut c, 1000);
+}
+
+#[test]
+fn an_upgrade_takes_a_fresh_upstream_connection_that_is_never_pooled() {
+    let (gw, _ws, plain) = start(&[], "");
+    let mut c = gw.client();
+    assert_eq!(c.roundtrip(&get("/upgradable/a", "ws.test")).status, 200);
+    // The echo upstream does not switch: its 200 is relayed as the answer.
+    let upgrade = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
+    let r = c.roundtrip(&req("GET", "/upgradable/b", "ws.test", &upgrade, b""));
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let got = plain.last();
+    assert_eq!(
+        got.header("upgrade"),
+        Some("websocket"),
+        "{}",
+        got.head_text()
+    );
+    assert_eq!(
+        got.header("connection"),
+        Some("upgrade"),
+        "{}",
+        got.head_text()
+    );
+    assert_eq!(got.conn, 1, "the upgrade went over a pooled connection");
+    // The plain request after it reuses the first connection, not the
+    // upgrade's.
+    assert_eq!(c.roundtrip(&get("/upgradable/c", "ws.test")).status, 200);
+    assert_eq!(plain.last().conn, 0);
+    assert_eq!(plain.connections(), 2);
+}
+
+#[test]
+fn a_101_to_a_request_that_did_not_ask_for_it_is_a_bad_response() {
+    let switch =
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    let up = Upstream::start("u", move |_| Reply::Raw(switch.to_vec()));
+    let gw = Gateway::start(&build(
+        &[],
+        &[("u", up.addr())],
+        "[[routes]]\nname = \"plain\"\npath_prefix = \"/plain\"\nupstream = \"u\"\n\n\
+         [[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\nupgrade = [\"websocket\"]\n",
+    ));
+    // No Connection: upgrade on an upgrade route; Upgrade on a route without it.
+    let cases = [
+        ("/x", vec![("Upgrade", "websocket")]),
+        (
+            "/plain",
+            vec![("Upgrade", "websocket"), ("Connection", "upgrade")],
+        ),
+    ];
+    for (path, headers) in cases {
+        let r = gw.client().roundtrip(&req("GET", path, "h", &headers, b""));
+        assert_error(&r, 502, "bad_upstream_response");
+    }
+    assert_eq!(gw.counter("ringway_upgrades_total"), 0.0);
+}
+
+#[test]
+fn an_upgraded_connection_counts_against_max_connections() {
+    let (gw, _ws, _plain) = start(&[("max_connections", "1")], "");
+    let mut c = WsClient::upgraded(gw.addr(), "/echo", &[]);
+    echo(&mut c, TEXT, b"holding the only slot");
+    let r = gw.client().read_response();
+    assert_error(&r, 503, "too_many_connections");
+    close(&mut c, 1000);
+    drop(c);
+    assert!(eventually(WAIT, || {
+        let mut other = gw.client();
+        other.try_send(&get("/plain/x", "ws.test")).is_ok()
+            && other
+                .try_read_response(ReadOpts::default())
+                .is_ok_and(|r| r.status == 200)
+    }));
 }

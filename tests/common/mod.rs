@@ -27,8 +27,8 @@ pub mod resilience;
 pub mod seccomp;
 pub mod sink;
 pub mod upstream;
-pub mod ws;
 pub mod wire;
+pub mod ws;
 
 pub use client::{RawClient, ReadOpts, Response};
 pub use config::{

@@ -143,8 +143,12 @@ impl WsClient {
             "{}",
             head.raw
         );
-        assert!(head.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")));
-        assert!(head.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("upgrade")));
+        assert!(head
+            .header("upgrade")
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket")));
+        assert!(head
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("upgrade")));
         c
     }
 
@@ -165,7 +169,11 @@ impl WsClient {
 
     fn take(&mut self, n: usize) -> Vec<u8> {
         while self.pending.len() < n {
-            assert!(self.fill() > 0, "closed with {} of {n} bytes", self.pending.len());
+            assert!(
+                self.fill() > 0,
+                "closed with {} of {n} bytes",
+                self.pending.len()
+            );
         }
         self.pending.drain(..n).collect()
     }
