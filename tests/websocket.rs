@@ -453,3 +453,32 @@ fn an_upgraded_connection_counts_against_max_connections() {
                 .is_ok_and(|r| r.status == 200)
     }));
 }
+
+#[test]
+fn a_101_that_names_no_offered_protocol_is_a_bad_response() {
+    let switch = |proto: &str| {
+        format!("HTTP/1.1 101 Switching Protocols\r\n{proto}Connection: Upgrade\r\n\r\n")
+            .into_bytes()
+    };
+    for answer in [
+        switch(""),
+        switch("Upgrade: h2c\r\n"),
+        switch("Upgrade: websocket, h2c\r\n"),
+    ] {
+        let up = Upstream::start("u", move |_| Reply::Raw(answer.clone()));
+        let gw = Gateway::start(&build(
+            &[],
+            &[("u", up.addr())],
+            "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\nupgrade = [\"websocket\", \"h2c\"]\n",
+        ));
+        let (mut c, head) = WsClient::open(gw.addr(), "/x", &[]);
+        assert_eq!(head.status, 502, "{}", head.raw);
+        let len: usize = head
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body: Value = serde_json::from_slice(&c.read_bytes(len)).expect("JSON error");
+        assert_eq!(body["error"]["code"], "bad_upstream_response", "{body}");
+        assert_eq!(gw.counter("ringway_upgrades_total"), 0.0);
+    }
+}

@@ -157,7 +157,12 @@ pub(super) async fn read_response_head(
     loop {
         if !up.buf.is_empty() {
             match parse_response(&up.buf, MAX_RESPONSE_HEAD, method, &mut c.resp) {
-                Ok(true) if c.resp.status == 101 && c.req.upgrade => return Ok(()),
+                Ok(true) if c.resp.status == 101 && c.req.upgrade => {
+                    return match super::upgrade::agreed(c, &up.buf) {
+                        true => Ok(()),
+                        false => Err(UpstreamError::BadResponse),
+                    };
+                }
                 Ok(true) if c.resp.status == 101 => return Err(UpstreamError::BadResponse),
                 Ok(true) if c.resp.status < 200 => {
                     up.buf.advance(c.resp.head_len);

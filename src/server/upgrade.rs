@@ -67,6 +67,33 @@ pub fn wanted(c: &Conn, route: &Route) -> Result<bool, ErrorCode> {
     Ok(offered)
 }
 
+/// Whether the upstream's 101 (in `c.resp`, spans into `ubuf`) switches to
+/// a protocol the client offered: its `Upgrade` names one of the request's.
+/// A 101 without it, or naming another, is a bad response: the tunnel
+/// would carry bytes neither side agreed on, unchecked by the gateway.
+pub fn agreed(c: &Conn, ubuf: &[u8]) -> bool {
+    let offered = |p: &[u8]| {
+        c.head
+            .headers
+            .iter()
+            .filter(|e| e.kind == HeaderKind::Upgrade)
+            .flat_map(|e| e.value.get(&c.buf).split(|&b| b == b','))
+            .any(|o| o.trim_ascii().eq_ignore_ascii_case(p))
+    };
+    let mut chosen = c
+        .resp
+        .headers
+        .iter()
+        .filter(|e| e.kind == HeaderKind::Upgrade)
+        .flat_map(|e| e.value.get(ubuf).split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|p| !p.is_empty());
+    match (chosen.next(), chosen.next()) {
+        (Some(p), None) => offered(p),
+        _ => false,
+    }
+}
+
 /// The upstream answered 101 to an upgrade: relays the head, then tunnels
 /// bytes both ways until both sides are done (`tunnel`), and closes the
 /// client connection. `Err` when the 101 head cannot be rebuilt (nothing
