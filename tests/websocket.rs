@@ -290,9 +290,23 @@ fn log_path() -> PathBuf {
 fn metrics_and_the_access_log_record_the_upgraded_connection() {
     let path = log_path();
     let log = format!("[access_log]\noutput = \"file:{}\"\n", path.display());
-    let (gw, _ws, _plain) = start(&[], &log);
+    let (gw, ws, _plain) = start(&[], &log);
     let mut c = WsClient::upgraded(gw.addr(), "/echo", &[]);
     assert!(eventually(WAIT, || gw.metric("ringway_upgrades_active") == Some(1.0)));
+    // The attempt ended at the 101: reported once, not in flight while the
+    // tunnel runs.
+    let target = format!("upstream=\"ws\",target=\"{}\"", ws.addr);
+    let class = |c: &str| format!("ringway_upstream_responses_total{{{target},class=\"{c}\"}}");
+    assert_eq!(gw.counter(&class("1xx")), 1.0);
+    assert_eq!(gw.counter(&class("2xx")), 0.0);
+    assert_eq!(
+        gw.counter(&format!("ringway_upstream_in_flight{{{target}}}")),
+        0.0
+    );
+    assert_eq!(
+        gw.counter(&format!("ringway_upstream_failures_total{{{target}}}")),
+        0.0
+    );
     echo(&mut c, BINARY, &bytes(100_000));
     std::thread::sleep(Duration::from_millis(200));
     close(&mut c, 1000);
@@ -481,4 +495,28 @@ fn a_101_that_names_no_offered_protocol_is_a_bad_response() {
         assert_eq!(body["error"]["code"], "bad_upstream_response", "{body}");
         assert_eq!(gw.counter("ringway_upgrades_total"), 0.0);
     }
+}
+
+#[test]
+fn a_concurrency_limit_counts_open_websockets_on_the_route() {
+    let limited = "[[routes]]\nname = \"limited\"\npath_prefix = \"/limited\"\nupstream = \"ws\"\n\
+                   upgrade = [\"websocket\"]\nconcurrency_limit = 1\n";
+    let (gw, _ws, _plain) = start(&[], limited);
+    let mut first = WsClient::upgraded(gw.addr(), "/limited/echo", &[]);
+    echo(&mut first, TEXT, b"one");
+    let (mut second, head) = WsClient::open(gw.addr(), "/limited/echo", &[]);
+    assert_eq!(head.status, 503, "{}", head.raw);
+    let len: usize = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let body: Value = serde_json::from_slice(&second.read_bytes(len)).expect("JSON error");
+    assert_eq!(body["error"]["code"], "concurrency_limited", "{body}");
+    close(&mut first, 1000);
+    drop(first);
+    // Once the first one closed, the slot is free again.
+    assert!(eventually(WAIT, || {
+        let (_, head) = WsClient::open(gw.addr(), "/limited/echo", &[]);
+        head.status == 101
+    }));
 }
