@@ -108,6 +108,19 @@ fn close(c: &mut WsClient, code: u16) {
     );
 }
 
+/// Asserts the gateway closes `c` with no further byte, no sooner than
+/// `not_before` after `since` and within `WAIT`.
+fn closed_silently(c: &mut WsClient, since: Instant, not_before: Duration) {
+    let (closed, rest) = c.closed_within(WAIT);
+    assert!(closed, "still open {:?} after", since.elapsed());
+    assert!(rest.is_empty(), "bytes before the close: {rest:?}");
+    let took = since.elapsed();
+    assert!(
+        took >= not_before,
+        "closed after {took:?}, before {not_before:?}"
+    );
+}
+
 #[test]
 fn echo_of_text_binary_ping_and_close_through_the_gateway() {
     let (gw, _ws, _plain) = start(&[], "");
@@ -181,11 +194,7 @@ fn auth_applies_to_the_upgrade_request() {
     let (gw, _ws, _plain) = start(&[], "");
     let (mut c, head) = WsClient::open(gw.addr(), "/keyed/echo", &[]);
     assert_eq!(head.status, 401, "{}", head.raw);
-    let len: usize = head
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let body: Value = serde_json::from_slice(&c.read_bytes(len)).expect("JSON error");
+    let body = c.read_json(&head);
     assert_eq!(body["error"]["code"], "missing_credentials", "{body}");
     assert_eq!(body["error"]["status"], 401, "{body}");
     let (_, head) = WsClient::open(gw.addr(), "/keyed/echo", &[("X-Api-Key", "wrong")]);
@@ -217,11 +226,7 @@ fn an_upgrade_request_with_a_body_is_refused() {
     c.send_raw(&r);
     let head = c.read_head();
     assert_eq!(head.status, 400, "{}", head.raw);
-    let len: usize = head
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let body: Value = serde_json::from_slice(&c.read_bytes(len)).expect("JSON error");
+    let body = c.read_json(&head);
     assert_eq!(body["error"]["code"], "upgrade_with_body", "{body}");
     assert_eq!(
         gw.counter("ringway_errors_total{code=\"upgrade_with_body\"}"),
@@ -239,19 +244,7 @@ fn the_idle_timeout_closes_an_idle_upgraded_connection_and_traffic_keeps_it() {
         echo(&mut busy, BINARY, &[i]);
     }
     let mut idle = WsClient::upgraded(gw.addr(), "/silent", &[]);
-    let t = Instant::now();
-    let (closed, rest) = idle.closed_within(WAIT);
-    assert!(
-        closed,
-        "idle upgraded connection still open after {:?}",
-        t.elapsed()
-    );
-    assert!(rest.is_empty(), "{rest:?}");
-    assert!(
-        t.elapsed() >= Duration::from_millis(300),
-        "closed after {:?}",
-        t.elapsed()
-    );
+    closed_silently(&mut idle, Instant::now(), Duration::from_millis(300));
     assert!(eventually(WAIT, || gw
         .counter("ringway_timeouts_total{kind=\"upgrade\"}")
         >= 1.0));
@@ -357,18 +350,7 @@ fn graceful_shutdown_closes_an_open_websocket_within_grace_and_exits() {
     assert!(gw.wait_log("shutting down", WAIT));
     // Still served while the grace period runs.
     echo(&mut c, TEXT, b"during the grace period");
-    let (closed, rest) = c.closed_within(WAIT);
-    assert!(
-        closed,
-        "WebSocket still open {:?} after SIGTERM",
-        t.elapsed()
-    );
-    assert!(rest.is_empty(), "{rest:?}");
-    assert!(
-        t.elapsed() >= Duration::from_millis(500),
-        "closed before grace: {:?}",
-        t.elapsed()
-    );
+    closed_silently(&mut c, t, Duration::from_millis(500));
     let st = gw
         .wait_exit(WAIT)
         .expect("gateway did not exit after the grace period");
@@ -487,11 +469,7 @@ fn a_101_that_names_no_offered_protocol_is_a_bad_response() {
         ));
         let (mut c, head) = WsClient::open(gw.addr(), "/x", &[]);
         assert_eq!(head.status, 502, "{}", head.raw);
-        let len: usize = head
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let body: Value = serde_json::from_slice(&c.read_bytes(len)).expect("JSON error");
+        let body = c.read_json(&head);
         assert_eq!(body["error"]["code"], "bad_upstream_response", "{body}");
         assert_eq!(gw.counter("ringway_upgrades_total"), 0.0);
     }
@@ -506,11 +484,7 @@ fn a_concurrency_limit_counts_open_websockets_on_the_route() {
     echo(&mut first, TEXT, b"one");
     let (mut second, head) = WsClient::open(gw.addr(), "/limited/echo", &[]);
     assert_eq!(head.status, 503, "{}", head.raw);
-    let len: usize = head
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let body: Value = serde_json::from_slice(&second.read_bytes(len)).expect("JSON error");
+    let body = second.read_json(&head);
     assert_eq!(body["error"]["code"], "concurrency_limited", "{body}");
     close(&mut first, 1000);
     drop(first);

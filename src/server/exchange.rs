@@ -72,12 +72,13 @@ pub(super) async fn send_request(
     body_done: bool,
 ) -> Result<(), Sent> {
     build_request(c, route, rewritten, prefix, up.addr);
-    let g = take_gather(c);
+    let main = std::mem::take(&mut c.buf);
+    let g = take_gather(c, main);
     let limit = c.g.cfg.upstreams[route.upstream].response_timeout;
     match wire::write_gather(&mut up.stream, g, limit).await {
-        Ok(g) => restore_gather(c, g),
+        Ok(g) => c.buf = restore_gather(c, g),
         Err((_, Some(g))) => {
-            restore_gather(c, g);
+            c.buf = restore_gather(c, g);
             return Err(Sent::Retry);
         }
         // The write timed out and took the buffer with it.
@@ -126,9 +127,12 @@ pub(super) async fn send_request(
     }
 }
 
-fn take_gather(c: &mut Conn) -> Gather {
+/// The head `head::build_*` left in `c.segs`, as one gathered write over
+/// `main` (the buffer it was parsed from: the client's for a request, the
+/// upstream's for a response) and `c.extra`.
+fn take_gather(c: &mut Conn, main: bytes::BytesMut) -> Gather {
     let mut g = Gather::new(
-        std::mem::take(&mut c.buf),
+        main,
         std::mem::take(&mut c.extra),
         std::mem::take(&mut c.iov),
     );
@@ -138,11 +142,12 @@ fn take_gather(c: &mut Conn) -> Gather {
     g
 }
 
-fn restore_gather(c: &mut Conn, g: Gather) {
-    let (buf, extra, iov) = g.into_parts();
-    c.buf = buf;
+/// Gives `c` its scratch back from a finished write; returns `main`.
+fn restore_gather(c: &mut Conn, g: Gather) -> bytes::BytesMut {
+    let (main, extra, iov) = g.into_parts();
     c.extra = extra;
     c.iov = iov;
+    main
 }
 
 /// Reads the upstream's response head into `c.resp`, skipping interim 1xx.
@@ -187,22 +192,14 @@ pub(super) async fn read_response_head(
 /// `up.buf` and of `c.extra`) to the client; `Err` when the client has gone.
 pub(super) async fn send_head(c: &mut Conn, up: &mut UpstreamConn) -> Result<(), IoFail> {
     // The response head is gathered from the upstream buffer.
-    let mut g = Gather::new(
-        std::mem::take(&mut up.buf),
-        std::mem::take(&mut c.extra),
-        std::mem::take(&mut c.iov),
-    );
-    for (src, r) in c.segs.drain(..) {
-        g.push(src, r);
-    }
+    let main = std::mem::take(&mut up.buf);
+    let g = take_gather(c, main);
     let head_bytes = g.remaining() as u64;
-    let (ubuf, extra, iov) = wire::write_gather(&mut c.stream, g, c.g.cfg.server.idle_timeout)
+    let limit = c.g.cfg.server.idle_timeout;
+    let g = wire::write_gather(&mut c.stream, g, limit)
         .await
-        .map_err(|(e, _)| e)?
-        .into_parts();
-    up.buf = ubuf;
-    c.extra = extra;
-    c.iov = iov;
+        .map_err(|(e, _)| e)?;
+    up.buf = restore_gather(c, g);
     c.req.measures.bytes_out += head_bytes;
     Ok(())
 }

@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod mint;
 pub mod otlp;
 pub mod poll;
+pub mod python;
 pub mod resilience;
 pub mod seccomp;
 pub mod sink;

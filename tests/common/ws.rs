@@ -6,7 +6,7 @@
 //! Must never: skip a test silently. Without python3 or websockets,
 //! `WsServer::start` panics saying what to install.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -22,32 +22,15 @@ impl WsServer {
     /// Starts the server (see `ws_server.py` for what each path does).
     pub fn start() -> WsServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/ws_server.py");
-        match Command::new("python3")
-            .args(["-c", "import websockets.asyncio.server"])
-            .output()
-        {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => panic!(
-                "the WebSocket tests need the Python package websockets (13+): `pip install websockets` ({})",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) => panic!("the WebSocket tests need python3 with websockets ({e})"),
-        }
+        // The asyncio API came with websockets 13.
+        super::python::require("websockets.asyncio.server", "WebSocket", "'websockets>=13'");
         let mut child = Command::new("python3")
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn python3 ws_server.py");
-        let out = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(out)
-            .read_line(&mut line)
-            .expect("read the port");
-        let port: u16 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("ws_server.py said {line:?}, not a port"));
+        let port = super::python::port(&mut child, "ws_server.py");
         WsServer {
             child,
             addr: ([127, 0, 0, 1], port).into(),
@@ -198,6 +181,17 @@ impl WsClient {
     /// Reads `n` body bytes after a head.
     pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
         self.take(n)
+    }
+
+    /// Reads the JSON body of the gateway's error answer with `head`.
+    pub fn read_json(&mut self, head: &Head) -> serde_json::Value {
+        let len: usize = head
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = self.take(len);
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)))
     }
 
     /// Sends one final frame, masked as a client must.
