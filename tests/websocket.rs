@@ -163,19 +163,27 @@ fn the_upstream_sees_the_handshake_and_the_gateways_headers() {
 #[test]
 fn a_route_without_upgrade_forwards_a_plain_request_without_upgrade_fields() {
     let (gw, _ws, plain) = start(&[], "");
-    // No `upgrade` on the route, and a protocol the route does not list.
-    for (path, proto) in [("/plain/a", "websocket"), ("/upgradable/b", "h2c")] {
+    // No `upgrade` on the route; a protocol the route does not list, alone
+    // or beside one it does; not a GET; not listed in `Connection`.
+    let cases = [
+        ("GET", "/plain/a", "websocket", "Upgrade"),
+        ("GET", "/upgradable/b", "h2c", "Upgrade"),
+        ("GET", "/upgradable/c", "websocket, h2c", "Upgrade"),
+        ("POST", "/upgradable/d", "websocket", "Upgrade"),
+        ("GET", "/upgradable/e", "websocket", "keep-alive"),
+    ];
+    for (method, path, proto, connection) in cases {
         let mut c = gw.client();
         let r = c.roundtrip(&req(
-            "GET",
+            method,
             path,
             "ws.test",
-            &[("Upgrade", proto), ("Connection", "Upgrade")],
+            &[("Upgrade", proto), ("Connection", connection)],
             b"",
         ));
         assert_eq!(r.status, 200, "{}", r.summary());
         let got = plain.last();
-        assert_eq!(got.target, path);
+        assert_eq!((&*got.method, &*got.target), (method, path));
         assert_eq!(got.header("upgrade"), None, "{}", got.head_text());
         assert!(
             !got.header_all("connection")
