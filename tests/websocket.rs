@@ -502,3 +502,32 @@ fn a_concurrency_limit_counts_open_websockets_on_the_route() {
         head.status == 101
     }));
 }
+
+#[test]
+fn an_upgrade_is_never_retried_once_sent() {
+    // Two targets that close without answering, and retries on resets:
+    // a plain GET goes to both, the upgrade only to one.
+    let a = Upstream::start("a", |_| Reply::Close);
+    let b = Upstream::start("b", |_| Reply::Close);
+    let mut cfg = server_section(&[]);
+    cfg.push_str(&upstream_section("u", &[a.addr(), b.addr()], &[]));
+    cfg.push_str(
+        "[upstreams.retry]\nattempts = 3\nretry_on = [\"reset\"]\n\n\
+         [[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\nupgrade = [\"websocket\"]\n",
+    );
+    let gw = Gateway::start(&cfg);
+    let r = gw.client().roundtrip(&get("/plain", "h"));
+    assert_error(&r, 502, "upstream_reset");
+    let tried = a.requests().len() + b.requests().len();
+    assert!(tried >= 2, "the plain GET was not retried ({tried})");
+    let (mut c, head) = WsClient::open(gw.addr(), "/ws", &[]);
+    assert_eq!(head.status, 502, "{}", head.raw);
+    assert_eq!(c.read_json(&head)["error"]["code"], "upstream_reset");
+    let upgrades = a
+        .requests()
+        .iter()
+        .chain(b.requests().iter())
+        .filter(|r| r.target == "/ws")
+        .count();
+    assert_eq!(upgrades, 1, "the upgrade was sent again");
+}
