@@ -3,7 +3,8 @@
 //! the bytes the gateway adds or changes are written (into `Conn::extra`).
 //!
 //! Owns: which header lines are forwarded (hop-by-hop and route edits
-//! removed; client `x-real-ip`, and `x-forwarded-for`/`forwarded` unless
+//! removed, but `Upgrade` kept on an upgrade the route proxies and on its
+//! 101; client `x-real-ip`, and `x-forwarded-for`/`forwarded` unless
 //! the peer is a trusted proxy) and which the gateway adds (`via`,
 //! `x-forwarded-*`, `x-real-ip`, `x-request-id`, framing, `connection`, one
 //! canonical `content-length` where either side sent a non-canonical value

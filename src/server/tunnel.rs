@@ -27,12 +27,12 @@ use super::wire;
 /// How a tunnel ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
-    /// Both sides closed their sending side (or one did and the other then
-    /// failed to take the half-close).
+    /// Both sides ended their stream (each end passed on as a half-close).
     Closed,
     /// No byte either way for the idle timeout.
     Idle,
-    /// A read or write failed (reset), or the gateway shut down.
+    /// A read, write or half-close failed (a reset, say), a socket could
+    /// not be duplicated, or the shutdown grace period ended.
     Aborted,
 }
 
