@@ -244,15 +244,16 @@ fn an_upgrade_request_with_a_body_is_refused() {
 
 #[test]
 fn the_idle_timeout_closes_an_idle_upgraded_connection_and_traffic_keeps_it() {
-    let (gw, _ws, _plain) = start(&[("upgrade_idle_timeout_ms", "400")], "");
-    // Traffic every 150 ms (one way or the other) keeps it open past 400 ms.
+    // Margins of hundreds of ms: the machine may be busy with other tests.
+    let (gw, _ws, _plain) = start(&[("upgrade_idle_timeout_ms", "1000")], "");
+    // Traffic every 250 ms keeps it open past the 1 s timeout.
     let mut busy = WsClient::upgraded(gw.addr(), "/echo", &[]);
-    for i in 0..8u8 {
-        std::thread::sleep(Duration::from_millis(150));
+    for i in 0..6u8 {
+        std::thread::sleep(Duration::from_millis(250));
         echo(&mut busy, BINARY, &[i]);
     }
     let mut idle = WsClient::upgraded(gw.addr(), "/silent", &[]);
-    closed_silently(&mut idle, Instant::now(), Duration::from_millis(300));
+    closed_silently(&mut idle, Instant::now(), Duration::from_millis(800));
     assert!(eventually(WAIT, || gw
         .counter("ringway_timeouts_total{kind=\"upgrade\"}")
         >= 1.0));
