@@ -532,3 +532,24 @@ fn an_upgrade_is_never_retried_once_sent() {
         .count();
     assert_eq!(upgrades, 1, "the upgrade was sent again");
 }
+
+#[test]
+fn a_route_with_cors_refuses_an_upgrade_from_another_origin() {
+    // Browsers apply no CORS to WebSockets: the gateway checks the Origin.
+    let cors = "[[routes]]\nname = \"app\"\npath_prefix = \"/app\"\nupstream = \"ws\"\n\
+                upgrade = [\"websocket\"]\ncors = { origins = [\"https://app.example\"] }\n";
+    let (gw, _ws, _plain) = start(&[], cors);
+    let (mut c, head) = WsClient::open(
+        gw.addr(),
+        "/app/echo",
+        &[("Origin", "https://evil.example")],
+    );
+    assert_eq!(head.status, 403, "{}", head.raw);
+    assert_eq!(c.read_json(&head)["error"]["code"], "origin_not_allowed");
+    assert_eq!(gw.counter("ringway_upgrades_total"), 0.0);
+    // The listed origin, and a client that sends none (not a browser).
+    for origin in [&[("Origin", "https://app.example")][..], &[]] {
+        let mut c = WsClient::upgraded(gw.addr(), "/app/echo", origin);
+        echo(&mut c, TEXT, b"same origin");
+    }
+}

@@ -9,7 +9,8 @@
 //! usual. Any other request that carries `Upgrade` is forwarded as a plain
 //! request with the field removed (it is hop-by-hop), as before.
 //!
-//! Owns: that decision, the refusal of an upgrade request with a body, and
+//! Owns: that decision, the refusal of an upgrade request with a body or
+//! from an origin the route's `cors` does not list, and
 //! the upgraded connection's counters and record. Must never: let a 101
 //! through for a request that did not ask for it (`exchange` refuses it),
 //! return an upgraded connection to a pool, or keep the client connection
@@ -33,8 +34,10 @@ use crate::upstream::UpstreamError;
 
 /// Whether the request in `c` is an upgrade `route` proxies; `Err` for one
 /// that carries a body (its bytes after the head would be the body to
-/// the upstream but tunnel bytes to a gateway that switched: refused).
-/// A route without `upgrade` pays one check.
+/// the upstream but tunnel bytes to a gateway that switched: refused), or
+/// whose `Origin` the route's `cors` does not allow
+/// (`policy::upgrade_origin_allowed`). A route without `upgrade` pays one
+/// check.
 pub fn wanted(c: &Conn, route: &Route) -> Result<bool, ErrorCode> {
     if route.upgrade.is_empty() {
         return Ok(false);
@@ -61,10 +64,16 @@ pub fn wanted(c: &Conn, route: &Route) -> Result<bool, ErrorCode> {
             offered = true;
         }
     }
-    if offered && h.body != BodyKind::Empty {
+    if !offered {
+        return Ok(false);
+    }
+    if h.body != BodyKind::Empty {
         return Err(ErrorCode::UpgradeWithBody);
     }
-    Ok(offered)
+    if !crate::policy::upgrade_origin_allowed(&route.policies, h, &c.buf) {
+        return Err(ErrorCode::OriginNotAllowed);
+    }
+    Ok(true)
 }
 
 /// Whether the upstream's 101 (in `c.resp`, spans into `ubuf`) switches to
