@@ -97,18 +97,12 @@ pub async fn run(ends: Ends<'_>, idle: Duration, shutting_down: &Cell<bool>) -> 
         upstream_buf,
     } = ends;
     let fds = [client.as_raw_fd(), upstream.as_raw_fd()];
-    // The client socket is read and written at the same time, from the two
-    // directions: the reading side goes through a second descriptor of the
-    // same socket (one `dup`, once per upgraded connection), so neither
-    // direction needs the other's `&mut`.
-    let Some(mut client_rd) = duplicate(fds[0]) else {
-        return Moved {
-            up: 0,
-            down: 0,
-            end: End::Aborted,
-        };
-    };
-    let Some(mut upstream_rd) = duplicate(fds[1]) else {
+    // Each socket is read by one direction while the other writes to it:
+    // the reads go through a second descriptor of the same socket (a `dup`
+    // per socket, once per upgraded connection), so neither direction
+    // needs the other's `&mut`.
+    let (Some(mut client_rd), Some(mut upstream_rd)) = (duplicate(fds[0]), duplicate(fds[1]))
+    else {
         return Moved {
             up: 0,
             down: 0,
