@@ -337,10 +337,12 @@ impl Gateway {
     }
 
     /// Replaces the config file the gateway runs on, as a deploy tool
-    /// would: written whole beside it, then renamed over it.
+    /// would: written whole beside it, then renamed over it. The suite's
+    /// `RINGWAY_TEST_SERVER` keys are added as at start, so a reload does
+    /// not change them.
     pub fn rewrite_config(&self, toml: &str) {
         let tmp = self.config_path.with_extension("toml.new");
-        std::fs::write(&tmp, toml).expect("write config");
+        std::fs::write(&tmp, with_suite_server_keys(toml)).expect("write config");
         std::fs::rename(&tmp, &self.config_path).expect("rename config");
     }
 
