@@ -510,9 +510,7 @@ fn a_file_discovered_upstream_keeps_following_its_file_across_reloads() {
     let gw = Gateway::start(&cfg(1000, ""));
     assert_eq!(to(&gw, "a").as_deref(), Some("a"));
     // An unrelated change: the source keeps running and still feeds it.
-    gw.rewrite_config(
-        &cfg(1000, &format!("{ROUTE_A}")).replace("upstream = \"a\"", "upstream = \"legacy\""),
-    );
+    gw.rewrite_config(&cfg(1000, ROUTE_A).replace("upstream = \"a\"", "upstream = \"legacy\""));
     assert_eq!(reload(&gw).status, 200);
     assert_eq!(to(&gw, "a").as_deref(), Some("a"), "the set was kept");
     put(b.addr());
