@@ -53,6 +53,9 @@ codes! {
     InvalidMethod => 400, "invalid_method", "methods are case-sensitive: send the standard method in upper case";
     InvalidChunk => 400, "invalid_chunk", "the chunked request body is malformed";
     ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
+    UpgradeWithBody => 400, "upgrade_with_body", "an upgrade request must not carry a body";
+    OriginNotAllowed => 403, "origin_not_allowed", "the route's cors origins do not include this upgrade request's Origin";
+    UpgradeOverTls => 501, "upgrade_over_tls_unsupported", "upgrades (WebSocket) are not proxied on the TLS listener yet; use the plain listener";
     BodyTooLarge => 413, "body_too_large", "the request body is larger than allowed";
     RequestTimeout => 408, "request_timeout", "the request was not received in time";
     RateLimited => 429, "rate_limited", "the rate limit for this client was exceeded";
@@ -206,6 +209,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",

@@ -718,3 +718,45 @@ fn tls_listen_waits_for_a_restart_and_config_shows_tls_without_keys() {
         s.err()
     );
 }
+
+#[test]
+fn an_upgrade_on_the_tls_listener_is_refused_not_faked() {
+    let up = Upstream::echo("u");
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["api.test"]);
+    let mut cfg = build(
+        &[("tls_listen", "\"127.0.0.1:0\"")],
+        &[("u", up.addr())],
+        "[[routes]]\nname = \"ws\"\npath_prefix = \"/\"\nupstream = \"u\"\nupgrade = [\"websocket\"]\n\n",
+    );
+    cfg.push_str(&tls_section("1.2", &[(&leaf, "")]));
+    let gw = Gateway::start(&cfg);
+    let mut s = connect(
+        gw.tls_addr(),
+        client_config(&ca, &ClientOpts::new()),
+        "api.test",
+    )
+    .expect("handshake");
+    let handshake = req(
+        "GET",
+        "/chat",
+        "api.test",
+        &[
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        b"",
+    );
+    let (status, body, head) = exchange(&mut s, &handshake);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 501, "{head}{body}");
+    assert!(
+        body.contains("\"code\":\"upgrade_over_tls_unsupported\""),
+        "{body}"
+    );
+    assert_eq!(up.requests().len(), 0, "nothing reached the upstream");
+    // A plain request on the same TLS connection still works.
+    assert_eq!(exchange(&mut s, &get("/ok", "api.test")).0, 200);
+}

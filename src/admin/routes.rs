@@ -47,6 +47,7 @@ fn route(cfg: &Compiled, r: &Route) -> Value {
         "response_headers": edits(&r.response_headers),
         "original_path_header": r.original_path_header.as_deref().map(text),
         "policies": policies(cfg, &r.policies),
+        "upgrade": r.upgrade.iter().map(|t| text(t)).collect::<Vec<_>>(),
     })
 }
 

@@ -239,6 +239,12 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
             s.shutdown_grace_ms,
             model::SHUTDOWN_GRACE_MS,
         ),
+        upgrade_idle_timeout: timeout(
+            doc,
+            "server.upgrade_idle_timeout_ms",
+            s.upgrade_idle_timeout_ms,
+            model::UPGRADE_IDLE_TIMEOUT_MS,
+        ),
         admin_listen,
         trusted_proxies: super::headers::trusted_proxies(doc, s.trusted_proxies.as_deref()),
         header_rules: super::headers::rules(

@@ -148,6 +148,9 @@ pub struct ServerSettings {
     pub body_timeout: Duration,
     /// Time in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// An upgraded connection (`routes[].upgrade`) with no byte either way
+    /// for this long is closed.
+    pub upgrade_idle_timeout: Duration,
     /// Where the admin API is served, if anywhere.
     pub admin_listen: Option<SocketAddr>,
     /// `trusted_proxies`: peers whose `X-Forwarded-For` is believed.

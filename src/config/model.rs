@@ -28,6 +28,10 @@ pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const BODY_TIMEOUT_MS: u64 = 60_000;
 /// `server.shutdown_grace_ms` default.
 pub const SHUTDOWN_GRACE_MS: u64 = 30_000;
+/// `server.upgrade_idle_timeout_ms` default: an upgraded connection (a
+/// WebSocket) with no byte either way for this long is closed, as nginx's
+/// `proxy_read_timeout` does (60 s there too).
+pub const UPGRADE_IDLE_TIMEOUT_MS: u64 = 60_000;
 /// `upstreams[].connect_timeout_ms` default (Envoy's). Well above Linux's
 /// 1 s first SYN retransmit: a SYN dropped by a full accept queue is resent
 /// after 1 s, and a 1 s timeout would turn that into a 504.
@@ -112,6 +116,7 @@ pub struct ServerFile {
     pub idle_timeout_ms: Option<u64>,
     pub body_timeout_ms: Option<u64>,
     pub shutdown_grace_ms: Option<u64>,
+    pub upgrade_idle_timeout_ms: Option<u64>,
     pub admin_listen: Option<String>,
     pub trusted_proxies: Option<Vec<String>>,
     pub underscores_in_headers: Option<String>,
@@ -176,6 +181,7 @@ pub struct RouteFile {
     pub security_headers: Option<SecurityHeadersFile>,
     pub case_sensitive: Option<bool>,
     pub original_path_header: Option<String>,
+    pub upgrade: Option<Vec<String>>,
 }
 
 /// One `[rate_limits.NAME]` table.

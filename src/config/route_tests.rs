@@ -396,3 +396,32 @@ fn path_mode_and_case_and_original_path_keys() {
         12,
     );
 }
+
+#[test]
+fn upgrade_tokens() {
+    let prefix = "path_prefix = \"/\"\n";
+    let c = ok(&route(prefix));
+    assert!(c.router.routes()[0].upgrade.is_empty(), "none by default");
+    let c = ok(&route(&format!(
+        "{prefix}upgrade = [\"WebSocket\", \"h2c\"]"
+    )));
+    let got: Vec<&[u8]> = c.router.routes()[0].upgrade.iter().map(|t| &**t).collect();
+    assert_eq!(got, [&b"websocket"[..], b"h2c"], "stored lower-case");
+    let m = only(
+        &route(&format!("{prefix}upgrade = []")),
+        "routes[0].upgrade",
+        12,
+    );
+    assert!(m.contains("omit"), "{m}");
+    for bad in ["web socket", "", "websocket/13", "a,b"] {
+        let src = route(&format!("{prefix}upgrade = [\"websocket\", {bad:?}]"));
+        let m = only(&src, "routes[0].upgrade[1]", 12);
+        assert!(m.contains("not a token"), "{m}");
+    }
+    let m = only(
+        &route(&format!("{prefix}upgrade = [\"websocket\", \"WEBSOCKET\"]")),
+        "routes[0].upgrade[1]",
+        12,
+    );
+    assert!(m.contains("twice"), "{m}");
+}

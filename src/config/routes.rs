@@ -106,6 +106,7 @@ fn route(
         policies.insert(0, c);
     }
 
+    let upgrade = upgrade(doc, &key("upgrade"), r.upgrade.as_deref());
     let original = original_path_header(doc, &key("original_path_header"), r);
     // A client's own copy of the header would pass for the gateway's.
     let req_edits = req_edits.map(|mut e| {
@@ -123,6 +124,7 @@ fn route(
     route.policies = policies.into();
     route.original_path_header = original?;
     route.hsts = hsts;
+    route.upgrade = upgrade?;
     Some(route)
 }
 
@@ -199,6 +201,44 @@ fn original_path_header(doc: &mut Doc<'_>, key: &str, r: &RouteFile) -> Option<O
         return None;
     }
     Some(Some(lower.into_boxed_slice()))
+}
+
+/// `upgrade`: the protocol names (RFC 9110 tokens, compared without case)
+/// the route proxies as an upgrade. An empty list or a repeated name is an
+/// error: omitting the key is how a route proxies none.
+fn upgrade(doc: &mut Doc<'_>, key: &str, list: Option<&[String]>) -> Option<Box<[Box<[u8]>]>> {
+    let Some(list) = list else {
+        return Some(Box::default());
+    };
+    if list.is_empty() {
+        doc.err(
+            key,
+            "empty list upgrades nothing: omit `upgrade` for a route that proxies no upgrade",
+        );
+        return None;
+    }
+    let mut out: Vec<Box<[u8]>> = Vec::with_capacity(list.len());
+    let mut ok = true;
+    for (j, t) in list.iter().enumerate() {
+        let k = format!("{key}[{j}]");
+        if !validate::is_token(t) {
+            let hint = "an Upgrade protocol name such as \"websocket\"";
+            doc.err(&k, format!("{t:?} is not a token (RFC 9110): {hint}"));
+            ok = false;
+            continue;
+        }
+        let lower = t.to_ascii_lowercase().into_bytes().into_boxed_slice();
+        if out.contains(&lower) {
+            doc.err(
+                &k,
+                format!("{t:?} is listed twice (names compare without case)"),
+            );
+            ok = false;
+            continue;
+        }
+        out.push(lower);
+    }
+    ok.then(|| out.into_boxed_slice())
 }
 
 fn methods(doc: &mut Doc<'_>, key: &str, list: Option<&[String]>) -> Option<MethodSet> {

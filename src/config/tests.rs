@@ -58,6 +58,7 @@ fn defaults() {
     assert_eq!(s.idle_timeout, Duration::from_secs(60));
     assert_eq!(s.body_timeout, Duration::from_secs(60));
     assert_eq!(s.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(s.upgrade_idle_timeout, Duration::from_secs(60));
     assert_eq!(s.admin_listen, None);
     let u = &c.upstreams[0];
     assert_eq!(&*u.name, "users");
@@ -262,6 +263,8 @@ fn server_errors() {
         "body_timeout_ms = 86400001",
         "shutdown_grace_ms = 0",
         "shutdown_grace_ms = 86400001",
+        "upgrade_idle_timeout_ms = 0",
+        "upgrade_idle_timeout_ms = 86400001",
         "admin_listen = \"localhost\"",
         "admin_listen = \"127.0.0.1:8080\"",
     ] {

@@ -59,9 +59,12 @@ pub enum TimeoutKind {
     Idle = 1,
     /// The client stalled while sending a body or reading a response.
     Body = 2,
+    /// An upgraded connection (a WebSocket) carried no byte either way for
+    /// `server.upgrade_idle_timeout_ms`.
+    Upgrade = 3,
 }
 
-const TIMEOUT_KINDS: [&str; 3] = ["header", "idle", "body"];
+const TIMEOUT_KINDS: [&str; 4] = ["header", "idle", "body", "upgrade"];
 
 /// Every counter one shard keeps.
 pub struct ShardMetrics {
@@ -82,7 +85,7 @@ pub struct ShardMetrics {
     /// Gateway-generated error responses, indexed by `ErrorCode`.
     pub errors: [Counter; ErrorCode::COUNT],
     /// Client-side timeouts, indexed by `TimeoutKind`.
-    pub timeouts: [Counter; 3],
+    pub timeouts: [Counter; 4],
     /// Requests held back by a rate limit in delay mode.
     pub ratelimit_delayed: Counter,
     /// TLS handshakes completed.
@@ -100,6 +103,14 @@ pub struct ShardMetrics {
     pub responses: [[Counter; 5]; 2],
     /// Requests that took at least one upstream retry.
     pub retried_requests: Counter,
+    /// Connections upgraded (a 101 relayed, bytes then tunnelled).
+    pub upgrades: Counter,
+    /// Upgraded connections open now (gauge).
+    pub upgrades_active: Counter,
+    /// Bytes tunnelled on upgraded connections, client to upstream.
+    pub upgrade_bytes_up: Counter,
+    /// Bytes tunnelled on upgraded connections, upstream to client.
+    pub upgrade_bytes_down: Counter,
     /// Event-loop lag (gauge, µs): the worst lateness of the shard's
     /// 100 ms tick over the last whole second (`server::lag`).
     pub loop_lag_us: AtomicU64,
@@ -126,6 +137,10 @@ impl Default for ShardMetrics {
             headers_dropped: Counter::default(),
             responses: Default::default(),
             retried_requests: Counter::default(),
+            upgrades: Counter::default(),
+            upgrades_active: Counter::default(),
+            upgrade_bytes_up: Counter::default(),
+            upgrade_bytes_down: Counter::default(),
             loop_lag_us: AtomicU64::default(),
         }
     }
@@ -269,6 +284,28 @@ impl Metrics {
             "Requests that took at least one upstream retry.",
             self.sum(|s| s.retried_requests.get()),
         );
+        one(
+            "ringway_upgrades_total",
+            "counter",
+            "Connections upgraded (a 101 relayed, then bytes tunnelled both ways).",
+            self.sum(|s| s.upgrades.get()),
+        );
+        one(
+            "ringway_upgrades_active",
+            "gauge",
+            "Upgraded connections open now.",
+            self.sum(|s| s.upgrades_active.get()),
+        );
+        let _ = writeln!(out, "# HELP ringway_upgrade_bytes_total Bytes tunnelled on upgraded connections, by direction.\n# TYPE ringway_upgrade_bytes_total counter");
+        for (dir, v) in [
+            ("to_upstream", self.sum(|s| s.upgrade_bytes_up.get())),
+            ("to_client", self.sum(|s| s.upgrade_bytes_down.get())),
+        ] {
+            let _ = writeln!(
+                out,
+                "ringway_upgrade_bytes_total{{direction=\"{dir}\"}} {v}"
+            );
+        }
         let _ = writeln!(out, "# HELP ringway_responses_total Responses sent, by status class and by who answered (relayed from an upstream, or the gateway's own).\n# TYPE ringway_responses_total counter");
         for (src, name) in ["upstream", "gateway"].iter().enumerate() {
             for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {

@@ -49,7 +49,8 @@ fn header<'b>(head: &RequestHead, buf: &'b [u8], name: &[u8]) -> Option<&'b [u8]
 }
 
 impl CorsRule {
-    fn allows(&self, origin: &[u8]) -> bool {
+    /// Whether `origin` is one of the route's (or any is).
+    pub fn allows(&self, origin: &[u8]) -> bool {
         self.any_origin || self.origins.iter().any(|o| **o == *origin)
     }
 

@@ -82,6 +82,26 @@ pub fn preflight(policies: &[Policy], head: &RequestHead, buf: &[u8]) -> Option<
     })
 }
 
+/// Whether an upgrade request (a WebSocket handshake) may proceed as far
+/// as CORS goes: on a route with `cors`, its `Origin`, when it sends one,
+/// must be allowed. Browsers apply no CORS to WebSockets (a page from any
+/// site may open one, with the user's cookies), so where a plain response
+/// would only lose its CORS headers, an upgrade is refused instead.
+pub fn upgrade_origin_allowed(policies: &[Policy], head: &RequestHead, buf: &[u8]) -> bool {
+    let Some(origin) = head
+        .headers
+        .iter()
+        .find(|h| h.name.get(buf).eq_ignore_ascii_case(b"origin"))
+        .map(|h| h.value.get(buf))
+    else {
+        return true;
+    };
+    policies.iter().all(|p| match p {
+        Policy::Cors(rule) => rule.allows(origin),
+        _ => true,
+    })
+}
+
 /// The checks that need the complete body.
 pub fn run_body(policies: &[Policy], body: &[u8]) -> Result<(), Denied> {
     for p in policies {

@@ -22,6 +22,7 @@ use crate::config::Compiled;
 use crate::discovery::{self, worker::Worker, DiscoveryHandle, DiscoveryStats, TargetSink};
 use crate::registry::Registry;
 use crate::upstream::health::{self, HealthChecker};
+use crate::upstream::shared::SharedUpstream;
 
 /// The running control-plane threads (each stops when this drops).
 #[derive(Default)]
@@ -46,13 +47,21 @@ impl Followers {
                 .map_err(|e| format!("registry thread: {e}"))?;
             f.registry = Some(r);
         }
-        f.follow(published)?;
+        f.follow(&g, published)?;
         Ok(f)
     }
 
-    /// Points every thread at the generation published now.
-    pub fn follow(&mut self, published: &Arc<Published<Generation>>) -> Result<(), String> {
-        let g = published.current();
+    /// Points every thread at generation `g`, which is about to be
+    /// published (or was, at start): the sources that feed upstreams
+    /// (discovery, the registry) give `g`'s upstreams their sets *before*
+    /// any shard can pick a target of them; the threads that read the
+    /// generation on every turn (health checks, the roster tick, the auth
+    /// file watcher) are started if `g` is the first to need them.
+    pub fn follow(
+        &mut self,
+        g: &Generation,
+        published: &Arc<Published<Generation>>,
+    ) -> Result<(), String> {
         if self.checker.is_none() && health::any_checked(&g.upstreams) {
             let p = published.clone();
             self.checker = health::spawn(Box::new(move || p.current().upstreams.clone()))
@@ -79,11 +88,11 @@ impl Followers {
                 .map_err(|e| format!("auth reload thread: {e}"))?;
             self.auth = Some(w);
         }
-        let bound = discovered_by_source(&g);
+        let bound = discovered_by_source(g);
         if self.discovery.as_ref().map(|d| &d.1) != Some(&bound) {
             // The old sources stop (joined) before the new ones publish.
             self.discovery = None;
-            let sink: Arc<dyn TargetSink> = g.upstreams.clone();
+            let sink: Arc<dyn TargetSink> = Arc::new(Served::of(g));
             let handle = discovery::start(&g.cfg, sink).map_err(|e| format!("discovery: {e}"))?;
             self.discovery = Some((handle, bound));
         }
@@ -102,6 +111,36 @@ impl Followers {
     /// The discovery sources' counters (since they last started).
     pub fn discovery_stats(&self) -> Option<DiscoveryStats> {
         self.discovery.as_ref().map(|d| d.0.stats())
+    }
+}
+
+/// The discovery sources' sink: the state of each DNS or file upstream, by
+/// its index in the generation the sources started with. The sources may
+/// outlive that generation (a reload that leaves them as they were), so
+/// they hold only the upstreams they feed, not the whole generation.
+struct Served(Vec<Option<Arc<SharedUpstream>>>);
+
+impl Served {
+    fn of(g: &Generation) -> Served {
+        let fed = |u: &crate::config::UpstreamSpec| {
+            matches!(u.discovery, Discovery::Dns(_) | Discovery::File { .. })
+        };
+        Served(
+            g.cfg
+                .upstreams
+                .iter()
+                .zip(g.upstreams.upstreams.iter())
+                .map(|(u, s)| fed(u).then(|| s.clone()))
+                .collect(),
+        )
+    }
+}
+
+impl TargetSink for Served {
+    fn publish(&self, upstream: usize, targets: Vec<discovery::Target>) {
+        if let Some(Some(u)) = self.0.get(upstream) {
+            u.publish(&targets);
+        }
     }
 }
 

@@ -12,7 +12,8 @@
 //!    nothing and is reported with `FILE:LINE: KEY`;
 //! 2. keep what needs a restart (`restart`): the running listeners,
 //!    workers and threads stay, and the report names each key that waits;
-//! 3. publish, then re-point the control-plane threads (`followers`).
+//! 3. point the control-plane threads at it (`followers`: discovery and
+//!    the registry fill its new upstreams first), then publish it.
 //!
 //! Owns: the generation numbering, the one-reload-at-a-time lock, the
 //! reload metrics. Must never: run on a shard, publish a config that did
@@ -228,6 +229,14 @@ impl Reloader {
         let restart_required = restart::keep_running(&mut cfg, &current.cfg);
         let next = current.next(Arc::new(cfg), self.shards);
         let number = next.number;
+        // Before publishing: an upstream new in this generation gets its
+        // discovered or registered targets before a shard can route to it.
+        if let Err(e) = followers.follow(&next, &self.published) {
+            log::error(
+                "control-plane thread could not follow the reload",
+                &[("error", Val::Str(&e))],
+            );
+        }
         let took = began.elapsed();
         self.published.publish(next);
         self.metrics
@@ -247,12 +256,6 @@ impl Reloader {
             log::warn(
                 "config key needs a restart, running value kept",
                 &[("key", Val::Str(&p.key)), ("detail", Val::Str(&p.detail))],
-            );
-        }
-        if let Err(e) = followers.follow(&self.published) {
-            log::error(
-                "control-plane thread could not follow the reload",
-                &[("error", Val::Str(&e))],
             );
         }
         Ok(Reloaded {

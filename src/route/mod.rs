@@ -35,6 +35,9 @@ pub struct Route {
     /// `security_headers`, sent on TLS connections only (it replaces the
     /// upstream's there; plain responses keep whatever the upstream sent).
     pub hsts: Option<Box<[u8]>>,
+    /// `upgrade`: the lowercase protocol names (`Upgrade` tokens) this
+    /// route proxies as an upgrade (`server::upgrade`); empty: none.
+    pub upgrade: Box<[Box<[u8]>]>,
     /// Position in `Router::routes` (match order): what per-route metrics
     /// and per-request records are indexed by. Set by `Router::new`.
     index: usize,
@@ -80,6 +83,7 @@ impl Route {
             policies: Box::default(),
             original_path_header: None,
             hsts: None,
+            upgrade: Box::default(),
             index: 0,
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,

@@ -72,12 +72,13 @@ pub(super) async fn send_request(
     body_done: bool,
 ) -> Result<(), Sent> {
     build_request(c, route, rewritten, prefix, up.addr);
-    let g = take_gather(c);
+    let main = std::mem::take(&mut c.buf);
+    let g = take_gather(c, main);
     let limit = c.g.cfg.upstreams[route.upstream].response_timeout;
     match wire::write_gather(&mut up.stream, g, limit).await {
-        Ok(g) => restore_gather(c, g),
+        Ok(g) => c.buf = restore_gather(c, g),
         Err((_, Some(g))) => {
-            restore_gather(c, g);
+            c.buf = restore_gather(c, g);
             return Err(Sent::Retry);
         }
         // The write timed out and took the buffer with it.
@@ -126,9 +127,12 @@ pub(super) async fn send_request(
     }
 }
 
-fn take_gather(c: &mut Conn) -> Gather {
+/// The head `head::build_*` left in `c.segs`, as one gathered write over
+/// `main` (the buffer it was parsed from: the client's for a request, the
+/// upstream's for a response) and `c.extra`.
+fn take_gather(c: &mut Conn, main: bytes::BytesMut) -> Gather {
     let mut g = Gather::new(
-        std::mem::take(&mut c.buf),
+        main,
         std::mem::take(&mut c.extra),
         std::mem::take(&mut c.iov),
     );
@@ -138,14 +142,17 @@ fn take_gather(c: &mut Conn) -> Gather {
     g
 }
 
-fn restore_gather(c: &mut Conn, g: Gather) {
-    let (buf, extra, iov) = g.into_parts();
-    c.buf = buf;
+/// Gives `c` its scratch back from a finished write; returns `main`.
+fn restore_gather(c: &mut Conn, g: Gather) -> bytes::BytesMut {
+    let (main, extra, iov) = g.into_parts();
     c.extra = extra;
     c.iov = iov;
+    main
 }
 
 /// Reads the upstream's response head into `c.resp`, skipping interim 1xx.
+/// A 101 ends the head for a request that asked for an upgrade its route
+/// proxies (`c.req.upgrade`), and is a bad response for any other.
 pub(super) async fn read_response_head(
     c: &mut Conn,
     up: &mut UpstreamConn,
@@ -155,6 +162,12 @@ pub(super) async fn read_response_head(
     loop {
         if !up.buf.is_empty() {
             match parse_response(&up.buf, MAX_RESPONSE_HEAD, method, &mut c.resp) {
+                Ok(true) if c.resp.status == 101 && c.req.upgrade => {
+                    return match super::upgrade::agreed(c, &up.buf) {
+                        true => Ok(()),
+                        false => Err(UpstreamError::BadResponse),
+                    };
+                }
                 Ok(true) if c.resp.status == 101 => return Err(UpstreamError::BadResponse),
                 Ok(true) if c.resp.status < 200 => {
                     up.buf.advance(c.resp.head_len);
@@ -173,6 +186,22 @@ pub(super) async fn read_response_head(
             Err(IoFail::Io) => return Err(UpstreamError::Reset),
         }
     }
+}
+
+/// Writes the response head `build_response` left in `c.segs` (slices of
+/// `up.buf` and of `c.extra`) to the client; `Err` when the client has gone.
+pub(super) async fn send_head(c: &mut Conn, up: &mut UpstreamConn) -> Result<(), IoFail> {
+    // The response head is gathered from the upstream buffer.
+    let main = std::mem::take(&mut up.buf);
+    let g = take_gather(c, main);
+    let head_bytes = g.remaining() as u64;
+    let limit = c.g.cfg.server.idle_timeout;
+    let g = wire::write_gather(&mut c.stream, g, limit)
+        .await
+        .map_err(|(e, _)| e)?;
+    up.buf = restore_gather(c, g);
+    c.req.measures.bytes_out += head_bytes;
+    Ok(())
 }
 
 /// How a relayed response ended for the client.
@@ -213,25 +242,8 @@ pub(super) async fn relay_response(
         Ok(v) => v,
         Err(_) => return Err(UpstreamError::BadResponse),
     };
-    // The response head is gathered from the upstream buffer.
-    let mut g = Gather::new(
-        std::mem::take(&mut up.buf),
-        std::mem::take(&mut c.extra),
-        std::mem::take(&mut c.iov),
-    );
-    for (src, r) in c.segs.drain(..) {
-        g.push(src, r);
-    }
-    let head_bytes = g.remaining() as u64;
-    match wire::write_gather(&mut c.stream, g, c.g.cfg.server.idle_timeout).await {
-        Ok(g) => {
-            let (ubuf, extra, iov) = g.into_parts();
-            up.buf = ubuf;
-            c.extra = extra;
-            c.iov = iov;
-            c.req.measures.bytes_out += head_bytes;
-        }
-        Err(_) => return Ok(Relayed::ClientGone),
+    if send_head(c, &mut up).await.is_err() {
+        return Ok(Relayed::ClientGone);
     }
     up.buf.advance(consumed);
     let framing = match framing {
@@ -255,7 +267,9 @@ pub(super) async fn relay_response(
     c.req.measures.bytes_out += moved.written;
     let keep = match res {
         Ok(()) => {
-            if c.resp.keep_alive && framing != Framing::UntilClose {
+            // The connection of an upgrade request is never pooled, even
+            // when the upstream refused the upgrade: it was opened for it.
+            if c.resp.keep_alive && framing != Framing::UntilClose && !c.req.upgrade {
                 c.g.upstreams.checkin(route.upstream, up);
             }
             !close

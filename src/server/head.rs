@@ -3,7 +3,8 @@
 //! the bytes the gateway adds or changes are written (into `Conn::extra`).
 //!
 //! Owns: which header lines are forwarded (hop-by-hop and route edits
-//! removed; client `x-real-ip`, and `x-forwarded-for`/`forwarded` unless
+//! removed, but `Upgrade` kept on an upgrade the route proxies and on its
+//! 101; client `x-real-ip`, and `x-forwarded-for`/`forwarded` unless
 //! the peer is a trusted proxy) and which the gateway adds (`via`,
 //! `x-forwarded-*`, `x-real-ip`, `x-request-id`, framing, `connection`, one
 //! canonical `content-length` where either side sent a non-canonical value
@@ -76,6 +77,7 @@ pub fn build_request(
                 client,
                 identity,
                 trace,
+                upgrade,
                 ..
             },
         peer_ip,
@@ -104,6 +106,7 @@ pub fn build_request(
     }
 
     let has_connection = h.headers.iter().any(|e| e.kind == HeaderKind::Connection);
+    let upgrade = *upgrade;
     let mut xff = false;
     let mut odd_length = false;
     for e in &h.headers {
@@ -134,9 +137,13 @@ pub fn build_request(
             _ => false,
         };
         let name = e.name.get(buf);
-        if skip
-            || (has_connection && h.is_connection_listed(buf, name))
-            || route.request_headers.drops(name)
+        // An upgrade the route proxies keeps its `Upgrade` lines (the one
+        // hop-by-hop field that goes on, with the gateway's `connection`).
+        let upgrading = upgrade && e.kind == HeaderKind::Upgrade;
+        if !upgrading
+            && (skip
+                || (has_connection && h.is_connection_listed(buf, name))
+                || route.request_headers.drops(name))
         {
             continue;
         }
@@ -210,6 +217,9 @@ pub fn build_request(
     if h.body == BodyKind::Chunked {
         out.add(b"transfer-encoding: chunked\r\n");
     }
+    if upgrade {
+        out.add(b"connection: upgrade\r\n");
+    }
     out.add(&route.request_headers.rendered);
     out.add(identity.forwarded_headers());
     out.add(b"\r\n");
@@ -260,8 +270,15 @@ pub fn build_response(
     let has_connection = r.headers.iter().any(|e| e.kind == HeaderKind::Connection);
     // HSTS, when the route sets it, only over TLS (`Route::hsts`).
     let hsts = route.hsts.as_deref().filter(|_| stream.is_tls());
+    // A 101 reaches here only for an upgrade the route proxies (`exchange`
+    // refuses it otherwise): its `Upgrade` goes on, with `connection: upgrade`.
+    let switching = r.status == 101;
     for e in &r.headers {
         let name = e.name.get(ubuf);
+        if switching && e.kind == HeaderKind::Upgrade {
+            out.fwd(e.line);
+            continue;
+        }
         let skip = e.kind.is_hop_by_hop()
             || e.kind == HeaderKind::XRequestId
             || (e.kind == HeaderKind::ContentLength && r.content_length != LengthFields::Keep)
@@ -288,7 +305,9 @@ pub fn build_response(
     if framing == Framing::Chunked {
         out.add(b"transfer-encoding: chunked\r\n");
     }
-    if close {
+    if switching {
+        out.add(b"connection: upgrade\r\n");
+    } else if close {
         out.add(b"connection: close\r\n");
     } else if head.version == Version::Http10 {
         out.add(b"connection: keep-alive\r\n");

@@ -25,6 +25,8 @@ mod shard;
 mod spares;
 mod state;
 mod stream;
+mod tunnel;
+mod upgrade;
 mod wire;
 
 use std::io::Write as _;

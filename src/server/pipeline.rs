@@ -83,6 +83,13 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
             return Outcome::error(ErrorCode::BodyTooLarge, keep);
         }
     }
+    match super::upgrade::wanted(c, route) {
+        Ok(wanted) => c.req.upgrade = wanted,
+        Err(code) => {
+            let keep = respond::error(c, sh, code, body_pending, None).await;
+            return Outcome::error(code, keep && skip_body(c, buffered_body));
+        }
+    }
 
     // Phase 5. The permit (a route with a concurrency limit) is held until
     // forward returns, whichever way it ends; dropping the task drops it too.

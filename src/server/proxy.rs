@@ -76,7 +76,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
     let ups = &g.upstreams;
     let shared = &ups.shared.upstreams[ui];
     ups.deposit(ui, clock());
-    let Some(_request_slot) = shared.breaker.request() else {
+    let Some(request_slot) = shared.breaker.request() else {
         ups.stats(ui, 0).overflows.inc();
         let body = if c.head.body == BodyKind::Empty {
             Body::Buffered(0)
@@ -88,7 +88,10 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
 
     let method = c.head.method;
     let rewritten = route.rewrite_path(&c.req.path, &mut c.req.rewritten);
-    let replay_ok = idempotent(method) || has_idempotency_key(c);
+    // An upgrade is never sent twice: once the upstream may have seen it,
+    // it may have switched protocols (`upgrade`).
+    let upgrade = c.req.upgrade;
+    let replay_ok = !upgrade && (idempotent(method) || has_idempotency_key(c));
     let (prefix, body_done) = match prepare_body(c, sh, spec, replay_ok).await {
         Ok(p) => p,
         Err(Some(code)) => return answer(c, sh, code, Body::Unread, 0).await,
@@ -122,7 +125,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
         let began = Instant::now();
         ups.start(ui, t);
         c.req.measures.attempt(ui, ups.addr(ui, t), began);
-        let mut up = match acquire(sh, ups, ui, spec, t).await {
+        let mut up = match acquire(sh, ups, ui, spec, t, upgrade).await {
             Ok(up) => {
                 if !up.reused {
                     c.req.measures.upstream_connect_ns = nanos(began);
@@ -204,6 +207,15 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                     continue;
                 }
                 drop_request(c, body);
+                if status == 101 {
+                    // The attempt ended at the 101 head (reported above);
+                    // the tunnel is no request in flight for the breaker.
+                    drop(request_slot);
+                    return match super::upgrade::switch(c, sh, route, up, retries).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => answer(c, sh, ErrorCode::from(e), body, retries).await,
+                    };
+                }
                 let (keep, status) = match exchange::relay_response(c, sh, route, up, spec).await {
                     Ok(Relayed::Sent { keep }) => (keep, status),
                     Ok(Relayed::ClientGone) => (false, 0),
@@ -297,17 +309,21 @@ fn choose(
     }
 }
 
-/// A pooled connection to `t`, or a new one within the breaker's limits.
+/// A pooled connection to `t`, or a new one within the breaker's limits;
+/// always a new one when `fresh` (an upgrade takes its connection for good).
 async fn acquire(
     sh: &Shard,
     ups: &ShardUpstreams,
     ui: usize,
     spec: &UpstreamSpec,
     t: usize,
+    fresh: bool,
 ) -> Result<UpstreamConn, UpstreamError> {
-    if let Some(conn) = ups.checkout(ui, t) {
-        sh.metrics.upstream_reused.inc();
-        return Ok(conn);
+    if !fresh {
+        if let Some(conn) = ups.checkout(ui, t) {
+            sh.metrics.upstream_reused.inc();
+            return Ok(conn);
+        }
     }
     let breaker = &ups.shared.upstreams[ui].breaker;
     let Some(_pending) = breaker.pending() else {

@@ -46,6 +46,9 @@ pub struct RequestCtx {
     pub trace: TraceContext,
     /// What the access log and the span quote of the head (`report`).
     pub seen: super::report::Seen,
+    /// The request asks for an upgrade its route proxies (`upgrade::wanted`):
+    /// `Upgrade` is forwarded, on a fresh upstream connection.
+    pub upgrade: bool,
     /// The rate limit that refused the request, if one did.
     pub refused_by: Option<std::sync::Arc<crate::ratelimit::Limiter>>,
     /// What the request took: timings, bytes, where it went.
@@ -157,6 +160,7 @@ impl RequestCtx {
             trace: TraceContext::default(),
             seen: Default::default(),
             refused_by: None,
+            upgrade: false,
             measures: Measures::default(),
         }
     }
@@ -170,6 +174,7 @@ impl RequestCtx {
         self.resp_headers.clear();
         self.seen.clear();
         self.refused_by = None;
+        self.upgrade = false;
         self.measures = Measures::default();
     }
 

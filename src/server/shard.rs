@@ -240,7 +240,8 @@ async fn watch_control(
     sh.current().upstreams.clear_pools();
 }
 
-/// Lets in-flight requests finish within the grace period.
+/// Lets in-flight requests (and upgraded connections) finish within the
+/// grace period, then closes what is left; returns how many were left.
 async fn drain(sh: &Rc<Shard>) -> usize {
     let deadline = Instant::now() + sh.current().cfg.server.shutdown_grace;
     while !sh.conns.is_empty() && Instant::now() < deadline {
@@ -248,10 +249,22 @@ async fn drain(sh: &Rc<Shard>) -> usize {
         sh.conns.close_idle();
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
+    let left = sh.conns.len();
+    if left > 0 {
+        // Shut down, not just dropped with the runtime: the clients see a
+        // close now, and an upgraded connection's tunnel ends and records
+        // its line (`tunnel`), within `CLOSE_WAIT`.
+        const CLOSE_WAIT: Duration = Duration::from_millis(200);
+        sh.conns.close_all();
+        let until = Instant::now() + CLOSE_WAIT;
+        while !sh.conns.is_empty() && Instant::now() < until {
+            monoio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     sh.current().upstreams.clear_pools();
     // The lines of the requests that finished while draining.
     sh.telemetry.flush();
-    sh.conns.len()
+    left
 }
 
 /// Hands the access-log lines gathered in the last `FLUSH_EVERY` to the

@@ -306,8 +306,18 @@ impl ConnRegistry {
 
     /// Shuts down every idle connection's socket so its pending read ends.
     pub fn close_idle(&self) {
+        self.shut_down(|s| s.idle);
+    }
+
+    /// Shuts down every open connection's socket (the shutdown grace period
+    /// is over): pending reads end, writes fail, and each task winds down.
+    pub fn close_all(&self) {
+        self.shut_down(|_| true);
+    }
+
+    fn shut_down(&self, which: impl Fn(&Slot) -> bool) {
         for s in self.slots.borrow().iter() {
-            if s.in_use && s.idle {
+            if s.in_use && which(s) {
                 // SAFETY: the fd is open (a slot is released before its close).
                 unsafe { libc::shutdown(s.fd, libc::SHUT_RDWR) };
             }

@@ -5,7 +5,6 @@
 //! Must never: skip a test silently. Without python3 or dnslib, `start`
 //! panics saying what to install.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -30,17 +29,7 @@ impl DnsServer {
         let path =
             std::env::temp_dir().join(format!("ringway-dns-{}-{n}.json", std::process::id()));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/dns_server.py");
-        let check = Command::new("python3")
-            .args(["-c", "import dnslib"])
-            .output();
-        match check {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => panic!(
-                "the DNS tests need the Python package dnslib: `pip install dnslib` ({})",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) => panic!("the DNS tests need python3 with dnslib ({e})"),
-        }
+        super::python::require("dnslib", "DNS", "dnslib");
         let mut server = DnsServer {
             child: Command::new("python3")
                 .arg(script)
@@ -53,15 +42,7 @@ impl DnsServer {
             zone: path,
         };
         server.set(zone);
-        let out = server.child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(out)
-            .read_line(&mut line)
-            .expect("read the port");
-        let port: u16 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("dns_server.py said {line:?}, not a port"));
+        let port = super::python::port(&mut server.child, "dns_server.py");
         server.addr.set_port(port);
         server
     }

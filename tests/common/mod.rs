@@ -23,11 +23,13 @@ pub mod gateway;
 pub mod mint;
 pub mod otlp;
 pub mod poll;
+pub mod python;
 pub mod resilience;
 pub mod seccomp;
 pub mod sink;
 pub mod upstream;
 pub mod wire;
+pub mod ws;
 
 pub use client::{RawClient, ReadOpts, Response};
 pub use config::{

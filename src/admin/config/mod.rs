@@ -99,6 +99,7 @@ fn server(s: &ServerSettings) -> Value {
         "idle_timeout_ms": ms(s.idle_timeout),
         "body_timeout_ms": ms(s.body_timeout),
         "shutdown_grace_ms": ms(s.shutdown_grace),
+        "upgrade_idle_timeout_ms": ms(s.upgrade_idle_timeout),
         "admin_listen": s.admin_listen.map(|a| a.to_string()),
         "admin_token": s.admin_token.as_ref().map(|t| t.reference()),
         "watch": s.watch,
