@@ -418,7 +418,8 @@ fn curl_and_python_ssl_get_through() {
     let port = gw.tls_addr().port();
     let url = format!("https://api.test:{port}/curl");
     let resolve = format!("api.test:{port}:127.0.0.1");
-    if let Ok(out) = std::process::Command::new("curl")
+    // Both clients are required (CI installs them): a missing one fails.
+    let out = std::process::Command::new("curl")
         .args(["-sS", "--cacert"])
         .arg(&ca_file)
         .args([
@@ -431,15 +432,14 @@ fn curl_and_python_ssl_get_through() {
             &url,
         ])
         .output()
-    {
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "200",
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(up.last().target, "/curl");
-    }
+        .expect("curl (CI installs it)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(up.last().target, "/curl");
     let script = format!(
         "import ssl, socket\n\
          ctx = ssl.create_default_context(cafile={ca:?})\n\
@@ -454,17 +454,16 @@ fn curl_and_python_ssl_get_through() {
          print(a.version(), b.session_reused)\n",
         ca = ca_file.display().to_string(),
     );
-    if let Ok(out) = std::process::Command::new("python3")
+    let out = std::process::Command::new("python3")
         .args(["-c", &script])
         .output()
-    {
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "TLSv1.3 True",
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        .expect("python3 (CI installs it)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "TLSv1.3 True",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
