@@ -165,17 +165,18 @@ pub fn run(
         }
     }
     readiness.advance(Phase::Ready);
-    let tls_addr = tls_addr.map(|a| a.to_string());
-    log::info(
-        "listening",
-        &[
-            ("addr", Val::Str(&addr.to_string())),
-            ("tls_addr", Val::Str(tls_addr.as_deref().unwrap_or(""))),
-            ("shards", Val::Num(workers as u64)),
-            ("io", Val::Str(io.0)),
-            ("ring", Val::Str(io.1)),
-        ],
-    );
+    let (addr, tls_addr) = (addr.to_string(), tls_addr.map(|a| a.to_string()));
+    let mut fields = vec![("addr", Val::Str(&addr))];
+    // Only when there is a TLS listener: no empty field in the line.
+    if let Some(t) = &tls_addr {
+        fields.push(("tls_addr", Val::Str(t)));
+    }
+    fields.extend([
+        ("shards", Val::Num(workers as u64)),
+        ("io", Val::Str(io.0)),
+        ("ring", Val::Str(io.1)),
+    ]);
+    log::info("listening", &fields);
 
     let signal = signals
         .forever()
