@@ -79,6 +79,15 @@ fn watched(a: &AuthConfig, before: &[Watched]) -> (Vec<(usize, Watched)>, Option
     (jwks, a.revocation_file.as_ref().map(keep))
 }
 
+/// Whether `a` has any file to watch (a `jwks_file` or `[revocation] file`).
+pub fn watches(a: &AuthConfig) -> bool {
+    a.revocation_file.is_some()
+        || a.policies.iter().any(|p| match p {
+            AuthPolicy::Jwt(j) => j.jwks_file.is_some(),
+            AuthPolicy::ApiKey(_) => false,
+        })
+}
+
 /// Starts the watcher thread. `current` gives the configuration in
 /// effect; after a reload the watcher follows the new one's files.
 pub fn spawn(current: impl Fn() -> Arc<Compiled> + Send + 'static) -> std::io::Result<Worker> {

@@ -58,6 +58,12 @@ impl DiscoveryHandle {
     }
 }
 
+/// Whether a source of this module (DNS or a file) feeds upstream `u`
+/// (static and registry upstreams are fed elsewhere).
+pub fn runs_for(u: &crate::config::UpstreamSpec) -> bool {
+    matches!(u.discovery, Discovery::Dns(_) | Discovery::File { .. })
+}
+
 /// Starts the DNS and file sources `cfg` needs (none: no thread). Each
 /// publishes its first sets before this returns (DNS: within
 /// `dns::FIRST_ROUND_WAIT`); registry upstreams are not served here.

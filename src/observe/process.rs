@@ -24,7 +24,6 @@ pub const GIT_SHA: &str = env!("RINGWAY_GIT_SHA");
 /// generation by that shard, when it switches), read at scrape time.
 #[derive(Default)]
 pub struct ConfigState {
-    generation: AtomicU64,
     load_ns: AtomicU64,
     loaded_at_ns: AtomicU64,
     reloads: AtomicU64,
@@ -47,7 +46,6 @@ impl ConfigState {
         let at = at.duration_since(UNIX_EPOCH).unwrap_or_default();
         self.load_ns.store(nanos(load), Relaxed);
         self.loaded_at_ns.store(nanos(at), Relaxed);
-        self.generation.store(generation, Relaxed);
         if generation > 1 {
             self.reloads.fetch_add(1, Relaxed);
         }
@@ -68,11 +66,6 @@ impl ConfigState {
     /// The generation each shard runs (0: not started yet).
     pub fn shard_generations(&self) -> Vec<u64> {
         self.shards.iter().map(|g| g.load(Relaxed)).collect()
-    }
-
-    /// The latest generation published.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Relaxed)
     }
 
     /// Reloads that failed.

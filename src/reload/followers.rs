@@ -82,7 +82,7 @@ impl Followers {
             .map_err(|e| format!("roster thread: {e}"))?;
             self.roster = Some(w);
         }
-        if self.auth.is_none() && watches_files(&g.cfg) {
+        if self.auth.is_none() && crate::auth::reload::watches(&g.cfg.auth) {
             let p = published.clone();
             let w = crate::auth::reload::spawn(move || p.current().cfg.clone())
                 .map_err(|e| format!("auth reload thread: {e}"))?;
@@ -122,15 +122,12 @@ struct Served(Vec<Option<Arc<SharedUpstream>>>);
 
 impl Served {
     fn of(g: &Generation) -> Served {
-        let fed = |u: &crate::config::UpstreamSpec| {
-            matches!(u.discovery, Discovery::Dns(_) | Discovery::File { .. })
-        };
         Served(
             g.cfg
                 .upstreams
                 .iter()
                 .zip(g.upstreams.upstreams.iter())
-                .map(|(u, s)| fed(u).then(|| s.clone()))
+                .map(|(u, s)| discovery::runs_for(u).then(|| s.clone()))
                 .collect(),
         )
     }
@@ -164,17 +161,7 @@ fn discovered_by_source(g: &Generation) -> Vec<(usize, usize)> {
         .iter()
         .zip(g.upstreams.upstreams.iter())
         .enumerate()
-        .filter(|(_, (u, _))| matches!(u.discovery, Discovery::Dns(_) | Discovery::File { .. }))
+        .filter(|(_, (u, _))| discovery::runs_for(u))
         .map(|(i, (_, s))| (i, Arc::as_ptr(s) as usize))
         .collect()
-}
-
-/// Whether any `jwks_file` or `[revocation] file` needs watching.
-fn watches_files(cfg: &Compiled) -> bool {
-    let a = &cfg.auth;
-    a.revocation_file.is_some()
-        || a.policies.iter().any(|p| match p {
-            crate::auth::AuthPolicy::Jwt(j) => j.jwks_file.is_some(),
-            crate::auth::AuthPolicy::ApiKey(_) => false,
-        })
 }

@@ -8,6 +8,8 @@
 //! of them; the rest of the file applies, and the report says plainly
 //! which keys wait for a restart.
 
+use std::net::SocketAddr;
+
 use crate::config::{Compiled, RegistrySpec};
 
 /// One key whose new value waits for a restart.
@@ -27,90 +29,99 @@ server.ring_setup, server.admin_listen, server.tls_listen, [access_log], [tracin
 /// and differs; returns those keys.
 pub fn keep_running(new: &mut Compiled, old: &Compiled) -> Vec<Pending> {
     let mut out = Vec::new();
-    let mut keep = |key: &str, running: String, file: String| {
-        out.push(Pending {
-            key: key.into(),
-            detail: format!("{key}: the file says {file}, {running} keeps running until a restart"),
-        });
-    };
+    let addr = |a: &SocketAddr| a.to_string();
+    let opt = |a: &Option<SocketAddr>| a.map_or("none".into(), |a| a.to_string());
+    let dbg = |v: &dyn std::fmt::Debug| format!("{v:?}");
     let (n, o) = (&mut new.server, &old.server);
-    if n.listen != o.listen {
-        keep("server.listen", o.listen.to_string(), n.listen.to_string());
-        n.listen = o.listen;
-    }
-    if n.tls_listen != o.tls_listen {
-        let show = |a: Option<std::net::SocketAddr>| a.map_or("none".into(), |a| a.to_string());
-        keep("server.tls_listen", show(o.tls_listen), show(n.tls_listen));
-        n.tls_listen = o.tls_listen;
-    }
+    hold(&mut out, "server.listen", &mut n.listen, &o.listen, addr);
+    hold(
+        &mut out,
+        "server.tls_listen",
+        &mut n.tls_listen,
+        &o.tls_listen,
+        opt,
+    );
     // [tls] itself reloads: certificates are read again and new handshakes
     // use them (one in progress finishes on the one it started with). But a
     // running TLS listener needs certificates: a file that dropped both
     // tls_listen and [tls] keeps the running ones until the restart.
-    if n.tls_listen.is_some() && new.tls.is_none() {
-        keep("[tls]", "the running certificates".into(), "none".into());
+    if new.server.tls_listen.is_some() && new.tls.is_none() {
+        table(&mut out, "[tls]", "the running certificates", "none");
         new.tls = old.tls.clone();
     }
     let n = &mut new.server;
-    if n.workers != o.workers {
-        keep(
-            "server.workers",
-            o.workers.to_string(),
-            n.workers.to_string(),
-        );
-        n.workers = o.workers;
-    }
-    if n.cpus != o.cpus {
-        keep(
-            "server.cpus",
-            format!("{:?}", o.cpus),
-            format!("{:?}", n.cpus),
-        );
-        n.cpus = o.cpus.clone();
-    }
-    if n.io != o.io {
-        keep("server.io", format!("{:?}", o.io), format!("{:?}", n.io));
-        n.io = o.io;
-    }
-    if n.ring_setup != o.ring_setup {
-        let (r, f) = (format!("{:?}", o.ring_setup), format!("{:?}", n.ring_setup));
-        keep("server.ring_setup", r, f);
-        n.ring_setup = o.ring_setup;
-    }
-    if n.admin_listen != o.admin_listen {
-        let show = |a: Option<std::net::SocketAddr>| a.map_or("none".into(), |a| a.to_string());
-        keep(
-            "server.admin_listen",
-            show(o.admin_listen),
-            show(n.admin_listen),
-        );
-        n.admin_listen = o.admin_listen;
-    }
+    hold(
+        &mut out,
+        "server.workers",
+        &mut n.workers,
+        &o.workers,
+        |w| w.to_string(),
+    );
+    hold(&mut out, "server.cpus", &mut n.cpus, &o.cpus, |c| dbg(c));
+    hold(&mut out, "server.io", &mut n.io, &o.io, |m| dbg(m));
+    hold(
+        &mut out,
+        "server.ring_setup",
+        &mut n.ring_setup,
+        &o.ring_setup,
+        |m| dbg(m),
+    );
+    hold(
+        &mut out,
+        "server.admin_listen",
+        &mut n.admin_listen,
+        &o.admin_listen,
+        opt,
+    );
     if new.access_log != old.access_log {
-        keep(
+        table(
+            &mut out,
             "[access_log]",
-            "the running access log".into(),
-            "another".into(),
+            "the running access log",
+            "another",
         );
         new.access_log = old.access_log.clone();
     }
     if new.tracing != old.tracing {
-        keep(
+        table(
+            &mut out,
             "[tracing]",
-            "the running exporter and sampling".into(),
-            "others".into(),
+            "the running exporter and sampling",
+            "others",
         );
         new.tracing = old.tracing.clone();
     }
     if !same_registry(new.registry.as_ref(), old.registry.as_ref()) {
-        keep(
-            "[registry]",
-            "the running registry".into(),
-            "another".into(),
-        );
+        table(&mut out, "[registry]", "the running registry", "another");
         new.registry = old.registry.clone();
     }
     out
+}
+
+/// Keeps `old` in `new` when they differ, and says so, each value shown by `show`.
+fn hold<T: PartialEq + Clone>(
+    out: &mut Vec<Pending>,
+    key: &str,
+    new: &mut T,
+    old: &T,
+    show: impl Fn(&T) -> String,
+) {
+    if *new != *old {
+        out.push(pending(key, &show(old), &show(new)));
+        *new = old.clone();
+    }
+}
+
+/// A whole table that waits for a restart (the caller puts it back).
+fn table(out: &mut Vec<Pending>, key: &str, running: &str, file: &str) {
+    out.push(pending(key, running, file));
+}
+
+fn pending(key: &str, running: &str, file: &str) -> Pending {
+    Pending {
+        key: key.into(),
+        detail: format!("{key}: the file says {file}, {running} keeps running until a restart"),
+    }
 }
 
 fn same_registry(a: Option<&RegistrySpec>, b: Option<&RegistrySpec>) -> bool {
