@@ -531,3 +531,53 @@ fn a_file_discovered_upstream_keeps_following_its_file_across_reloads() {
     assert_eq!(to(&gw, "a").as_deref(), Some("a"));
     let _ = std::fs::remove_file(&targets);
 }
+
+#[test]
+fn reload_needs_post_the_admin_token_and_its_one_spelling() {
+    let token = SecretFile::new("reload-admin", "adm-9c1e4b7a2f6d8e3a5b0c");
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let spec = token.spec();
+    let gw = Gateway::start(&config(&[("admin_token", &spec)], &a, &b, ROUTE_A));
+    let auth = bearer("adm-9c1e4b7a2f6d8e3a5b0c");
+    let send = |method: &str, path: &str, headers: &[(&str, &str)]| {
+        admin(gw.admin_addr(), method, path, headers)
+    };
+    // Without the token, with a wrong one: 401 and nothing reloaded.
+    assert_error(&send("POST", "/reload", &[]), 401, "admin_unauthorized");
+    let wrong = bearer("adm-0000000000000000000");
+    let r = send("POST", "/reload", &[("Authorization", &wrong)]);
+    assert_error(&r, 401, "admin_unauthorized");
+    // A GET never reloads.
+    let r = send("GET", "/reload", &[("Authorization", &auth)]);
+    assert_error(&r, 405, "admin_method_not_allowed");
+    assert_eq!(r.header("allow"), Some("POST"), "{}", r.summary());
+    // Every spelling goes through the token check: none reloads without it.
+    for path in [
+        "/re%6Coad",
+        "//reload",
+        "/./reload",
+        "/x/../reload",
+        "/reload?x",
+    ] {
+        let r = send("POST", path, &[]);
+        assert!(
+            [400, 401, 404].contains(&r.status),
+            "{path}: {}",
+            r.summary()
+        );
+    }
+    // With it, spellings of another path are not the endpoint.
+    for path in ["/reload/", "/RELOAD", "/reload%2F", "/reloadx"] {
+        let r = send("POST", path, &[("Authorization", &auth)]);
+        assert!(
+            r.status == 404 || r.status == 400,
+            "{path}: {}",
+            r.summary()
+        );
+    }
+    assert!(gw.log_entries("config reloaded").is_empty());
+    // With it: a reload, the first (generation 2: none of the above was one).
+    let r = send("POST", "/reload", &[("Authorization", &auth)]);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    assert_eq!(r.json()["generation"], 2);
+}
