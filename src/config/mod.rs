@@ -37,7 +37,7 @@ pub use load::{ConfigError, ConfigErrors};
 pub use registry::RegistrySpec;
 pub use tls::reload as reload_certificates;
 pub use tracing::{OtlpEndpoint, TracingSpec};
-/// The syntax of route and upstream names (1 to 64 of `A-Z a-z 0-9 - _ .`, not only dots);
+/// The syntax of route and upstream names (1 to 64 of `A-Z a-z 0-9 - _ .`, not `.` or `..`);
 /// the registry holds its service names and instance ids to it too.
 pub use validate::name as check_name;
 

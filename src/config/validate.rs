@@ -45,20 +45,20 @@ pub const GATEWAY_WRITTEN: [&str; 4] = [
 ];
 
 /// Route, upstream, policy and service names: they appear in logs, error
-/// bodies and admin/registry paths (`/registry/services/{name}`), so a name
-/// made only of dots, which a path normaliser reads as `.` or `..`, is
-/// refused.
+/// bodies and admin/registry paths (`/registry/services/{name}`), so `.` and
+/// `..`, which a path normaliser reads as dot segments, are refused.
 pub fn name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        && !s.bytes().all(|b| b == b'.');
+        && s != "."
+        && s != "..";
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "invalid name {s:?}: use 1 to 64 characters among A-Z a-z 0-9 - _ ., not only dots"
+            "invalid name {s:?}: use 1 to 64 characters among A-Z a-z 0-9 - _ ., other than . and .."
         ))
     }
 }
