@@ -3,9 +3,9 @@
 //! switchable, killable one (`backend`), an OTLP/HTTP collector that
 //! decodes the spans it receives (`otlp`), a raw TCP client (`client`),
 //! HTTP/1.1 framing helpers both sides use (`wire`), helpers for the
-//! upstream-resilience tests (`resilience`) and the admin API's tests
-//! (`admin`), and the seccomp filter that hides io_uring from the gateway
-//! (`seccomp`).
+//! upstream-resilience tests (`resilience`), the admin API's tests
+//! (`admin`) and the registry's (`registry`), and the seccomp filter that
+//! hides io_uring from the gateway (`seccomp`).
 //!
 //! Must never: use anything but loopback (127.0.0.1, or 127.0.0.2 as a
 //! second client address) and ephemeral ports, or block
@@ -24,6 +24,7 @@ pub mod mint;
 pub mod otlp;
 pub mod poll;
 pub mod python;
+pub mod registry;
 pub mod resilience;
 pub mod seccomp;
 pub mod sink;
