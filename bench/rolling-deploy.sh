@@ -28,8 +28,8 @@
 #   bench/rolling-deploy.sh [drain|no-drain|both]      (default: both)
 #
 # Needs wrk, curl, python3 and target/release/ringway and
-# target/release/ringway-loadgen (`cargo build --release --bin ringway -p
-# ringway -p ringway-loadgen`). Only 127.0.0.1, ports BASE_PORT (18600) to
+# target/release/ringway-loadgen (`cargo build --release -p ringway -p
+# ringway-loadgen`). Only 127.0.0.1, ports BASE_PORT (18600) to
 # BASE_PORT+29; every process it starts is stopped on exit. Environment:
 # TTL (6 s), WARM (2 s of load before the first step), SETTLE (1 s between
 # steps), TAIL (2 s after the last). Exit 3 if the drain variant saw a
