@@ -18,6 +18,7 @@ extern crate self as ringway;
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod demo;
 pub mod discovery;

@@ -1,0 +1,48 @@
+//! Response caching as a shared cache (RFC 9111, with RFC 5861's stale
+//! extensions). This part holds the rules, as pure functions of header
+//! values and a clock the caller passes in: the Cache-Control directives
+//! (`directives`), whether a response may be stored (`storable`), how long
+//! it stays fresh, how old it is and whether it may be reused
+//! (`freshness`), and the secondary key a `Vary` adds (`vary`).
+//!
+//! Owns: every RFC 9111 decision the gateway makes. Must never: do I/O,
+//! read the clock itself (every time is an argument, so the rules are
+//! tested on an injected clock), or look at a body.
+
+pub mod directives;
+pub mod freshness;
+pub mod storable;
+pub mod vary;
+
+/// RFC 9111 §1.2.2: a delta-seconds value larger than a cache can
+/// represent, or a calculation that overflows, counts as 2^31 seconds.
+pub const DELTA_MAX: u64 = 1 << 31;
+
+/// Parses delta-seconds (`1*DIGIT`), capped at `DELTA_MAX`; `None` for
+/// anything else (empty, a sign, a fraction, a space).
+pub fn delta_seconds(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in v {
+        n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+        if n >= DELTA_MAX {
+            return Some(DELTA_MAX);
+        }
+    }
+    Some(n)
+}
+
+/// An HTTP-date (IMF-fixdate, RFC 850 or asctime, RFC 9110 §5.6.7) as
+/// seconds since the Unix epoch; `None` when it is none of the three.
+pub fn http_date(v: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let t = httpdate::parse_http_date(s).ok()?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests;
