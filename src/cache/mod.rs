@@ -3,15 +3,17 @@
 //! values and a clock the caller passes in: the Cache-Control directives
 //! (`directives`), whether a response may be stored (`storable`), how long
 //! it stays fresh, how old it is and whether it may be reused
-//! (`freshness`), and the secondary key a `Vary` adds (`vary`).
+//! (`freshness`), the secondary key a `Vary` adds (`vary`), and the
+//! byte-bounded store shared by every shard (`store`).
 //!
-//! Owns: every RFC 9111 decision the gateway makes. Must never: do I/O,
-//! read the clock itself (every time is an argument, so the rules are
-//! tested on an injected clock), or look at a body.
+//! Owns: every RFC 9111 decision the gateway makes, and what is stored.
+//! Must never: do I/O, read the clock itself (every time is an argument,
+//! so the rules are tested on an injected clock), or look inside a body.
 
 pub mod directives;
 pub mod freshness;
 pub mod storable;
+pub mod store;
 pub mod vary;
 
 /// RFC 9111 §1.2.2: a delta-seconds value larger than a cache can
@@ -44,5 +46,7 @@ pub fn http_date(v: &[u8]) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;
