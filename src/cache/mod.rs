@@ -4,12 +4,15 @@
 //! (`directives`), whether a response may be stored (`storable`), how long
 //! it stays fresh, how old it is and whether it may be reused
 //! (`freshness`), the secondary key a `Vary` adds (`vary`), and the
-//! byte-bounded store shared by every shard (`store`).
+//! byte-bounded store shared by every shard (`store`), and the table that
+//! lets one request per key go to the origin while the rest wait
+//! (`coalesce`).
 //!
 //! Owns: every RFC 9111 decision the gateway makes, and what is stored.
-//! Must never: do I/O, read the clock itself (every time is an argument,
+//! Must never: do I/O, read the clock itself for a rule (every time is an argument,
 //! so the rules are tested on an injected clock), or look inside a body.
 
+pub mod coalesce;
 pub mod directives;
 pub mod freshness;
 pub mod storable;
@@ -46,6 +49,8 @@ pub fn http_date(v: &[u8]) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+#[cfg(test)]
+mod coalesce_tests;
 #[cfg(test)]
 mod store_tests;
 #[cfg(test)]
