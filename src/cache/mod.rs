@@ -6,7 +6,8 @@
 //! (`freshness`), the secondary key a `Vary` adds (`vary`), and the
 //! byte-bounded store shared by every shard (`store`), and the table that
 //! lets one request per key go to the origin while the rest wait
-//! (`coalesce`).
+//! (`coalesce`); the header block kept and its update from a 304
+//! (`head`), and the `Cache-Status` field (`status`).
 //!
 //! Owns: every RFC 9111 decision the gateway makes, and what is stored.
 //! Must never: do I/O, read the clock itself for a rule (every time is an argument,
@@ -15,6 +16,8 @@
 pub mod coalesce;
 pub mod directives;
 pub mod freshness;
+pub mod head;
+pub mod status;
 pub mod storable;
 pub mod store;
 pub mod vary;
@@ -51,6 +54,8 @@ pub fn http_date(v: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod coalesce_tests;
+#[cfg(test)]
+mod head_tests;
 #[cfg(test)]
 mod store_tests;
 #[cfg(test)]
