@@ -177,6 +177,30 @@ fn tls_connections_are_pooled_and_reconnects_resume() {
     );
 }
 
+#[test]
+fn a_pooled_tls_connection_the_upstream_closed_is_not_an_error() {
+    let ca = TestCa::new();
+    let backend = TlsBackend::start(&ca.leaf(&["127.0.0.1"]), None);
+    backend
+        .seen
+        .close_after
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let gw = Gateway::start(
+        &config(backend.addr(), &[("ca_file", &quoted(&ca.pem_file()))])
+            .replace("workers = 2", "workers = 1"),
+    );
+    let mut c = gw.client();
+    for i in 0..3 {
+        // Let the close reach the gateway's pooled connection first.
+        std::thread::sleep(Duration::from_millis(50));
+        let r = c.roundtrip(&get(&format!("/s{i}"), "api.test"));
+        assert_eq!(r.status, 200, "{}", r.summary());
+        assert_eq!(r.text(), format!("tls backend saw /s{i}"));
+    }
+    assert_eq!(backend.count(|s| &s.accepted), 3, "a new connection each");
+    assert_eq!(tls_failures(&gw, backend.addr(), "closed"), 0.0);
+}
+
 fn healthy(gw: &Gateway, target: SocketAddr) -> Option<f64> {
     gw.metric(&format!(
         "ringway_upstream_healthy{{upstream=\"u\",target=\"{target}\"}}"

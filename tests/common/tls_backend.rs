@@ -38,6 +38,9 @@ pub struct Seen {
     pub sni: Mutex<Option<Option<String>>>,
     /// `/healthz` answers 503 while set.
     pub unhealthy: AtomicBool,
+    /// When not 0: each connection is closed (close_notify, then FIN) after
+    /// answering this many requests, as an upstream's keep-alive limit does.
+    pub close_after: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -135,6 +138,7 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, s: &Seen) {
     *s.sni.lock().expect("sni") = Some(tls.conn.server_name().map(str::to_string));
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
+    let mut answered = 0;
     loop {
         let end = loop {
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -177,6 +181,12 @@ fn serve(tcp: TcpStream, config: Arc<ServerConfig>, s: &Seen) {
             .and_then(|_| tls.flush())
             .is_err()
         {
+            return;
+        }
+        answered += 1;
+        if answered == s.close_after.load(Ordering::SeqCst) {
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
             return;
         }
     }
