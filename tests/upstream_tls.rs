@@ -138,6 +138,14 @@ fn upstream_mtls_needs_the_client_certificate() {
     let r = gw.client().roundtrip(&get("/mtls", "api.test"));
     assert_eq!(r.status, 200, "{}", r.summary());
     assert_eq!(r.text(), "tls backend saw /mtls");
+    // `/config` shows the references as written, never the key.
+    let r = common::admin::admin(gw.admin_addr(), "GET", "/config", &[]);
+    assert_eq!(r.status, 200, "{}", r.summary());
+    let key_path = client.key.display().to_string();
+    assert_eq!(r.json()["upstreams"][0]["tls"]["client_key"], key_path);
+    assert_eq!(r.json()["upstreams"][0]["tls"]["tls_verify"], true);
+    assert!(!r.text().contains("PRIVATE KEY"), "{}", r.text());
+    assert!(!r.text().contains(client.key_pem.lines().nth(1).unwrap()));
 }
 
 #[test]

@@ -285,3 +285,27 @@ impl ServerCertVerifier for NoVerify {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rustls_errors_map_to_reasons() {
+        let cert = |c| TlsFail::classify(&Error::InvalidCertificate(c));
+        assert_eq!(cert(CertificateError::UnknownIssuer), TlsFail::UnknownCa);
+        assert_eq!(cert(CertificateError::NotValidForName), TlsFail::BadName);
+        assert_eq!(cert(CertificateError::Expired), TlsFail::Expired);
+        assert_eq!(cert(CertificateError::NotValidYet), TlsFail::Expired);
+        assert_eq!(
+            cert(CertificateError::BadSignature),
+            TlsFail::BadCertificate
+        );
+        let alert = Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        assert_eq!(TlsFail::classify(&alert), TlsFail::AlertReceived);
+        assert_eq!(TlsFail::classify(&Error::DecryptError), TlsFail::Protocol);
+        let mut seen = std::collections::HashSet::new();
+        assert!(TlsFail::LABELS.iter().all(|l| seen.insert(*l)));
+        assert_eq!(TlsFail::Protocol.as_str(), "protocol");
+    }
+}
