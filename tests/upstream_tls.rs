@@ -186,6 +186,20 @@ fn tls_connections_are_pooled_and_reconnects_resume() {
 }
 
 #[test]
+fn a_handshake_that_never_ends_is_bounded_by_connect_timeout() {
+    // Accepts TCP (the kernel does), never answers the ClientHello.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = silent.local_addr().expect("addr");
+    let gw = gateway(target, &[("connect_timeout_ms", "300")]);
+    let t0 = std::time::Instant::now();
+    let r = gw.client().roundtrip(&get("/slow", "api.test"));
+    assert_error(&r, 504, "upstream_connect_timeout");
+    // The try and its one connect retry, each cut at 300 ms.
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    drop(silent);
+}
+
+#[test]
 fn a_pooled_tls_connection_the_upstream_closed_is_not_an_error() {
     let ca = TestCa::new();
     let backend = TlsBackend::start(&ca.leaf(&["127.0.0.1"]), None);
