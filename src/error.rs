@@ -71,6 +71,8 @@ codes! {
     UpstreamReset => 502, "upstream_reset", "the upstream service closed the connection before responding";
     BadUpstreamResponse => 502, "bad_upstream_response", "the upstream service sent an invalid response";
     UpstreamHeadTooLarge => 502, "upstream_head_too_large", "the upstream service's response head is larger than the gateway accepts";
+    UpstreamTls => 502, "upstream_tls", "the TLS handshake with the upstream service failed (its certificate did not verify, or it refused the gateway's)";
+    UpgradeToTlsUpstream => 501, "upgrade_to_tls_upstream_unsupported", "upgrades (WebSocket) to a TLS upstream are not proxied yet";
     MissingCredentials => 401, "missing_credentials", "the route requires credentials and none were sent";
     InvalidToken => 401, "invalid_token", "the token is not a well-formed JWT";
     TokenTooLarge => 401, "token_too_large", "the token is larger than allowed";
@@ -157,6 +159,7 @@ impl From<UpstreamError> for ErrorCode {
             UpstreamError::BadResponse => ErrorCode::BadUpstreamResponse,
             UpstreamError::HeadTooLarge => ErrorCode::UpstreamHeadTooLarge,
             UpstreamError::Overloaded => ErrorCode::UpstreamOverloaded,
+            UpstreamError::Tls(_) => ErrorCode::UpstreamTls,
         }
     }
 }

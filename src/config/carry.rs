@@ -9,6 +9,9 @@
 //!   configuration keep counting against the limit new ones see.
 //! - Authentication: `auth::AuthConfig::carry_from` (key sets, token
 //!   caches, revocations).
+//! - An upstream's TLS client configuration: the same name and the same
+//!   definition (TLS settings and file contents included), so its session
+//!   cache goes on and reconnects after a reload still resume.
 //!
 //! Upstream state (targets, health, ejections, pools) is carried by
 //! `upstream::Shared::carry` and the shards, not here: it is not part of
@@ -38,6 +41,11 @@ pub fn carry(new: &mut Compiled, old: &Compiled) {
         }
     }
     new.auth.carry_from(&old.auth);
+    for u in new.upstreams.iter_mut() {
+        if let Some(prev) = old.upstreams.iter().find(|o| o.name == u.name && **o == *u) {
+            u.tls = prev.tls.clone();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -116,5 +124,22 @@ mod tests {
         let rotated = load_str_keeping(&text(&s2, "iss", 2), "t.toml", Some(&old)).unwrap();
         assert!(!Arc::ptr_eq(keys(&rotated), keys(&old)));
         assert!(*keys(&rotated).current() != *keys(&old).current());
+    }
+
+    #[test]
+    fn an_unchanged_tls_upstream_keeps_its_client_configuration() {
+        let text = |sni: &str| {
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n\
+                 [[upstreams]]\nname = \"u\"\ntargets = [\"127.0.0.1:1\"]\ntls = true\nsni = \"{sni}\"\n\
+                 [[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n"
+            )
+        };
+        let tls = |c: &Compiled| c.upstreams[0].tls.clone().expect("tls");
+        let old = load_str(&text("a.test"), "t.toml").unwrap();
+        let same = load_str_keeping(&text("a.test"), "t.toml", Some(&old)).unwrap();
+        assert!(Arc::ptr_eq(&tls(&same), &tls(&old)), "sessions go on");
+        let other = load_str_keeping(&text("b.test"), "t.toml", Some(&old)).unwrap();
+        assert!(!Arc::ptr_eq(&tls(&other), &tls(&old)));
     }
 }

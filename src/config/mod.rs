@@ -25,6 +25,7 @@ pub mod upstream;
 mod upstream_discovery;
 mod upstream_model;
 mod upstream_tables;
+mod upstream_tls;
 mod upstreams;
 mod validate;
 
@@ -228,6 +229,9 @@ pub struct UpstreamSpec {
     pub max_idle_per_shard: usize,
     /// How long a pooled idle connection may be reused.
     pub idle_timeout: Duration,
+    /// `tls = true`: the client configuration its connections start from.
+    /// Compared by its settings and the bytes of the files they name.
+    pub tls: Option<std::sync::Arc<crate::tls::UpstreamTls>>,
 }
 
 #[cfg(test)]
@@ -250,3 +254,5 @@ mod upstream_discovery_tests;
 mod upstream_table_tests;
 #[cfg(test)]
 mod upstream_tests;
+#[cfg(test)]
+mod upstream_tls_tests;

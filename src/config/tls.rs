@@ -245,7 +245,7 @@ fn certificate(
 }
 
 /// The PEM chain at `path`, leaf first (never empty).
-fn chain(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(super) fn chain(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
     let certs = certs.map_err(|e| format!("{path:?} is not a valid PEM certificate chain: {e}"))?;
@@ -258,7 +258,7 @@ fn chain(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 /// The PEM private key `spec` names: a path, `file:PATH` or `env:VAR`
 /// (the PEM text in the variable). Errors name the reference, never a byte
 /// of the key.
-fn private_key(spec: &str) -> Result<PrivateKeyDer<'static>, String> {
+pub(super) fn private_key(spec: &str) -> Result<PrivateKeyDer<'static>, String> {
     let pem = if spec.starts_with("env:") || spec.starts_with("file:") {
         super::secret::read(spec)?
     } else {

@@ -39,6 +39,12 @@ pub struct UpstreamFile {
     pub dns_family: Option<String>,
     pub targets_file: Option<String>,
     pub max_targets: Option<u64>,
+    pub tls: Option<bool>,
+    pub ca_file: Option<String>,
+    pub sni: Option<String>,
+    pub tls_verify: Option<bool>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
 }
 
 /// `[upstreams.health]`.

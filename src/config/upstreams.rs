@@ -44,10 +44,11 @@ pub fn upstream(
     }
     let discovery = upstream_discovery::discovery(doc, &p, name.as_deref().unwrap_or(""), &u);
     // Other kinds start empty: their sets arrive at run time (`crate::discovery`).
-    let (targets, weights) = match discovery {
+    let (targets, weights, hosts) = match discovery {
         Some(Discovery::Static) => targets(doc, &p, &u.targets),
-        _ => (Vec::new(), Vec::new()),
+        _ => Default::default(),
     };
+    let tls = super::upstream_tls::compile(doc, &p, &u, discovery.as_ref(), &hosts);
     let max_targets = upstream_discovery::max_targets(doc, &p, &discovery, &u, targets.len());
     let no_healthy = [
         ("panic", OnNoHealthy::Panic),
@@ -91,21 +92,23 @@ pub fn upstream(
             u.idle_timeout_ms,
             model::UPSTREAM_IDLE_TIMEOUT_MS,
         ),
+        tls,
     };
     name.map(|_| spec)
 }
 
-/// `targets`: each resolved, weighted (default 1) and listed once.
-fn targets(
-    doc: &mut Doc<'_>,
-    p: &str,
-    list: &Option<Vec<TargetFile>>,
-) -> (Vec<SocketAddr>, Vec<u32>) {
+/// The addresses, weights, and the host names of targets written as one.
+type Targets<'u> = (Vec<SocketAddr>, Vec<u32>, Vec<(SocketAddr, &'u str)>);
+
+/// `targets`: each resolved, weighted (default 1) and listed once; a
+/// target written as a name keeps it (the name its TLS certificate carries).
+fn targets<'u>(doc: &mut Doc<'_>, p: &str, list: &'u Option<Vec<TargetFile>>) -> Targets<'u> {
     let k = format!("{p}.targets");
     let (mut addrs, mut weights, mut index) = (Vec::new(), Vec::new(), Vec::new());
+    let mut hosts = Vec::new();
     let hint = "a list of \"host:port\" or { addr = \"host:port\", weight = N }";
     let Some(list) = required(doc, &k, list, hint) else {
-        return (addrs, weights);
+        return (addrs, weights, hosts);
     };
     if list.is_empty() {
         doc.err(&k, "empty list: an upstream needs at least one target");
@@ -137,11 +140,14 @@ fn targets(
             doc.err(&ka, msg);
             continue;
         }
+        if let (Err(_), Some((host, _))) = (text.parse::<SocketAddr>(), text.rsplit_once(':')) {
+            hosts.push((a, host));
+        }
         addrs.push(a);
         weights.push(weight);
         index.push(j);
     }
-    (addrs, weights)
+    (addrs, weights, hosts)
 }
 
 /// `balance`, and `hash_key`, which goes with `balance = "hash"` only.

@@ -24,7 +24,7 @@ mod scratch;
 mod shard;
 mod spares;
 mod state;
-mod stream;
+pub mod stream;
 mod tunnel;
 mod upgrade;
 mod wire;

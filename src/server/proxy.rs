@@ -191,7 +191,8 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
             }
         }
         let limit = spec.retry.per_try_timeout.unwrap_or(spec.response_timeout);
-        match exchange::read_response_head(c, &mut up, method, limit).await {
+        let head = exchange::read_response_head(c, &mut up, method, limit).await;
+        match head.map_err(|e| pool::io_failed(spec, &mut up, ups.stats(ui, t), e)) {
             Ok(()) => {
                 let status = c.resp.status;
                 let ns = lap(c, began);
@@ -213,7 +214,7 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                     drop(request_slot);
                     return match super::upgrade::switch(c, sh, route, up, retries).await {
                         Ok(outcome) => outcome,
-                        Err(e) => answer(c, sh, ErrorCode::from(e), body, retries).await,
+                        Err(code) => answer(c, sh, code, body, retries).await,
                     };
                 }
                 let (keep, status) = match exchange::relay_response(c, sh, route, up, spec).await {
@@ -332,7 +333,7 @@ async fn acquire(
     let Some(slot) = breaker.connection() else {
         return Err(UpstreamError::Overloaded);
     };
-    let conn = pool::connect(spec, t, ups.addr(ui, t), slot).await?;
+    let conn = pool::connect(spec, t, ups.addr(ui, t), slot, ups.stats(ui, t)).await?;
     sh.metrics.upstream_connects.inc();
     Ok(conn)
 }
@@ -412,7 +413,11 @@ fn attempt_of(e: UpstreamError) -> Attempt {
     match e {
         UpstreamError::ResponseTimeout => Attempt::Timeout,
         UpstreamError::Reset => Attempt::Reset,
-        UpstreamError::Unavailable | UpstreamError::ConnectTimeout => Attempt::ConnectFailed,
+        // A TLS failure counts as a failed connect (docs/tls.md): a target
+        // whose certificate fails is ejected like one that refuses.
+        UpstreamError::Unavailable | UpstreamError::ConnectTimeout | UpstreamError::Tls(_) => {
+            Attempt::ConnectFailed
+        }
         _ => Attempt::BadResponse,
     }
 }

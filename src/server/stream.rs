@@ -1,7 +1,9 @@
-//! The client connection's byte stream: plain TCP or TLS over TCP, as one
-//! enum (`Stream`) that implements monoio's owned-buffer read and write
-//! traits, so `wire`, `body` and `respond` stay generic over it and a plain
-//! connection pays one enum match per operation, no box and no vtable.
+//! A connection's byte stream: plain TCP or TLS over TCP, as one enum
+//! (`Stream`) that implements monoio's owned-buffer read and write traits,
+//! so `wire`, `body` and `respond` stay generic over it and a plain
+//! connection pays one enum match per operation, no box and no vtable. A
+//! client's connection is a `Stream` (rustls' server side); an upstream
+//! connection (`upstream::pool`) a `Stream<ClientConnection>`.
 //!
 //! Owns: which kind a client connection is, and the readiness and
 //! cancellation operations the connection loop needs on either kind.
@@ -15,19 +17,23 @@ use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncReadRent};
 use monoio::net::TcpStream;
 use monoio::BufResult;
+use rustls::{ConnectionCommon, ServerConnection};
 
 use crate::tls::TlsStream;
 
-/// A client connection's stream.
-pub enum Stream {
+/// A connection's stream; `C` is the rustls side of its TLS variant.
+pub enum Stream<C = ServerConnection> {
     /// Plain HTTP.
     Plain(TcpStream),
     /// HTTPS: rustls driven over the socket (`crate::tls::TlsStream`).
     /// Boxed: rustls' state is ~1 KiB and lives only on TLS connections.
-    Tls(Box<TlsStream>),
+    Tls(Box<TlsStream<C>>),
 }
 
-impl Stream {
+impl<C, D> Stream<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<D>>,
+{
     /// True for a TLS connection: the scheme the gateway forwards
     /// (`x-forwarded-proto`) and logs.
     #[inline]
@@ -88,7 +94,10 @@ impl Stream {
     }
 }
 
-impl AsRawFd for Stream {
+impl<C, D> AsRawFd for Stream<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<D>>,
+{
     fn as_raw_fd(&self) -> RawFd {
         match self {
             Stream::Plain(s) => s.as_raw_fd(),
@@ -97,7 +106,10 @@ impl AsRawFd for Stream {
     }
 }
 
-impl AsyncReadRent for Stream {
+impl<C, D> AsyncReadRent for Stream<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<D>>,
+{
     #[inline]
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
@@ -114,7 +126,10 @@ impl AsyncReadRent for Stream {
     }
 }
 
-impl CancelableAsyncReadRent for Stream {
+impl<C, D> CancelableAsyncReadRent for Stream<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<D>>,
+{
     async fn cancelable_read<T: IoBufMut>(
         &mut self,
         buf: T,
@@ -139,7 +154,10 @@ impl CancelableAsyncReadRent for Stream {
     }
 }
 
-impl AsyncWriteRent for Stream {
+impl<C, D> AsyncWriteRent for Stream<C>
+where
+    C: std::ops::DerefMut<Target = ConnectionCommon<D>>,
+{
     #[inline]
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {

@@ -30,7 +30,7 @@ use crate::error::ErrorCode;
 use crate::http::{BodyKind, HeaderKind, Method, Version};
 use crate::observe::metrics::TimeoutKind;
 use crate::route::Route;
-use crate::upstream::pool::UpstreamConn;
+use crate::upstream::pool::{UpstreamConn, UpstreamStream};
 use crate::upstream::UpstreamError;
 
 /// Whether the request in `c` is an upgrade `route` proxies; `Err` for one
@@ -112,23 +112,32 @@ pub fn agreed(c: &Conn, ubuf: &[u8]) -> bool {
 
 /// The upstream answered 101 to an upgrade: relays the head, then tunnels
 /// bytes both ways until both sides are done (`tunnel`), and closes the
-/// client connection. `Err` when the 101 head cannot be rebuilt (nothing
-/// was sent then).
+/// client connection. `Err` is the answer when the switch cannot happen:
+/// the 101 head cannot be rebuilt, or the upstream is TLS (nothing was
+/// sent then).
 pub(super) async fn switch(
     c: &mut Conn,
     sh: &Shard,
     route: &Route,
     mut up: UpstreamConn,
     retries: u8,
-) -> Result<Outcome, UpstreamError> {
+) -> Result<Outcome, ErrorCode> {
     if c.stream.is_tls() {
         // `wanted` refuses an upgrade on a TLS connection (see there).
-        return Err(UpstreamError::BadResponse);
+        return Err(ErrorCode::from(UpstreamError::BadResponse));
+    }
+    // INTEGRATION POINT (TLS tunnel): the upstream connection was opened
+    // with TLS and agreed to switch, but `tunnel::Ends::upstream` is still a
+    // plain `TcpStream`. Once the tunnel copies over a `Stream` (TLS on
+    // either side), pass `up.stream` whole instead of this refusal. Until
+    // then the client is told, not given a tunnel that cannot work.
+    if !matches!(up.stream, UpstreamStream::Plain(_)) {
+        return Err(ErrorCode::UpgradeToTlsUpstream);
     }
     c.chunk.reset();
     // A 1xx has no body: the head is all `build_response` takes.
     let (consumed, _) = build_response(c, route, &up.buf, Framing::Length(0), false)
-        .map_err(|_| UpstreamError::BadResponse)?;
+        .map_err(|_| ErrorCode::from(UpstreamError::BadResponse))?;
     let mut outcome = Outcome {
         keep: false,
         status: 101,
@@ -145,8 +154,9 @@ pub(super) async fn switch(
     m.upgrades.inc();
     m.upgrades_active.inc();
     let idle = c.g.cfg.server.upgrade_idle_timeout;
-    let Stream::Plain(client) = &mut c.stream else {
-        // Checked at the top; kept so the client side is a plain socket.
+    let (Stream::Plain(client), UpstreamStream::Plain(upstream)) = (&mut c.stream, &mut up.stream)
+    else {
+        // Checked at the top; kept so both sides are plain sockets.
         m.upgrades_active.dec();
         return Ok(Outcome {
             status: 0,
@@ -157,7 +167,7 @@ pub(super) async fn switch(
     let ends = Ends {
         client,
         client_buf: std::mem::take(&mut c.buf),
-        upstream: &mut up.stream,
+        upstream,
         upstream_buf: std::mem::take(&mut up.buf),
     };
     let moved = tunnel::run(ends, idle, &sh.shutting_down).await;

@@ -1,6 +1,7 @@
-//! `TlsStream`: a `rustls::ServerConnection` driven directly over a monoio
-//! `TcpStream` with owned buffers (ciphertext in `rx`/`tx`, plaintext
-//! straight into and out of the caller's buffers), and the server handshake.
+//! `TlsStream`: a rustls connection (the server side for clients, the
+//! client side for upstreams) driven directly over a monoio `TcpStream` with
+//! owned buffers (ciphertext in `rx`/`tx`, plaintext straight into and out of
+//! the caller's buffers), and both handshakes.
 //!
 //! Driven by hand rather than through an adapter crate: `monoio-rustls` is
 //! unmaintained, and doing it here keeps one read or write syscall per
@@ -10,22 +11,25 @@
 //! caller's to bound with a timeout).
 
 use std::io::{BufRead, Write};
+use std::ops::DerefMut;
 use std::time::Duration;
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent};
 use monoio::net::TcpStream;
 use monoio::BufResult;
-use rustls::ServerConnection;
+use rustls::{ConnectionCommon, ServerConnection};
 
 /// Ciphertext read per socket read: one full TLS record (16 KiB payload
 /// plus header and tag) arrives in one read.
 const RX_BYTES: usize = 16 * 1024 + 512;
 
-/// A TLS server connection over a TCP socket.
-pub struct TlsStream {
+/// A TLS connection over a TCP socket: `C` is the rustls side, a
+/// `ServerConnection` (a client of the gateway) or a `ClientConnection`
+/// (the gateway to an upstream); one driver, monomorphised per side.
+pub struct TlsStream<C = ServerConnection> {
     tcp: TcpStream,
-    tls: ServerConnection,
+    tls: C,
     /// Ciphertext read from the socket; rustls copies it in at once, so
     /// it is empty between reads. Owned: monoio holds it while in flight.
     rx: Vec<u8>,
@@ -114,28 +118,57 @@ pub async fn accept(
     limit: Duration,
 ) -> Result<TlsStream, HandshakeFail> {
     let tls = ServerConnection::new(config).map_err(|_| HandshakeFail::Protocol)?;
-    let mut s = TlsStream {
-        tcp,
-        tls,
-        rx: Vec::with_capacity(RX_BYTES),
-        tx: Vec::new(),
-    };
-    match monoio::time::timeout(limit, s.handshake()).await {
+    match monoio::time::timeout(limit, TlsStream::start(tcp, tls)).await {
         Err(_) => Err(HandshakeFail::Timeout),
-        Ok(Err(fail)) => Err(fail),
-        Ok(Ok(())) => Ok(s),
+        Ok(Err(Shake::Closed)) => Err(HandshakeFail::Closed),
+        Ok(Err(Shake::Tls(e))) => Err(HandshakeFail::classify(&e)),
+        Ok(Ok(s)) => Ok(s),
     }
 }
 
-impl TlsStream {
+/// Why a handshake did not complete, before it is classified: the server
+/// side's `HandshakeFail`, the client side's `TlsFail` (`upstream`).
+#[derive(Debug)]
+pub enum Shake {
+    /// The peer closed or reset the connection mid-handshake.
+    Closed,
+    /// rustls refused: the certificate did not verify, an alert came, no
+    /// protocol in common, …
+    Tls(rustls::Error),
+}
+
+impl<C, D> TlsStream<C>
+where
+    C: DerefMut<Target = ConnectionCommon<D>>,
+{
+    /// Wraps `tls` around `tcp` and runs its handshake (unbounded: the
+    /// caller bounds it).
+    pub(super) async fn start(tcp: TcpStream, tls: C) -> Result<TlsStream<C>, Shake> {
+        let mut s = TlsStream {
+            tcp,
+            tls,
+            rx: Vec::with_capacity(RX_BYTES),
+            tx: Vec::new(),
+        };
+        s.handshake().await?;
+        Ok(s)
+    }
+
     /// The socket under the TLS session.
     pub fn tcp(&self) -> &TcpStream {
         &self.tcp
     }
 
     /// The rustls connection (negotiated version, ALPN, SNI).
-    pub fn session(&self) -> &ServerConnection {
+    pub fn session(&self) -> &C {
         &self.tls
+    }
+
+    /// The error that failed the session, once a read or write reported
+    /// one (rustls keeps it): for an upstream, a TLS 1.3 server's refusal
+    /// of the client certificate arrives only after the handshake.
+    pub fn failure(&mut self) -> Option<rustls::Error> {
+        self.tls.process_new_packets().err()
     }
 
     /// True when a read would return without touching the socket:
@@ -152,25 +185,25 @@ impl TlsStream {
         self.tx = Vec::new();
     }
 
-    async fn handshake(&mut self) -> Result<(), HandshakeFail> {
+    async fn handshake(&mut self) -> Result<(), Shake> {
         while self.tls.is_handshaking() {
             if self.tls.wants_write() {
-                self.flush_tls().await.map_err(|_| HandshakeFail::Closed)?;
+                self.flush_tls().await.map_err(|_| Shake::Closed)?;
                 continue;
             }
             match self.fill(None).await {
-                Ok(0) => return Err(HandshakeFail::Closed),
+                Ok(0) => return Err(Shake::Closed),
                 Ok(_) => {}
                 Err(Fill::Tls(e)) => {
-                    // The alert rustls queued tells the client why.
+                    // The alert rustls queued tells the peer why.
                     let _ = self.flush_tls().await;
-                    return Err(HandshakeFail::classify(&e));
+                    return Err(Shake::Tls(e));
                 }
-                Err(Fill::Io(_)) => return Err(HandshakeFail::Closed),
+                Err(Fill::Io(_)) => return Err(Shake::Closed),
             }
         }
         // TLS 1.3 session tickets go out right after the handshake.
-        self.flush_tls().await.map_err(|_| HandshakeFail::Closed)
+        self.flush_tls().await.map_err(|_| Shake::Closed)
     }
 
     /// Reads ciphertext once and hands it to rustls; `Ok(0)` is the end of

@@ -1,6 +1,7 @@
 //! TLS termination: the rustls server configuration built from `[tls]`
 //! (ring provider, versions, ALPN, resumption), certificate choice by SNI
-//! (`sni`), and the record-layer driver over monoio sockets (`io`).
+//! (`sni`), and the record-layer driver over monoio sockets (`io`), which
+//! also drives the client side of TLS to upstreams (`upstream`).
 //!
 //! Owns: every rustls setting the gateway makes, the rules by which a
 //! client's name picks a certificate, and the live certificate set a file
@@ -9,11 +10,13 @@
 
 mod io;
 mod sni;
+mod upstream;
 
 use std::sync::Arc;
 
-pub use io::{accept, HandshakeFail, TlsStream};
+pub use io::{accept, HandshakeFail, Shake, TlsStream};
 pub use sni::{normalise_name, CertEntry, SniResolver};
+pub use upstream::{connect, server_name, Material, NoVerify, Settings, TlsFail, UpstreamTls};
 
 /// The one ALPN protocol announced; `h2` joins it once HTTP/2 exists.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";

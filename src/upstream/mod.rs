@@ -40,4 +40,7 @@ pub enum UpstreamError {
     HeadTooLarge,
     /// The circuit breaker refused (`max_connections`, `max_pending`).
     Overloaded,
+    /// The TLS handshake (or session) with the upstream failed: its
+    /// certificate did not verify, or it refused ours.
+    Tls(crate::tls::TlsFail),
 }

@@ -4,6 +4,9 @@
 //! connections (the most recently used one is the most likely to still be
 //! open), bounded by `max_idle_per_shard` and expired after `idle_timeout`.
 //! Plain `RefCell`s: a pool is only ever touched by its own shard's thread.
+//! A connection is plain or TLS (`tls = true`): opening one runs the TLS
+//! handshake too, within the same connect timeout, and a TLS connection is
+//! pooled and reused like a plain one.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -12,18 +15,25 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use monoio::net::TcpStream;
+use rustls::ClientConnection;
 
 use super::breaker::ConnSlot;
+use super::shared::TargetStats;
 use super::UpstreamError;
 use crate::config::UpstreamSpec;
+use crate::observe::log::{self, Val};
+use crate::tls::{Shake, TlsFail};
+
+/// An upstream connection's stream: plain TCP, or TLS (rustls' client side).
+pub type UpstreamStream = crate::server::stream::Stream<ClientConnection>;
 
 /// Size of the read buffer each upstream connection owns.
 pub const UPSTREAM_BUF: usize = 32 * 1024;
 
 /// A connection to one target of one upstream, owned by one shard.
 pub struct UpstreamConn {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket, or the TLS session over it.
+    pub stream: UpstreamStream,
     /// Read buffer for response heads and bodies.
     pub buf: BytesMut,
     /// The target's slot in the upstream (`super::roster`).
@@ -113,27 +123,103 @@ impl Pool {
     }
 }
 
-/// Opens a new connection to `addr` within the upstream's connect timeout.
+/// Opens a new connection to `addr` within the upstream's connect timeout,
+/// which covers the TLS handshake of a `tls = true` upstream too (as
+/// Envoy's does). A TLS failure is counted on `stats` and logged.
 pub async fn connect(
     spec: &UpstreamSpec,
     target: usize,
     addr: SocketAddr,
     slot: ConnSlot,
+    stats: &TargetStats,
 ) -> Result<UpstreamConn, UpstreamError> {
-    match monoio::time::timeout(spec.connect_timeout, TcpStream::connect_addr(addr)).await {
-        Err(_) => Err(UpstreamError::ConnectTimeout),
-        Ok(Err(_)) => Err(UpstreamError::Unavailable),
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            Ok(UpstreamConn {
-                stream,
-                buf: BytesMut::with_capacity(UPSTREAM_BUF),
-                target,
-                addr,
-                reused: false,
-                idle_since: Instant::now(),
-                _slot: slot,
-            })
+    let stream = match monoio::time::timeout(spec.connect_timeout, open(spec, addr)).await {
+        Err(_) => return Err(UpstreamError::ConnectTimeout),
+        Ok(Err(Opened::Tcp)) => return Err(UpstreamError::Unavailable),
+        Ok(Err(Opened::Tls(shake))) => {
+            let (reason, detail) = match &shake {
+                Shake::Closed => (TlsFail::Closed, "closed during the handshake".into()),
+                Shake::Tls(e) => (TlsFail::classify(e), e.to_string()),
+            };
+            return Err(tls_failed(spec, addr, stats, reason, &detail));
         }
+        Ok(Ok(s)) => s,
+    };
+    Ok(UpstreamConn {
+        stream,
+        buf: BytesMut::with_capacity(UPSTREAM_BUF),
+        target,
+        addr,
+        reused: false,
+        idle_since: Instant::now(),
+        _slot: slot,
+    })
+}
+
+/// What failed while opening a connection.
+enum Opened {
+    Tcp,
+    Tls(Shake),
+}
+
+async fn open(spec: &UpstreamSpec, addr: SocketAddr) -> Result<UpstreamStream, Opened> {
+    let tcp = TcpStream::connect_addr(addr)
+        .await
+        .map_err(|_| Opened::Tcp)?;
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = &spec.tls else {
+        return Ok(UpstreamStream::Plain(tcp));
+    };
+    let name = tls.name_for(addr);
+    match crate::tls::connect(tcp, tls.config.clone(), name).await {
+        Ok(s) => Ok(UpstreamStream::Tls(Box::new(s))),
+        Err(e) => Err(Opened::Tls(e)),
+    }
+}
+
+/// The error for a TLS failure with `addr`, counted and logged with
+/// rustls' explanation (`detail`): the one place either is done.
+pub fn tls_failed(
+    spec: &UpstreamSpec,
+    addr: SocketAddr,
+    stats: &TargetStats,
+    reason: TlsFail,
+    detail: &str,
+) -> UpstreamError {
+    stats.tls_failures[reason as usize].inc();
+    let target = addr.to_string();
+    log::warn(
+        "upstream TLS failed",
+        &[
+            ("upstream", Val::Str(&spec.name)),
+            ("target", Val::Str(&target)),
+            ("reason", Val::Str(reason.as_str())),
+            ("detail", Val::Str(detail)),
+        ],
+    );
+    UpstreamError::Tls(reason)
+}
+
+/// The error a failed read or write on `conn` stands for: `otherwise`,
+/// unless the TLS session failed (a TLS 1.3 upstream refuses a client
+/// certificate only after the handshake), which is counted and logged.
+pub fn io_failed(
+    spec: &UpstreamSpec,
+    conn: &mut UpstreamConn,
+    stats: &TargetStats,
+    otherwise: UpstreamError,
+) -> UpstreamError {
+    let UpstreamStream::Tls(t) = &mut conn.stream else {
+        return otherwise;
+    };
+    match t.failure() {
+        Some(e) => tls_failed(
+            spec,
+            conn.addr,
+            stats,
+            TlsFail::classify(&e),
+            &e.to_string(),
+        ),
+        None => otherwise,
     }
 }

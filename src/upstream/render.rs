@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::outlier::OutlierState;
 use super::shared::{Shared, TargetStats, RETRY_REASONS};
 use crate::config::Compiled;
+use crate::tls::TlsFail;
 
 /// A per-target metric: name, type, help, label name and values (none for
 /// a plain one), and one shard's value for a label index.
@@ -25,7 +26,7 @@ type TargetMetric = (
 
 const CLASSES: &[&str] = &["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-const TARGET_METRICS: [TargetMetric; 6] = [
+const TARGET_METRICS: [TargetMetric; 7] = [
     (
         "ringway_upstream_responses_total",
         "counter",
@@ -74,6 +75,14 @@ const TARGET_METRICS: [TargetMetric; 6] = [
         &[],
         |s, _| s.budget_exhausted.get(),
     ),
+    (
+        "ringway_upstream_tls_failures_total",
+        "counter",
+        "TLS handshakes or sessions with the target that failed, by reason.",
+        "reason",
+        &TlsFail::LABELS,
+        |s, i| s.tls_failures[i].get(),
+    ),
 ];
 
 /// Prometheus lines for every target, summed over shards.
@@ -103,6 +112,10 @@ pub fn render_metrics(shared: &Shared, cfg: &Compiled, out: &mut String, now: u6
     for (name, kind, help, label, values, f) in TARGET_METRICS {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (up, t, l) in targets() {
+            // A plain upstream has no TLS to fail: its zeros are left out.
+            if values == TlsFail::LABELS && cfg.upstreams[up].tls.is_none() {
+                continue;
+            }
             if values.is_empty() {
                 let _ = writeln!(out, "{name}{{{l}}} {}", sum(up, t, 0, f));
             }

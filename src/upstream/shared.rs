@@ -83,6 +83,8 @@ pub struct TargetStats {
     pub overflows: Counter,
     /// Times this target was ejected (counted by the shard that ejected it).
     pub ejections: Counter,
+    /// TLS failures with this target, by `crate::tls::TlsFail` reason.
+    pub tls_failures: [Counter; crate::tls::TlsFail::COUNT],
     /// The shard's peak-EWMA latency of the target in ns as of its last
     /// answer (`balance = "ewma"` only), for `GET /upstreams`.
     pub ewma_ns: std::sync::atomic::AtomicU64,
@@ -92,7 +94,12 @@ impl TargetStats {
     /// Zeroes every counter (the slot holds a new target). Only the owning
     /// shard may call this.
     pub fn reset(&self) {
-        for c in self.responses.iter().chain(&self.retries) {
+        for c in self
+            .responses
+            .iter()
+            .chain(&self.retries)
+            .chain(&self.tls_failures)
+        {
             c.reset();
         }
         for c in [

@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 /// A test CA that signs leaf certificates.
 pub struct TestCa {
@@ -43,11 +42,17 @@ fn temp(name: &str, text: &str) -> PathBuf {
 impl TestCa {
     /// A fresh CA (ECDSA P-256).
     pub fn new() -> TestCa {
+        Self::named("ringway test CA")
+    }
+
+    /// A fresh CA with the common name `cn`: one whose name differs from
+    /// the CA a certificate names is an unknown issuer, not a bad signature.
+    pub fn named(cn: &str) -> TestCa {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params
             .distinguished_name
-            .push(rcgen::DnType::CommonName, "ringway test CA");
+            .push(rcgen::DnType::CommonName, cn);
         let key = rcgen::KeyPair::generate().expect("ca key");
         let cert = params.self_signed(&key).expect("ca cert");
         TestCa { cert, key }
@@ -130,7 +135,7 @@ pub fn client_config(ca: &TestCa, o: &ClientOpts) -> Arc<ClientConfig> {
         }
         Trust::Any => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+            .with_custom_certificate_verifier(Arc::new(ringway::tls::NoVerify(provider)))
             .with_no_client_auth(),
     };
     cfg.enable_sni = o.sni;
@@ -222,52 +227,4 @@ pub fn read_responses(s: &mut TlsClient, n: usize) -> Vec<(u16, Vec<u8>, String)
         String::from_utf8_lossy(&buf)
     );
     out
-}
-
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

@@ -31,5 +31,6 @@ pub fn upstream_spec(balance: Balance, weights: &[u32]) -> UpstreamSpec {
         response_timeout: Duration::from_secs(30),
         max_idle_per_shard: 64,
         idle_timeout: Duration::from_secs(60),
+        tls: None,
     }
 }

@@ -1,8 +1,9 @@
 //! `/config`'s `upstreams`: each `[[upstreams]]` entry with its targets,
-//! balancing, circuit-breaking limits, timeouts and the `health`,
-//! `outlier` and `retry` tables, defaults filled in.
+//! balancing, circuit-breaking limits, timeouts, TLS settings and the
+//! `health`, `outlier` and `retry` tables, defaults filled in.
 //!
-//! Must never: show live state (that is `/upstreams`).
+//! Must never: show live state (that is `/upstreams`), or key material
+//! (TLS keys show as the reference written).
 
 use serde_json::{json, Value};
 
@@ -49,6 +50,16 @@ pub fn upstream(u: &UpstreamSpec) -> Value {
         "health": u.health.as_ref().map(health),
         "outlier": outlier(&u.outlier),
         "retry": retry(&u.retry),
+        "tls": u.tls.as_deref().map(|t| {
+            let s = &t.settings;
+            json!({
+                "ca_file": s.ca_file.as_deref(),
+                "sni": s.sni.as_deref(),
+                "tls_verify": s.verify,
+                "client_cert": s.client_cert.as_deref(),
+                "client_key": s.client_key.as_deref(),
+            })
+        }),
     })
 }
 

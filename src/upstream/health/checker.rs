@@ -24,6 +24,7 @@ use super::state::{TargetState, Transition};
 use crate::config::upstream::{ExpectStatus, HealthSpec};
 use crate::observe::log::{self, Val};
 use crate::ratelimit::{clock, clock_tick};
+use crate::tls::UpstreamTls;
 use crate::upstream::shared::SharedUpstream;
 use crate::upstream::Shared;
 
@@ -62,6 +63,8 @@ struct Target {
     addr: SocketAddr,
     addr_text: Box<str>,
     request: Box<[u8]>,
+    /// The upstream's TLS settings (`tls = true`): checks speak TLS too.
+    tls: Option<Arc<UpstreamTls>>,
     interval: u64,
     timeout: u64,
     expect: ExpectStatus,
@@ -182,6 +185,7 @@ impl Checker {
                     addr,
                     addr_text: addr.to_string().into(),
                     request: probe::request(&h.path, h.host.as_deref(), addr),
+                    tls: c.up.spec.tls.clone(),
                     interval,
                     timeout,
                     expect: h.expect.clone(),
@@ -257,7 +261,7 @@ impl Checker {
             if t.running.is_some() || t.due > now + self.tick {
                 continue;
             }
-            match Probe::start(t.addr) {
+            match Probe::start(t.addr, t.tls.as_deref()) {
                 Ok(probe) => {
                     t.running = Some(Running {
                         probe,

@@ -1,5 +1,8 @@
 //! One active health check on a non-blocking socket: connect, send the GET,
-//! read the response head, and name what was seen.
+//! read the response head, and name what was seen. A `tls = true`
+//! upstream's check speaks TLS with the upstream's own client settings
+//! (verification, SNI, client certificate), as Envoy's transport socket
+//! applies to its health checks: a target whose certificate fails is down.
 //!
 //! Owns: the check's wire format and the classification of its failures.
 //! Must never: block (every step stops at `WouldBlock`, so one thread can
@@ -12,6 +15,8 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::tls::UpstreamTls;
 
 /// Largest response head a check reads; a longer one fails the check.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -41,10 +46,12 @@ pub enum CheckResult {
     HeadTooLarge,
     /// Another socket error (unreachable, out of descriptors, ...).
     Io,
+    /// The TLS handshake failed (the certificate did not verify, ...).
+    Tls,
 }
 
 /// Codes past any status, for the non-status results (see `CheckResult::code`).
-const ERRORS: [CheckResult; 8] = [
+const ERRORS: [CheckResult; 9] = [
     CheckResult::Refused,
     CheckResult::ConnectTimeout,
     CheckResult::Timeout,
@@ -53,6 +60,7 @@ const ERRORS: [CheckResult; 8] = [
     CheckResult::BadResponse,
     CheckResult::HeadTooLarge,
     CheckResult::Io,
+    CheckResult::Tls,
 ];
 const ERROR_BASE: u32 = 1000;
 
@@ -88,6 +96,7 @@ impl fmt::Display for CheckResult {
             CheckResult::BadResponse => "invalid response head",
             CheckResult::HeadTooLarge => "response head too large",
             CheckResult::Io => "socket error",
+            CheckResult::Tls => "TLS handshake failed",
         })
     }
 }
@@ -130,6 +139,9 @@ enum Stage {
 /// One check in flight, with the buffer its response head is read into.
 pub struct Probe {
     sock: Socket,
+    /// The TLS session over `sock`, for a `tls = true` upstream: rustls
+    /// buffers the handshake and records; `sock` stays non-blocking.
+    tls: Option<rustls::ClientConnection>,
     stage: Stage,
     sent: usize,
     head: Box<[u8]>,
@@ -137,8 +149,16 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Starts connecting to `addr`; `Err` when that failed at once.
-    pub fn start(addr: SocketAddr) -> Result<Probe, CheckResult> {
+    /// Starts connecting to `addr` (with TLS when `tls` is given); `Err`
+    /// when that failed at once.
+    pub fn start(addr: SocketAddr, tls: Option<&UpstreamTls>) -> Result<Probe, CheckResult> {
+        let tls = match tls {
+            None => None,
+            Some(t) => Some(
+                rustls::ClientConnection::new(t.config.clone(), t.name_for(addr))
+                    .map_err(|_| CheckResult::Tls)?,
+            ),
+        };
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
             .map_err(|_| CheckResult::Io)?;
         sock.set_nonblocking(true).map_err(|_| CheckResult::Io)?;
@@ -150,6 +170,7 @@ impl Probe {
         };
         Ok(Probe {
             sock,
+            tls,
             stage,
             sent: 0,
             head: vec![0; MAX_HEAD].into_boxed_slice(),
@@ -162,11 +183,15 @@ impl Probe {
         self.sock.as_raw_fd()
     }
 
-    /// The poll(2) events this probe waits for.
+    /// The poll(2) events this probe waits for: what the stage needs, or
+    /// what TLS needs first (the handshake's reads, records still queued).
     pub fn events(&self) -> libc::c_short {
-        match self.stage {
-            Stage::Connecting | Stage::Sending => libc::POLLOUT,
-            Stage::Reading => libc::POLLIN,
+        match (self.stage, &self.tls) {
+            (Stage::Connecting, _) => libc::POLLOUT,
+            (_, Some(t)) if t.wants_write() => libc::POLLOUT,
+            (_, Some(t)) if t.is_handshaking() => libc::POLLIN,
+            (Stage::Sending, _) => libc::POLLOUT,
+            (Stage::Reading, _) => libc::POLLIN,
         }
     }
 
@@ -214,7 +239,7 @@ impl Probe {
     /// `Ok(true)` once the whole request is sent, `Ok(false)` on `WouldBlock`.
     fn sending(&mut self, req: &[u8]) -> Result<bool, CheckResult> {
         while self.sent < req.len() {
-            match self.sock.write(&req[self.sent..]) {
+            match write_on(&mut self.sock, &mut self.tls, &req[self.sent..]) {
                 Ok(0) => return Err(CheckResult::Reset),
                 Ok(n) => self.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -232,7 +257,7 @@ impl Probe {
             let Some(room) = self.head.get_mut(self.filled..).filter(|r| !r.is_empty()) else {
                 return Err(CheckResult::HeadTooLarge);
             };
-            match self.sock.read(room) {
+            match read_on(&mut self.sock, &mut self.tls, room) {
                 Ok(0) => return Err(CheckResult::Closed),
                 Ok(n) => {
                     self.filled += n;
@@ -248,9 +273,41 @@ impl Probe {
     }
 }
 
+/// Writes `data` to the socket, through TLS when there is a session (whose
+/// handshake runs first; `WouldBlock` until it is done).
+fn write_on(
+    sock: &mut Socket,
+    tls: &mut Option<rustls::ClientConnection>,
+    data: &[u8],
+) -> io::Result<usize> {
+    match tls {
+        None => sock.write(data),
+        Some(t) => rustls::Stream::new(t, sock).write(data),
+    }
+}
+
+/// Reads from the socket, through TLS when there is a session (which
+/// first sends what it still has queued).
+fn read_on(
+    sock: &mut Socket,
+    tls: &mut Option<rustls::ClientConnection>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        None => sock.read(buf),
+        Some(t) => rustls::Stream::new(t, sock).read(buf),
+    }
+}
+
 /// Names a socket error; `connecting` tells a connect timeout from a read one.
 fn classify(e: &io::Error, connecting: bool) -> CheckResult {
+    // rustls' refusals (a certificate that did not verify, an alert).
+    if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+        return CheckResult::Tls;
+    }
     match e.kind() {
+        // A TLS peer that closed without close_notify (rustls says so).
+        io::ErrorKind::UnexpectedEof => CheckResult::Closed,
         io::ErrorKind::ConnectionRefused => CheckResult::Refused,
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted
