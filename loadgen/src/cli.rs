@@ -67,8 +67,22 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 500.0)]
     pub max_send_delay_us: f64,
     /// Skip TLS certificate verification for https:// targets.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ca")]
     pub insecure: bool,
+    /// Trust only the CA certificates in this PEM file (instead of the webpki roots).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Resume TLS sessions (tickets or session IDs) across connections;
+    /// without it every TLS handshake is a full one.
+    #[arg(long)]
+    pub tls_resume: bool,
+    /// TLS versions offered: any (1.3 and 1.2), 1.2 or 1.3.
+    #[arg(long, value_enum, default_value_t = crate::tls::TlsVersion::Any)]
+    pub tls_version: crate::tls::TlsVersion,
+    /// One request per connection: each request says `connection: close`
+    /// and goes over a new connection (with TLS, a new handshake).
+    #[arg(long)]
+    pub conn_per_request: bool,
     /// Allow targets outside loopback.
     #[arg(long)]
     pub allow_remote: bool,
@@ -91,6 +105,11 @@ pub struct RunArgs {
     /// Write the latency percentile distribution (.hgrm) here.
     #[arg(long)]
     pub hgrm: Option<PathBuf>,
+    /// Measure this server process's CPU time (it and its descendants, all
+    /// threads) over exactly the measured window, per response and per
+    /// connection.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// `serve` flags.

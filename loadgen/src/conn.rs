@@ -73,6 +73,24 @@ pub struct Dialer {
 }
 
 impl Dialer {
+    /// A copy whose TLS sessions are its own (with `--tls-resume`): one
+    /// connection slot resumes the sessions of its own earlier connections,
+    /// as one client does. Shared by every slot, rustls' cache keeps at
+    /// most 8 TLS 1.3 tickets per server, fewer than the slots that want one
+    /// at once, and some handshakes would be full for want of a ticket.
+    pub fn with_own_sessions(&self) -> Dialer {
+        let tls = self.tls.as_ref().map(|cfg| {
+            let mut own = (**cfg).clone();
+            own.resumption =
+                rustls::client::Resumption::in_memory_sessions(crate::tls::SESSION_CACHE);
+            Arc::new(own)
+        });
+        Dialer {
+            target: self.target.clone(),
+            tls,
+        }
+    }
+
     /// Opens a connection (TCP_NODELAY, then TLS when configured).
     pub async fn connect(&self) -> Result<Conn, Failure> {
         let tcp = TcpStream::connect_addr(self.target.addr)
@@ -124,6 +142,22 @@ impl Conn {
     /// dropped by us (malformed response).
     pub fn peer_closed(&self) -> bool {
         self.peer_closed
+    }
+
+    /// For a TLS connection, whether its handshake resumed a session.
+    pub fn tls_resumed(&self) -> Option<bool> {
+        match &self.stream {
+            Stream::Plain(_) => None,
+            Stream::Tls(s) => Some(s.resumed()),
+        }
+    }
+
+    /// For a TLS connection, the negotiated version, suite and group.
+    pub fn tls_negotiated(&self) -> Option<String> {
+        match &self.stream {
+            Stream::Plain(_) => None,
+            Stream::Tls(s) => Some(s.negotiated()),
+        }
     }
 
     /// Sends `req` and reads one response.

@@ -71,6 +71,49 @@ pub struct Figures {
     pub send_delay_us: Percentiles,
     /// Errors by kind.
     pub errors: Errors,
+    /// TLS handshakes of the measured window; absent for http:// targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFigures>,
+    /// The server's CPU over the measured window (`--server-pid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu: Option<ServerCpu>,
+}
+
+/// TLS handshakes made in the measured window.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TlsFigures {
+    /// Full handshakes (certificate and signature).
+    pub full: u64,
+    /// Resumed handshakes (ticket or session ID).
+    pub resumed: u64,
+    /// resumed / (full + resumed); 0 when there was none.
+    pub resumed_fraction: f64,
+    /// Version, cipher suite and key exchange group of the first one.
+    pub negotiated: Option<String>,
+}
+
+/// CPU time of the process given by `--server-pid` (it, its descendants,
+/// all their threads; schedstat) over the measured window.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServerCpu {
+    /// On-CPU seconds.
+    pub cpu_s: f64,
+    /// µs per completed response.
+    pub us_per_response: Option<f64>,
+    /// µs per TLS handshake of the window (full and resumed together).
+    pub us_per_handshake: Option<f64>,
+    /// Responses per CPU-second: per core.
+    pub responses_per_cpu_s: Option<f64>,
+    /// TLS handshakes per CPU-second: per core.
+    pub handshakes_per_cpu_s: Option<f64>,
+}
+
+/// `n` per CPU-second and µs each, when both are non-zero.
+fn per(n: u64, cpu_s: f64) -> (Option<f64>, Option<f64>) {
+    if n == 0 || cpu_s <= 0.0 {
+        return (None, None);
+    }
+    (Some(cpu_s * 1e6 / n as f64), Some(n as f64 / cpu_s))
 }
 
 /// The whole JSON document of `run`.
@@ -106,6 +149,28 @@ pub fn figures(r: &RunResult) -> Figures {
         ttfb_us: Percentiles::of(&r.rec.ttfb),
         send_delay_us: Percentiles::of(&r.rec.send_delay),
         errors: r.rec.errors.clone(),
+        tls: r.target_tls.then(|| {
+            let (full, resumed) = (r.rec.tls_full, r.rec.tls_resumed);
+            TlsFigures {
+                full,
+                resumed,
+                resumed_fraction: resumed as f64 / (full + resumed).max(1) as f64,
+                negotiated: r.rec.tls_negotiated.clone(),
+            }
+        }),
+        server_cpu: r.server_cpu_ns.map(|ns| {
+            let cpu_s = ns as f64 / 1e9;
+            let (us_per_response, responses_per_cpu_s) = per(r.rec.responses, cpu_s);
+            let (us_per_handshake, handshakes_per_cpu_s) =
+                per(r.rec.tls_full + r.rec.tls_resumed, cpu_s);
+            ServerCpu {
+                cpu_s,
+                us_per_response,
+                us_per_handshake,
+                responses_per_cpu_s,
+                handshakes_per_cpu_s,
+            }
+        }),
     }
 }
 
@@ -187,6 +252,27 @@ pub fn table(rep: &RunReport) -> String {
         f.bytes_sent,
         f.bytes_received
     );
+    if let Some(t) = &f.tls {
+        let _ = writeln!(
+            s,
+            "tls handshakes: full {}  resumed {} ({:.1}%)  {}",
+            t.full,
+            t.resumed,
+            t.resumed_fraction * 100.0,
+            t.negotiated.as_deref().unwrap_or("none measured")
+        );
+    }
+    if let Some(c) = &f.server_cpu {
+        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
+        let _ = writeln!(
+            s,
+            "server cpu {:.3}s  {} us/response  {} us/handshake  {} handshakes per cpu-second",
+            c.cpu_s,
+            opt(c.us_per_response),
+            opt(c.us_per_handshake),
+            opt(c.handshakes_per_cpu_s)
+        );
+    }
     let e = &f.errors;
     let statuses: Vec<String> = e.status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let _ = writeln!(

@@ -43,8 +43,12 @@ pub struct RunSpec {
     pub cpus: Vec<usize>,
     /// Per-request timeout.
     pub timeout: Duration,
-    /// Skip certificate verification (`--insecure`).
-    pub insecure: bool,
+    /// TLS client settings for https:// targets.
+    pub tls: crate::tls::TlsOpts,
+    /// One request per connection (`--conn-per-request`).
+    pub conn_per_request: bool,
+    /// A server process whose CPU time the run measures (`--server-pid`).
+    pub server_pid: Option<u32>,
     /// Print a progress line every second.
     pub progress: bool,
 }
@@ -59,6 +63,12 @@ pub struct RunResult {
     pub cpu: f64,
     /// `true` when the load threads ran on io_uring.
     pub uring: bool,
+    /// On-CPU ns of `RunSpec::server_pid` over the measured window.
+    pub server_cpu_ns: Option<u64>,
+    /// The target was https://.
+    pub target_tls: bool,
+    /// The run asked for TLS resumption (`--tls-resume`).
+    pub tls_resume: bool,
 }
 
 #[derive(Default)]
@@ -72,10 +82,10 @@ struct Progress {
 pub fn execute(spec: &RunSpec) -> std::io::Result<RunResult> {
     let threads = spec.threads.clamp(1, spec.connections.max(1));
     let connections = spec.connections.max(1);
-    let tls = spec
-        .target
-        .tls
-        .then(|| crate::tls::client_config(spec.insecure));
+    let tls = match spec.target.tls {
+        true => Some(crate::tls::client_config(&spec.tls).map_err(std::io::Error::other)?),
+        false => None,
+    };
     let dialer = Dialer {
         target: spec.target.clone(),
         tls,
@@ -102,6 +112,8 @@ pub fn execute(spec: &RunSpec) -> std::io::Result<RunResult> {
         let cpu = (!spec.cpus.is_empty()).then(|| spec.cpus[t % spec.cpus.len()]);
         let progress = progress.clone();
         let rate = spec.rate;
+        let spec_close = spec.conn_per_request;
+        let own_sessions = spec.tls.resume;
         let conns: Vec<usize> = (t..connections).step_by(threads).collect();
         handles.push(
             std::thread::Builder::new()
@@ -130,13 +142,18 @@ pub fn execute(spec: &RunSpec) -> std::io::Result<RunResult> {
                                 Some(r) => Duration::from_secs_f64(j as f64 / r.max(0.001)),
                                 None => Duration::ZERO,
                             };
+                            let dialer = match own_sessions {
+                                true => Rc::new(dialer.with_own_sessions()),
+                                false => dialer.clone(),
+                            };
                             let job = ConnJob {
-                                dialer: dialer.clone(),
+                                dialer,
                                 request: request.clone(),
                                 head_request,
                                 offset,
                                 rec: rec.clone(),
                                 uring,
+                                close_each: spec_close,
                             };
                             tasks.push(monoio::spawn(drive(plan, job)));
                         }
@@ -157,6 +174,12 @@ pub fn execute(spec: &RunSpec) -> std::io::Result<RunResult> {
         let (progress, done) = (progress.clone(), done.clone());
         std::thread::spawn(move || print_progress(&progress, &done, plan.measure_from))
     });
+    // The server's CPU from the first measured instant to the last response
+    // (in-flight exchanges finish after `plan.end` and are counted).
+    let server_before = spec.server_pid.map(|pid| {
+        std::thread::sleep(plan.measure_from.saturating_duration_since(Instant::now()));
+        crate::compare::procs::on_cpu_ns(pid)
+    });
     let mut rec = Recorder::default();
     let mut cpu_ns = 0u64;
     let mut uring = true;
@@ -172,6 +195,10 @@ pub fn execute(spec: &RunSpec) -> std::io::Result<RunResult> {
     if let Some(p) = printer {
         let _ = p.join();
     }
+    let server_cpu_ns = spec
+        .server_pid
+        .zip(server_before)
+        .map(|(pid, b)| crate::compare::procs::on_cpu_ns(pid).saturating_sub(b));
     let measured = plan.end - plan.measure_from;
     let cpu = cpu_ns as f64 / (measured.as_nanos() as f64 * threads as f64);
     Ok(RunResult {
@@ -179,6 +206,9 @@ pub fn execute(spec: &RunSpec) -> std::io::Result<RunResult> {
         measured,
         cpu,
         uring,
+        server_cpu_ns,
+        target_tls: spec.target.tls,
+        tls_resume: spec.tls.resume,
     })
 }
 

@@ -46,6 +46,8 @@ pub struct ConnJob {
     pub rec: Rc<RefCell<Recorder>>,
     /// Use timerfd-precise sleeps (io_uring runtime).
     pub uring: bool,
+    /// Close the connection after each response (`--conn-per-request`).
+    pub close_each: bool,
 }
 
 /// Runs one connection's schedule until `plan.end`.
@@ -85,7 +87,11 @@ pub async fn drive(plan: Plan, job: ConnJob) {
         if conn.is_none() {
             match job.dialer.connect().await {
                 Ok(c) => {
-                    job.rec.borrow_mut().connects += 1;
+                    let mut rec = job.rec.borrow_mut();
+                    rec.connects += 1;
+                    if measured {
+                        rec.tls_handshake(&c);
+                    }
                     conn = Some(c);
                 }
                 Err(_) => {
@@ -116,8 +122,11 @@ pub async fn drive(plan: Plan, job: ConnJob) {
         let mut rec = job.rec.borrow_mut();
         match res {
             Ok(Ok(reply)) => {
-                if reply.close {
+                // With --conn-per-request the close was asked for.
+                if reply.close && !job.close_each {
                     rec.closed_by_peer += 1;
+                }
+                if reply.close || job.close_each {
                     conn = None;
                 }
                 if measured {

@@ -46,10 +46,32 @@ pub fn build(url: &str, load: &LoadArgs) -> Result<RunSpec, Refused> {
         }
         None => Vec::new(),
     };
+    let ca = match &load.ca {
+        Some(p) => Some(crate::tls::read_ca(p).map_err(Refused)?),
+        None => None,
+    };
+    let tls = crate::tls::TlsOpts {
+        insecure: load.insecure,
+        ca,
+        resume: load.tls_resume,
+        version: load.tls_version,
+    };
+    let mut headers = load.headers.clone();
+    if load.conn_per_request {
+        if headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+        {
+            return Err(Refused(
+                "--conn-per-request sends its own connection header; drop -H connection:…".into(),
+            ));
+        }
+        headers.push(("connection".into(), "close".into()));
+    }
     Ok(RunSpec {
         target,
         method: load.method.to_ascii_uppercase(),
-        headers: load.headers.clone(),
+        headers,
         body,
         rate: load.rate,
         connections: load.connections,
@@ -58,7 +80,9 @@ pub fn build(url: &str, load: &LoadArgs) -> Result<RunSpec, Refused> {
         threads: load.threads,
         cpus: load.cpus.clone(),
         timeout: load.timeout,
-        insecure: load.insecure,
+        tls,
+        conn_per_request: load.conn_per_request,
+        server_pid: None,
         progress: true,
     })
 }
@@ -74,7 +98,15 @@ pub fn pinning(cpus: &[usize]) -> String {
 
 /// The `run` command; returns the process exit code (0 valid, 3 invalid).
 pub fn run_command(a: &RunArgs) -> Result<i32, Box<dyn std::error::Error>> {
-    let spec = build(&a.url, &a.load)?;
+    let mut spec = build(&a.url, &a.load)?;
+    if let Some(pid) = a.server_pid {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(Box::new(Refused(format!(
+                "--server-pid {pid}: no such process"
+            ))));
+        }
+        spec.server_pid = Some(pid);
+    }
     if a.tls && !spec.target.tls {
         return Err(Box::new(Refused(format!(
             "--tls needs an https:// URL, got {}",

@@ -97,6 +97,12 @@ pub struct Recorder {
     /// malformed response, the end of the run). Warm-up included, as
     /// `connects`.
     pub closed_by_peer: u64,
+    /// TLS handshakes in the measured window that were full ones.
+    pub tls_full: u64,
+    /// TLS handshakes in the measured window that resumed a session.
+    pub tls_resumed: u64,
+    /// What the first measured TLS handshake negotiated (version, suite, group).
+    pub tls_negotiated: Option<String>,
 }
 
 impl Default for Recorder {
@@ -115,6 +121,9 @@ impl Default for Recorder {
             missed: 0,
             connects: 0,
             closed_by_peer: 0,
+            tls_full: 0,
+            tls_resumed: 0,
+            tls_negotiated: None,
         }
     }
 }
@@ -136,6 +145,18 @@ impl Recorder {
         }
     }
 
+    /// Counts the handshake of a new connection (nothing for plain TCP).
+    pub fn tls_handshake(&mut self, c: &crate::conn::Conn) {
+        match c.tls_resumed() {
+            Some(true) => self.tls_resumed += 1,
+            Some(false) => self.tls_full += 1,
+            None => return,
+        }
+        if self.tls_negotiated.is_none() {
+            self.tls_negotiated = c.tls_negotiated();
+        }
+    }
+
     /// Adds another recorder's samples and counts into this one.
     pub fn merge(&mut self, o: &Recorder) {
         // Same bounds on both sides, so adding cannot fail.
@@ -152,6 +173,11 @@ impl Recorder {
         self.missed += o.missed;
         self.connects += o.connects;
         self.closed_by_peer += o.closed_by_peer;
+        self.tls_full += o.tls_full;
+        self.tls_resumed += o.tls_resumed;
+        if self.tls_negotiated.is_none() {
+            self.tls_negotiated.clone_from(&o.tls_negotiated);
+        }
     }
 }
 

@@ -13,6 +13,9 @@ use crate::run::RunResult;
 pub const MAX_CPU: f64 = 0.80;
 /// Largest acceptable gap between achieved and target rate.
 pub const RATE_TOLERANCE: f64 = 0.01;
+/// Smallest share of resumed handshakes in a `--tls-resume` run: the
+/// first handshake of each connection slot may be a full one.
+pub const MIN_RESUMED: f64 = 0.99;
 
 /// The validity flags of one result.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -39,6 +42,11 @@ pub struct Validity {
     pub errors: u64,
     /// Zero errors.
     pub errors_ok: bool,
+    /// TLS handshakes were of the kind asked for: at least 99 % resumed
+    /// with `--tls-resume`, none resumed without; absent when the measured
+    /// window had no handshake.
+    #[serde(default)]
+    pub tls_handshakes_ok: Option<bool>,
     /// One line per failed check.
     pub failures: Vec<String>,
 }
@@ -77,6 +85,26 @@ pub fn check(r: &RunResult, target_rate: Option<f64>, bound_us: f64) -> Validity
     if errors > 0 {
         failures.push(format!("{errors} errors"));
     }
+    let (full, resumed) = (r.rec.tls_full, r.rec.tls_resumed);
+    let tls_handshakes_ok = (full + resumed > 0).then(|| {
+        let share = resumed as f64 / (full + resumed) as f64;
+        if r.tls_resume && share < MIN_RESUMED {
+            failures.push(format!(
+                "only {resumed} of {} TLS handshakes resumed ({:.1}%, needs {:.0}%): resumption did not happen",
+                full + resumed,
+                share * 100.0,
+                MIN_RESUMED * 100.0
+            ));
+            return false;
+        }
+        if !r.tls_resume && resumed > 0 {
+            failures.push(format!(
+                "{resumed} TLS handshakes resumed without --tls-resume"
+            ));
+            return false;
+        }
+        true
+    });
     Validity {
         valid: failures.is_empty(),
         target_rate,
@@ -89,6 +117,7 @@ pub fn check(r: &RunResult, target_rate: Option<f64>, bound_us: f64) -> Validity
         cpu_ok,
         errors,
         errors_ok: errors == 0,
+        tls_handshakes_ok,
         failures,
     }
 }
@@ -119,6 +148,9 @@ mod tests {
             measured: Duration::from_secs(10),
             cpu,
             uring: true,
+            server_cpu_ns: None,
+            target_tls: false,
+            tls_resume: false,
         }
     }
 
@@ -144,5 +176,25 @@ mod tests {
         // The closed loop has no target rate and no schedule to fall behind.
         let v = check(&result(10_000, 0.3, 900), None, 200.0);
         assert!(v.valid && v.rate_ok.is_none());
+    }
+
+    #[test]
+    fn handshakes_must_be_of_the_kind_asked_for() {
+        let mut r = result(10_000, 0.3, 20);
+        assert_eq!(check(&r, None, 200.0).tls_handshakes_ok, None);
+        r.target_tls = true;
+        r.tls_resume = true;
+        (r.rec.tls_full, r.rec.tls_resumed) = (16, 1984);
+        let v = check(&r, None, 200.0);
+        assert!(v.valid && v.tls_handshakes_ok == Some(true), "{v:?}");
+        (r.rec.tls_full, r.rec.tls_resumed) = (100, 1900);
+        let v = check(&r, None, 200.0);
+        assert!(!v.valid && v.tls_handshakes_ok == Some(false));
+        assert!(v.failures[0].contains("resumption did not happen"));
+        r.tls_resume = false;
+        (r.rec.tls_full, r.rec.tls_resumed) = (2000, 0);
+        assert!(check(&r, None, 200.0).valid);
+        r.rec.tls_resumed = 1;
+        assert!(!check(&r, None, 200.0).valid);
     }
 }

@@ -353,28 +353,25 @@ where
         }
     }
 
-    /// `write` over each segment in turn, then one flush: a gathered head
-    /// goes out as one or a few records, not one per segment.
+    /// Encrypts the segments as one payload (rustls' vectored write: one
+    /// record for a gathered head and small body, not one per segment),
+    /// then one flush.
     pub async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        let (ptr, count) = (buf.read_iovec_ptr(), buf.read_iovec_len());
-        let mut total = 0;
-        for i in 0..count {
-            // SAFETY: `ptr` has `count` iovecs describing memory `buf`
-            // owns; read synchronously while `buf` is held.
-            let v = unsafe { *ptr.add(i) };
-            let seg = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
-            match self.tls.writer().write(seg) {
-                Ok(n) => {
-                    total += n;
-                    if n < seg.len() {
-                        break;
-                    }
-                }
-                Err(e) => return (Err(e), buf),
-            }
-        }
+        // SAFETY: `read_iovec_ptr()` has `read_iovec_len()` iovecs describing
+        // memory `buf` owns, read synchronously while `buf` is held; IoSlice
+        // is ABI-compatible with iovec on Unix (std's guarantee).
+        let segs = unsafe {
+            std::slice::from_raw_parts(
+                buf.read_iovec_ptr() as *const std::io::IoSlice<'_>,
+                buf.read_iovec_len(),
+            )
+        };
+        let n = match self.tls.writer().write_vectored(segs) {
+            Ok(n) => n,
+            Err(e) => return (Err(e), buf),
+        };
         match self.flush_tls().await {
-            Ok(()) => (Ok(total), buf),
+            Ok(()) => (Ok(n), buf),
             Err(e) => (Err(e), buf),
         }
     }

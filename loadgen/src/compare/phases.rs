@@ -34,7 +34,9 @@ pub(super) fn spec(cfg: &CompareConfig, t: &Target, rate: Option<f64>) -> RunSpe
         threads: cfg.load_cpus.len().max(1),
         cpus: cfg.load_cpus.clone(),
         timeout: Duration::from_secs(5),
-        insecure: false,
+        tls: crate::tls::TlsOpts::default(),
+        conn_per_request: false,
+        server_pid: None,
         progress: false,
     }
 }
@@ -94,6 +96,7 @@ fn failed_validity(why: String) -> crate::validity::Validity {
         cpu_ok: false,
         errors: 0,
         errors_ok: false,
+        tls_handshakes_ok: None,
         failures: vec![why],
     }
 }

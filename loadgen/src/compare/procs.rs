@@ -153,6 +153,26 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         / hz
 }
 
+/// On-CPU nanoseconds of every thread of the process tree, from
+/// `/proc/PID/task/TID/schedstat`: finer than the ticks of `cpu_seconds`.
+pub fn on_cpu_ns(pid: u32) -> u64 {
+    let mut total = 0;
+    for p in tree(pid) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let s = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            total += s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
 /// Resident set of the process tree, KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     tree(pid)
