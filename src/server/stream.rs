@@ -16,7 +16,16 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelHandle, CancelableAsyncRea
 use monoio::net::TcpStream;
 use monoio::BufResult;
 
-use crate::tls::TlsStream;
+use crate::tls::{Peer, TlsStream};
+
+/// A TLS client connection: the record layer and what the handshake told
+/// about the client (SNI, verified certificate), kept together in one box.
+pub struct TlsConn {
+    /// The rustls session over the socket.
+    pub io: TlsStream,
+    /// The client as the handshake saw it.
+    pub peer: Peer,
+}
 
 /// A client connection's stream.
 pub enum Stream {
@@ -24,7 +33,7 @@ pub enum Stream {
     Plain(TcpStream),
     /// HTTPS: rustls driven over the socket (`crate::tls::TlsStream`).
     /// Boxed: rustls' state is ~1 KiB and lives only on TLS connections.
-    Tls(Box<TlsStream>),
+    Tls(Box<TlsConn>),
 }
 
 impl Stream {
@@ -33,6 +42,15 @@ impl Stream {
     #[inline]
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
+    }
+
+    /// The TLS client's SNI and certificate; `None` on plain HTTP.
+    #[inline]
+    pub fn tls_peer(&self) -> Option<&Peer> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => Some(&t.peer),
+        }
     }
 
     /// The scheme, for headers and logs.
@@ -50,7 +68,7 @@ impl Stream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(t) => t.tcp(),
+            Stream::Tls(t) => t.io.tcp(),
         }
     }
 
@@ -59,7 +77,7 @@ impl Stream {
     #[inline]
     pub fn release_buffers(&mut self) {
         if let Stream::Tls(t) = self {
-            t.release_buffers();
+            t.io.release_buffers();
         }
     }
 
@@ -68,7 +86,7 @@ impl Stream {
     /// one does nothing, as before.
     pub async fn close_notify(&mut self, limit: std::time::Duration) {
         if let Stream::Tls(t) = self {
-            let _ = monoio::time::timeout(limit, t.shutdown()).await;
+            let _ = monoio::time::timeout(limit, t.io.shutdown()).await;
         }
     }
 
@@ -83,7 +101,7 @@ impl Stream {
     pub fn has_buffered(&mut self) -> bool {
         match self {
             Stream::Plain(_) => false,
-            Stream::Tls(t) => t.has_buffered(),
+            Stream::Tls(t) => t.io.has_buffered(),
         }
     }
 }
@@ -92,7 +110,7 @@ impl AsRawFd for Stream {
     fn as_raw_fd(&self) -> RawFd {
         match self {
             Stream::Plain(s) => s.as_raw_fd(),
-            Stream::Tls(t) => t.tcp().as_raw_fd(),
+            Stream::Tls(t) => t.io.tcp().as_raw_fd(),
         }
     }
 }
@@ -102,14 +120,14 @@ impl AsyncReadRent for Stream {
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.read(buf).await,
-            Stream::Tls(t) => t.read(buf, None).await,
+            Stream::Tls(t) => t.io.read(buf, None).await,
         }
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.readv(buf).await,
-            Stream::Tls(t) => t.readv(buf).await,
+            Stream::Tls(t) => t.io.readv(buf).await,
         }
     }
 }
@@ -122,7 +140,7 @@ impl CancelableAsyncReadRent for Stream {
     ) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.cancelable_read(buf, c).await,
-            Stream::Tls(t) => t.read(buf, Some(c)).await,
+            Stream::Tls(t) => t.io.read(buf, Some(c)).await,
         }
     }
 
@@ -134,7 +152,7 @@ impl CancelableAsyncReadRent for Stream {
         match self {
             Stream::Plain(s) => s.cancelable_readv(buf, c).await,
             // Not used by the gateway; a TLS readv is not cancellable.
-            Stream::Tls(t) => t.readv(buf).await,
+            Stream::Tls(t) => t.io.readv(buf).await,
         }
     }
 }
@@ -144,7 +162,7 @@ impl AsyncWriteRent for Stream {
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.write(buf).await,
-            Stream::Tls(t) => t.write(buf).await,
+            Stream::Tls(t) => t.io.write(buf).await,
         }
     }
 
@@ -152,21 +170,21 @@ impl AsyncWriteRent for Stream {
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.writev(buf).await,
-            Stream::Tls(t) => t.writev(buf).await,
+            Stream::Tls(t) => t.io.writev(buf).await,
         }
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush().await,
-            Stream::Tls(t) => t.flush().await,
+            Stream::Tls(t) => t.io.flush().await,
         }
     }
 
     async fn shutdown(&mut self) -> std::io::Result<()> {
         match self {
             Stream::Plain(s) => s.shutdown().await,
-            Stream::Tls(t) => t.shutdown().await,
+            Stream::Tls(t) => t.io.shutdown().await,
         }
     }
 }
