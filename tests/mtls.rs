@@ -322,7 +322,15 @@ fn the_plain_listener_drops_forged_identity_headers() {
 
 #[test]
 fn an_mtls_policy_answers_401_without_a_certificate_403_for_another_and_200() {
-    let (_up, p, gw) = start("optional");
+    let up = Upstream::echo("u");
+    let p = pki();
+    let log = p.client_ca.with_extension("access.log");
+    let mut cfg = config(&up, &p, &p.client_ca, "optional");
+    cfg.push_str(&format!(
+        "[access_log]\noutput = \"file:{}\"\n",
+        log.display()
+    ));
+    let gw = Gateway::start(&cfg);
     let (status, body, head) = fetch(&gw, &p, None, "api.test", &get("/svc", "api.test"));
     assert_eq!((status, code(&body).as_str()), (401, "missing_credentials"));
     assert!(
@@ -355,6 +363,18 @@ fn an_mtls_policy_answers_401_without_a_certificate_403_for_another_and_200() {
     not_allowed(ops, "/svc");
     let n = gw.counter("ringway_errors_total{code=\"client_certificate_not_allowed\"}");
     assert_eq!(n, 2.0);
+    // The access log names who called: the certificate's subject.
+    let logged = |route: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["route"] == route && l["status"] == 200)
+    };
+    let found = eventually(Duration::from_secs(5), || logged("ops").is_some());
+    assert!(found, "no access log line for ops");
+    assert_eq!(logged("ops").expect("line")["auth"], "CN=ops,O=Acme");
+    assert_eq!(logged("svc").expect("line")["auth"], SVC_SUBJECT);
 }
 
 #[test]
