@@ -439,7 +439,7 @@ fn an_https_only_gateway_starts_serves_and_checks() {
         upstream_section("u", &[up.addr()], &[]),
         tls_section_with("", &[(&api, "")]),
     );
-    let gw = Gateway::start(&cfg);
+    let mut gw = Gateway::start(&cfg);
     assert_eq!(
         gw.plain_addr(),
         None,
@@ -466,6 +466,10 @@ fn an_https_only_gateway_starts_serves_and_checks() {
         serde_json::Value::Null,
         "{shown}"
     );
+    // A graceful stop with only the TLS accept loop to end.
+    gw.signal(libc::SIGTERM);
+    let status = gw.wait_exit(Duration::from_secs(10)).expect("exits");
+    assert!(status.success(), "{status:?}");
 
     let path = write_config(&cfg);
     let out = run_cli(&["check", "--config", path.to_str().expect("path")]);

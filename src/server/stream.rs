@@ -3,8 +3,10 @@
 //! traits, so `wire`, `body` and `respond` stay generic over it and a plain
 //! connection pays one enum match per operation, no box and no vtable.
 //!
-//! Owns: which kind a client connection is, and the readiness and
-//! cancellation operations the connection loop needs on either kind.
+//! Owns: which kind a client connection is, what a TLS handshake proved
+//! about the client (`TlsConn::peer`, in the same box as the session), and
+//! the readiness and cancellation operations the connection loop needs on
+//! either kind.
 //! Must never: know about HTTP, or hold TLS state for a plain connection
 //! (the TLS variant is boxed so that a parked plain connection, the bulk of
 //! an idle gateway's memory, stays as small as before).
