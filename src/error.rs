@@ -89,6 +89,8 @@ codes! {
     InsufficientScope => 403, "insufficient_scope", "the credentials lack a required scope";
     MissingRole => 403, "missing_role", "the credentials lack a required role";
     ClaimMismatch => 403, "claim_mismatch", "a required claim is missing or has another value";
+    ClientCertNotAllowed => 403, "client_certificate_not_allowed", "the client certificate's subject and names are not among the route's allowed ones";
+    MisdirectedRequest => 421, "misdirected_request", "the Host header does not match the TLS server name (SNI) this connection was made for";
     MissingHeader => 400, "missing_header", "a header this route requires is missing";
     UnsupportedMediaType => 415, "unsupported_media_type", "this route does not accept the request's content type";
     InvalidJson => 400, "invalid_json", "the request body is not well-formed JSON";
@@ -191,6 +193,7 @@ impl From<AuthError> for ErrorCode {
             AuthError::WrongAudience => ErrorCode::WrongAudience,
             AuthError::Revoked => ErrorCode::TokenRevoked,
             AuthError::BadApiKey => ErrorCode::InvalidApiKey,
+            AuthError::CertNotAllowed => ErrorCode::ClientCertNotAllowed,
         }
     }
 }
@@ -209,6 +212,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
         417 => "Expectation Failed",
+        421 => "Misdirected Request",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",

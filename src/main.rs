@@ -155,7 +155,10 @@ fn demo() -> ExitCode {
         eprintln!("demo: the demo config needs admin_listen (the registry is served there)");
         return ExitCode::from(2);
     };
-    let gw = c.server.listen;
+    let Some(gw) = c.server.listen else {
+        eprintln!("demo: the demo config needs server.listen (its sample requests are plain HTTP)");
+        return ExitCode::from(2);
+    };
     let shown = token.clone();
     let banner = move || {
         println!(

@@ -6,7 +6,6 @@
 mod common;
 
 #[path = "common/tls.rs"]
-#[allow(dead_code)]
 mod tls;
 
 use std::io::{Read, Write};

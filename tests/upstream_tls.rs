@@ -8,7 +8,6 @@
 mod common;
 
 #[path = "common/tls.rs"]
-#[allow(dead_code)]
 mod tls;
 
 #[path = "common/tls_backend.rs"]

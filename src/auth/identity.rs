@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::jwt::VerifiedToken;
 use super::{AuthConfig, AuthPolicy};
+use crate::tls::ClientCert;
 
 /// Who sent the current request, as far as the gateway checked.
 #[derive(Clone, Debug, Default)]
@@ -31,13 +32,21 @@ pub enum Identity {
         /// Index of the key in that policy's `keys`.
         key: usize,
     },
+    /// A verified TLS client certificate accepted by policy `policy`.
+    Mtls {
+        /// Index of the accepting policy.
+        policy: usize,
+        /// The certificate, shared with the connection (parsed once).
+        cert: Rc<ClientCert>,
+    },
 }
 
 impl Identity {
-    /// The JWT `sub` claim, if any.
+    /// The JWT `sub` claim, or the client certificate's subject.
     pub fn subject(&self) -> Option<&str> {
         match self {
             Identity::Jwt { token, .. } => token.subject.as_deref(),
+            Identity::Mtls { cert, .. } => Some(&cert.subject),
             _ => None,
         }
     }
@@ -62,18 +71,21 @@ impl Identity {
     pub fn policy(&self) -> Option<usize> {
         match self {
             Identity::Anonymous => None,
-            Identity::Jwt { policy, .. } | Identity::ApiKey { policy, .. } => Some(*policy),
+            Identity::Jwt { policy, .. }
+            | Identity::ApiKey { policy, .. }
+            | Identity::Mtls { policy, .. } => Some(*policy),
         }
     }
 
-    /// Scopes granted: the JWT's `scope`/`scp`, or the API key's `scopes`.
+    /// Scopes granted: the JWT's `scope`/`scp`, or the API key's `scopes`
+    /// (a client certificate grants none).
     pub fn has_scope(&self, auth: &AuthConfig, scope: &str) -> bool {
         match self {
-            Identity::Anonymous => false,
+            Identity::Anonymous | Identity::Mtls { .. } => false,
             Identity::Jwt { token, .. } => token.scopes.iter().any(|s| &**s == scope),
             Identity::ApiKey { policy, key } => match &auth.policies[*policy] {
                 AuthPolicy::ApiKey(p) => p.keys[*key].scopes.iter().any(|s| &**s == scope),
-                AuthPolicy::Jwt(_) => false,
+                AuthPolicy::Jwt(_) | AuthPolicy::Mtls(_) => false,
             },
         }
     }

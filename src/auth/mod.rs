@@ -1,6 +1,7 @@
 //! Authentication: turning a credential on a request into an `Identity`.
 //!
-//! Owns the compiled `[auth.NAME]` policies (`JwtPolicy`, `ApiKeyPolicy`),
+//! Owns the compiled `[auth.NAME]` policies (`JwtPolicy`, `ApiKeyPolicy`,
+//! `MtlsPolicy`),
 //! JWT verification with `ring` (`jwt`, `jwk`, `b64`), JWK Set loading
 //! and its load-time checks (`jwks`), API keys
 //! (`apikey`), the per-shard verified-token cache (`cache`), and the
@@ -53,6 +54,10 @@ pub enum AuthError {
     Revoked,
     /// The API key matches no configured key.
     BadApiKey,
+    /// The client certificate verified, but neither its subject nor a SAN
+    /// is in the policy's `allow_subjects`/`allow_sans` (a 403: who the
+    /// client is was proven, it is not allowed).
+    CertNotAllowed,
 }
 
 /// Where a JWT policy reads the token from.
@@ -111,6 +116,18 @@ pub struct ApiKeyPolicy {
     pub keys: Box<[apikey::ApiKey]>,
 }
 
+/// A compiled `kind = "mtls"` policy: the TLS client certificate, verified
+/// against `tls.client_ca` at the handshake, is the credential.
+#[derive(Debug)]
+pub struct MtlsPolicy {
+    /// The `[auth.NAME]` name.
+    pub name: Box<str>,
+    /// `allow_subjects`: exact RFC 4514 subjects (`CN=svc,O=Acme`).
+    pub allow_subjects: Box<[Box<str>]>,
+    /// `allow_sans`: exact SAN values; `*.suffix` covers one DNS label.
+    pub allow_sans: Box<[Box<str>]>,
+}
+
 /// One compiled `[auth.NAME]` table.
 #[derive(Debug)]
 pub enum AuthPolicy {
@@ -118,6 +135,8 @@ pub enum AuthPolicy {
     Jwt(JwtPolicy),
     /// `kind = "api_key"`.
     ApiKey(ApiKeyPolicy),
+    /// `kind = "mtls"`.
+    Mtls(MtlsPolicy),
 }
 
 impl AuthPolicy {
@@ -126,6 +145,7 @@ impl AuthPolicy {
         match self {
             AuthPolicy::Jwt(p) => &p.name,
             AuthPolicy::ApiKey(p) => &p.name,
+            AuthPolicy::Mtls(p) => &p.name,
         }
     }
 }

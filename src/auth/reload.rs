@@ -73,7 +73,7 @@ fn watched(a: &AuthConfig, before: &[Watched]) -> (Vec<(usize, Watched)>, Option
         .enumerate()
         .filter_map(|(i, p)| match p {
             AuthPolicy::Jwt(j) => j.jwks_file.as_ref().map(|f| (i, keep(f))),
-            AuthPolicy::ApiKey(_) => None,
+            AuthPolicy::ApiKey(_) | AuthPolicy::Mtls(_) => None,
         })
         .collect();
     (jwks, a.revocation_file.as_ref().map(keep))
@@ -84,7 +84,7 @@ pub fn watches(a: &AuthConfig) -> bool {
     a.revocation_file.is_some()
         || a.policies.iter().any(|p| match p {
             AuthPolicy::Jwt(j) => j.jwks_file.is_some(),
-            AuthPolicy::ApiKey(_) => false,
+            AuthPolicy::ApiKey(_) | AuthPolicy::Mtls(_) => false,
         })
 }
 

@@ -63,7 +63,7 @@ impl ShardAuth {
                         cache: cache.unwrap_or_else(fresh),
                     })
                 }
-                AuthPolicy::ApiKey(_) => None,
+                AuthPolicy::ApiKey(_) | AuthPolicy::Mtls(_) => None,
             })
             .collect();
         ShardAuth {

@@ -48,7 +48,7 @@ pub fn compile(
 
 fn policy(doc: &mut Doc<'_>, p: &str, name: &str, t: &AuthFile) -> Option<AuthPolicy> {
     let kind_key = format!("{p}.kind");
-    let kind = required(doc, &kind_key, &t.kind, "\"jwt\" or \"api_key\"")?;
+    let kind = required(doc, &kind_key, &t.kind, "\"jwt\", \"api_key\" or \"mtls\"")?;
     let jwt_only: [(&str, bool); 12] = [
         ("algorithms", t.algorithms.is_some()),
         ("jwks_file", t.jwks_file.is_some()),
@@ -68,28 +68,36 @@ fn policy(doc: &mut Doc<'_>, p: &str, name: &str, t: &AuthFile) -> Option<AuthPo
         ("query", t.query.is_some()),
         ("keys", t.keys.is_some()),
     ];
-    let (misplaced, other): (&[(&str, bool)], &str) = match kind.as_str() {
-        "jwt" => (&key_only, "api_key"),
-        "api_key" => (&jwt_only, "jwt"),
-        k => {
-            doc.err(
-                &kind_key,
-                format!("unknown kind {k:?}: use \"jwt\" or \"api_key\""),
-            );
-            return None;
-        }
-    };
-    for (k, set) in misplaced {
-        if *set {
-            doc.err(
-                &format!("{p}.{k}"),
-                format!("`{k}` belongs to kind = \"{other}\", not {kind:?}"),
-            );
+    let mtls_only = [
+        ("allow_subjects", t.allow_subjects.is_some()),
+        ("allow_sans", t.allow_sans.is_some()),
+    ];
+    let kinds: [(&str, &[(&str, bool)]); 3] = [
+        ("jwt", &jwt_only),
+        ("api_key", &key_only),
+        ("mtls", &mtls_only),
+    ];
+    if !kinds.iter().any(|(k, _)| *k == kind) {
+        doc.err(
+            &kind_key,
+            format!("unknown kind {kind:?}: use \"jwt\", \"api_key\" or \"mtls\""),
+        );
+        return None;
+    }
+    for (other, keys) in kinds.iter().filter(|(k, _)| *k != kind) {
+        for (k, set) in keys.iter() {
+            if *set {
+                doc.err(
+                    &format!("{p}.{k}"),
+                    format!("`{k}` belongs to kind = \"{other}\", not {kind:?}"),
+                );
+            }
         }
     }
     match kind.as_str() {
         "jwt" => jwt(doc, p, name, t).map(AuthPolicy::Jwt),
-        _ => api_key(doc, p, name, t).map(AuthPolicy::ApiKey),
+        "api_key" => api_key(doc, p, name, t).map(AuthPolicy::ApiKey),
+        _ => super::auth_mtls::policy(doc, p, name, t).map(AuthPolicy::Mtls),
     }
 }
 

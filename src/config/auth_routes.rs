@@ -100,9 +100,17 @@ pub fn route_policies(
         .flat_map(BTreeMap::iter)
         .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
         .collect();
-    let any_jwt = idx
-        .iter()
-        .any(|&j| matches!(auth.policies[j], AuthPolicy::Jwt(_)));
+    let any = |f: fn(&AuthPolicy) -> bool| idx.iter().any(|&j| f(&auth.policies[j]));
+    // The 401 challenge names a scheme the client can act on: a token
+    // first, then a key; a route with client certificates only names
+    // `ClientCertificate` (no registered scheme exists; docs/auth.md).
+    let scheme = if any(|p| matches!(p, AuthPolicy::Jwt(_))) {
+        "Bearer"
+    } else if any(|p| matches!(p, AuthPolicy::ApiKey(_))) {
+        "ApiKey"
+    } else {
+        "ClientCertificate"
+    };
     let rule = AuthRule {
         policies: idx.into(),
         require: Require {
@@ -110,7 +118,7 @@ pub fn route_policies(
             roles: list(req.map(|q| &q.roles)),
             claims,
         },
-        scheme: if any_jwt { "Bearer" } else { "ApiKey" },
+        scheme,
     };
     Some((vec![Policy::Auth(rule)], strip))
 }

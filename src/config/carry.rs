@@ -78,7 +78,7 @@ mod tests {
     fn keys(c: &Compiled) -> &Arc<crate::reload::publish::Published<Vec<crate::auth::jwk::Key>>> {
         match &c.auth.policies[0] {
             AuthPolicy::Jwt(j) => &j.keys,
-            AuthPolicy::ApiKey(_) => panic!("jwt expected"),
+            AuthPolicy::ApiKey(_) | AuthPolicy::Mtls(_) => panic!("jwt expected"),
         }
     }
 

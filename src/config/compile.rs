@@ -49,6 +49,15 @@ pub fn compile(
     let registry = super::registry::compile(doc, m.registry.as_ref(), server.as_ref());
     let tls_listen = server.as_ref().and_then(|s| s.tls_listen);
     let tls = super::tls::compile(doc, m.tls.as_ref(), tls_listen);
+    let client_ca = m.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    for (name, p) in &m.auth {
+        if p.kind.as_deref() == Some("mtls") && !client_ca {
+            doc.err(
+                &format!("auth.{name}.kind"),
+                "kind = \"mtls\" needs tls.client_ca (the CAs client certificates are verified against)",
+            );
+        }
+    }
     for (i, u) in upstreams.iter().enumerate() {
         let from_registry = matches!(u.discovery, super::upstream::Discovery::Registry { .. });
         if from_registry && m.registry.is_none() {
@@ -138,12 +147,17 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
         );
         return None;
     };
-    let listen = required(
-        doc,
-        "server.listen",
-        &s.listen,
-        "for example \"127.0.0.1:8080\"",
-    )
+    // Optional once tls_listen is set: an HTTPS-only gateway (docs/tls.md).
+    let listen = if s.tls_listen.is_some() {
+        s.listen.as_ref()
+    } else {
+        required(
+            doc,
+            "server.listen",
+            &s.listen,
+            "for example \"127.0.0.1:8080\"; or set server.tls_listen for HTTPS only",
+        )
+    }
     .and_then(|l| check(doc, "server.listen", validate::socket_addr(l, true)));
     let (admin_listen, admin_token) = admin(doc, &s, listen);
     let tls_listen = tls_listen(doc, &s, listen, admin_listen);
@@ -190,9 +204,8 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
         ),
         None => None,
     };
-    // Every key is checked even when `listen` is missing; the placeholder never escapes.
     let settings = ServerSettings {
-        listen: listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        listen,
         tls_listen,
         workers: size(doc, "server.workers", s.workers, model::WORKERS, 0, 1024),
         cpus,
@@ -256,7 +269,8 @@ fn server(doc: &mut Doc<'_>, s: Option<ServerFile>) -> Option<ServerSettings> {
         admin_token,
         watch: s.watch.unwrap_or(false),
     };
-    listen.map(|_| settings)
+    // Every key is checked even when no listener is usable; errors are in `doc`.
+    (listen.is_some() || tls_listen.is_some()).then_some(settings)
 }
 
 /// `tls_listen`: an address of its own (not `listen`'s, not the admin API's).

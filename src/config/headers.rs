@@ -80,6 +80,7 @@ pub fn one_value(
         let source = match p {
             AuthPolicy::Jwt(j) => &j.source,
             AuthPolicy::ApiKey(k) => &k.source,
+            AuthPolicy::Mtls(_) => return None,
         };
         match source {
             TokenSource::Header(name) => Some(name.to_vec()),

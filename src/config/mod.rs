@@ -8,6 +8,7 @@
 
 mod access_log;
 mod auth;
+mod auth_mtls;
 mod auth_routes;
 mod carry;
 mod compile;
@@ -123,8 +124,9 @@ pub struct Compiled {
 /// `[server]` with defaults applied.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    /// Gateway listen address (port 0: the OS picks one, shared by all shards).
-    pub listen: SocketAddr,
+    /// The plain HTTP listener's address (port 0: the OS picks one, shared
+    /// by all shards); `None` for an HTTPS-only gateway (`tls_listen` set).
+    pub listen: Option<SocketAddr>,
     /// `tls_listen`: the HTTPS listener's address, if any (port 0 as for `listen`).
     pub tls_listen: Option<SocketAddr>,
     /// Number of shards; 0 = one per CPU.
@@ -246,6 +248,8 @@ mod registry_tests;
 mod route_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 #[cfg(test)]
 mod tracing_tests;
 #[cfg(test)]

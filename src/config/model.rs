@@ -291,6 +291,8 @@ pub struct AuthFile {
     pub header: Option<String>,
     pub query: Option<String>,
     pub keys: Option<Vec<ApiKeyFile>>,
+    pub allow_subjects: Option<Vec<String>>,
+    pub allow_sans: Option<Vec<String>>,
 }
 
 /// One entry of an API-key policy's `keys`.

@@ -134,7 +134,8 @@ fn listeners(
         return;
     };
     for (other, addr) in [
-        ("server.listen", Some(server.listen)),
+        ("server.listen", server.listen),
+        ("server.tls_listen", server.tls_listen),
         ("server.admin_listen", server.admin_listen),
     ] {
         if addr == Some(l) {

@@ -46,7 +46,7 @@ fn route(extra: &str) -> String {
 fn defaults() {
     let c = load(&route("path_prefix = \"/\"\n")).unwrap();
     let s = &c.server;
-    assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(s.listen, "127.0.0.1:8080".parse().ok());
     assert_eq!(s.workers, 0);
     assert_eq!(s.cpus, None);
     assert_eq!(s.io, IoMode::Auto);
@@ -89,7 +89,7 @@ shutdown_grace_ms = 3
 admin_listen = \"127.0.0.1:0\"
 ";
     let s = load(src).unwrap().server;
-    assert_eq!(s.listen.port(), 0);
+    assert_eq!(s.listen.map(|l| l.port()), Some(0));
     assert_eq!(
         (s.workers, s.cpus.clone(), s.io),
         (3, Some(vec![1, 0]), IoMode::Epoll)
@@ -364,7 +364,7 @@ fn bundled_configs_are_valid() {
         .upstreams
         .iter()
         .all(|u| matches!(u.discovery, super::upstream::Discovery::Registry { .. })));
-    assert_eq!(demo.server.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(demo.server.listen, "127.0.0.1:8080".parse().ok());
     assert_eq!(
         demo.server.admin_listen,
         Some("127.0.0.1:9901".parse().unwrap())

@@ -1,8 +1,9 @@
 //! Compiling `[tls]` and `server.tls_listen`'s cross-key rules: reads each
 //! certificate chain and key (PEM; the key from a path, `env:` or `file:`),
 //! checks that they match, takes the names from the certificate's DNS SANs
-//! unless listed, and builds `crate::tls::TlsSpec`; and reading the same
-//! files again when they change (`reload`, for `reload::certs`).
+//! unless listed, reads the client CA roots (`client_ca`, `client_auth`),
+//! and builds `crate::tls::TlsSpec`; and reading the same files again when
+//! they change (`reload`, for `reload::certs`).
 //!
 //! Owns: every `[tls]` error, attached to its key (`tls.certificates[1].key`).
 //! Must never: put key material in an error message, or stop at the first
@@ -18,7 +19,9 @@ use rustls::sign::CertifiedKey;
 
 use super::load::Doc;
 use super::model::{TlsCertFile, TlsFile};
-use crate::tls::{CertEntry, CertSource, MinVersion, SniResolver, TlsSpec};
+use crate::tls::{
+    CertEntry, CertSource, ClientAuth, ClientSource, MinVersion, SniResolver, TlsSpec,
+};
 
 /// An error in one certificate entry: the field (`cert`, `key`, `names`)
 /// and the message.
@@ -39,17 +42,7 @@ pub fn compile(
         }
         return None;
     };
-    for (key, set) in [
-        ("client_ca", t.client_ca.is_some()),
-        ("client_auth", t.client_auth.is_some()),
-    ] {
-        if set {
-            doc.err(
-                &format!("tls.{key}"),
-                "client certificates (mTLS) are not supported yet (docs/tls.md)",
-            );
-        }
-    }
+    let client = client(doc, t);
     let min_version = match t.min_version.as_deref() {
         None | Some("1.2") => MinVersion::Tls12,
         Some("1.3") => MinVersion::Tls13,
@@ -108,6 +101,7 @@ pub fn compile(
     if certs.len() != sources.len() {
         return None;
     }
+    let client = client?;
     let mut owner: HashMap<&str, usize> = HashMap::new();
     for (i, c) in certs.iter().enumerate() {
         for n in &c.names {
@@ -122,7 +116,7 @@ pub fn compile(
     // No default marked: the first certificate (docs/tls.md).
     let default = default.unwrap_or(0);
     let resolver = SniResolver::new(certs, default);
-    match TlsSpec::new(min_version, sources, default, resolver) {
+    match TlsSpec::new(min_version, sources, default, resolver, client) {
         Ok(spec) => Some(Arc::new(spec)),
         Err(e) => {
             doc.err("tls", e);
@@ -156,10 +150,72 @@ pub fn reload(spec: &TlsSpec) -> Result<(), String> {
             }
         }
     }
+    let roots = match &spec.client {
+        None => None,
+        Some(c) => match roots(&c.ca) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.push(format!("tls.client_ca: {e}"));
+                None
+            }
+        },
+    };
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }
-    spec.swap(SniResolver::new(certs, spec.default))
+    spec.swap(SniResolver::new(certs, spec.default), roots)
+}
+
+/// Client certificates wanted and their CA roots read: `Some(None)`
+/// without `client_ca`, `None` after an error (recorded in `doc`).
+/// `client_ca` alone means `client_auth = "required"`: a CA configured
+/// and then not enforced would be a silent hole (docs/tls.md).
+fn client(doc: &mut Doc<'_>, t: &TlsFile) -> Option<Option<(ClientSource, rustls::RootCertStore)>> {
+    let auth = match t.client_auth.as_deref() {
+        None | Some("required") => ClientAuth::Required,
+        Some("optional") => ClientAuth::Optional,
+        Some(other) => {
+            doc.err(
+                "tls.client_auth",
+                format!("unknown value {other:?}: use \"required\" or \"optional\""),
+            );
+            return None;
+        }
+    };
+    let Some(ca) = t.client_ca.as_deref() else {
+        if t.client_auth.is_some() {
+            doc.err(
+                "tls.client_auth",
+                "client certificates need tls.client_ca (the PEM file of the CAs that sign them)",
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    match roots(ca) {
+        Ok(r) => Some(Some((
+            ClientSource {
+                ca: ca.into(),
+                auth,
+            },
+            r,
+        ))),
+        Err(e) => {
+            doc.err("tls.client_ca", e);
+            None
+        }
+    }
+}
+
+/// The CA certificates in the PEM file at `path`, as verifier roots.
+fn roots(path: &str) -> Result<rustls::RootCertStore, String> {
+    let mut store = rustls::RootCertStore::empty();
+    for (i, c) in chain(path)?.into_iter().enumerate() {
+        store
+            .add(c)
+            .map_err(|e| format!("certificate {} in {path:?} is not a usable CA: {e}", i + 1))?;
+    }
+    Ok(store)
 }
 
 /// One entry's keys, checked for presence and its listed names normalised.

@@ -56,6 +56,10 @@ pub enum HeaderKind {
     TraceParent,
     /// `tracestate` (W3C): passed on only when the client's trace continues.
     TraceState,
+    /// `x-client-cert-subject`, `x-client-cert-san`, `x-client-cert-verified`
+    /// (set by the gateway from a verified client certificate, `tls::Peer`)
+    /// and Envoy's `x-forwarded-client-cert`: never passed on from a client.
+    ClientCert,
     /// Any other name.
     Other,
 }
@@ -89,8 +93,12 @@ impl HeaderKind {
             17 if is(b"transfer-encoding") => HeaderKind::TransferEncoding,
             17 if is(b"x-forwarded-proto") => HeaderKind::XForwardedProto,
             17 if is(b"x-method-override") => HeaderKind::MethodOverride,
+            17 if is(b"x-client-cert-san") => HeaderKind::ClientCert,
             19 if is(b"proxy-authorization") => HeaderKind::ProxyAuthorization,
+            21 if is(b"x-client-cert-subject") => HeaderKind::ClientCert,
             22 if is(b"x-http-method-override") => HeaderKind::MethodOverride,
+            22 if is(b"x-client-cert-verified") => HeaderKind::ClientCert,
+            23 if is(b"x-forwarded-client-cert") => HeaderKind::ClientCert,
             _ => HeaderKind::Other,
         }
     }

@@ -1,5 +1,7 @@
 //! The `Auth` policy: find a credential for each of the route's `auth`
 //! policies in turn, accept the first that verifies, then enforce `require`.
+//! For `kind = "mtls"` the credential is the connection's verified client
+//! certificate (none on a plain connection).
 //!
 //! Owns credential extraction (bearer header, named header, cookie, query
 //! parameter, read in place from the request buffer) and the
@@ -31,7 +33,8 @@ pub struct AuthRule {
     pub policies: Box<[usize]>,
     /// What the identity must hold.
     pub require: Require,
-    /// `Bearer` when any policy is a JWT one, else `ApiKey`.
+    /// `Bearer` when any policy is a JWT one, else `ApiKey` when any is
+    /// an API-key one, else `ClientCertificate`.
     pub scheme: &'static str,
 }
 
@@ -56,6 +59,16 @@ pub fn run(rule: &AuthRule, cx: &mut Ctx<'_>) -> Result<(), Denied> {
                 Some(k) => apikey::find(&p.keys, k)
                     .map(|key| Identity::ApiKey { policy: i, key })
                     .ok_or(AuthError::BadApiKey),
+            },
+            AuthPolicy::Mtls(p) => match cx.client_cert {
+                None => continue,
+                Some(cert) if cert.allowed(&p.allow_subjects, &p.allow_sans) => {
+                    Ok(Identity::Mtls {
+                        policy: i,
+                        cert: cert.clone(),
+                    })
+                }
+                Some(_) => Err(AuthError::CertNotAllowed),
             },
         };
         match result {
@@ -96,7 +109,15 @@ fn authorise(rule: &AuthRule, cx: &Ctx<'_>) -> Result<(), Denied> {
 
 /// The refusal with its RFC 6750 challenge: no `error` when no credential
 /// was sent (§3.1), `invalid_token` on 401, `insufficient_scope` on 403.
+/// A client certificate that is not allowed gets no challenge: no other
+/// credential on this request would change the answer.
 fn deny(scheme: &str, code: ErrorCode) -> Denied {
+    if code == ErrorCode::ClientCertNotAllowed {
+        return Denied {
+            code,
+            headers: String::new(),
+        };
+    }
     let mut h = String::with_capacity(160);
     let _ = write!(h, "www-authenticate: {scheme} realm=\"ringway\"");
     match code.status() {

@@ -52,6 +52,8 @@ pub struct Ctx<'a> {
     /// Response header lines policies add (`name: value\r\n`), sent on the
     /// upstream's response or on the gateway's own error.
     pub resp_headers: &'a mut Vec<u8>,
+    /// The connection's verified TLS client certificate, if any.
+    pub client_cert: Option<&'a std::rc::Rc<crate::tls::ClientCert>>,
 }
 
 /// A refusal: the error to answer with and any extra header lines for it.

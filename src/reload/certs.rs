@@ -1,9 +1,10 @@
-//! Certificate hot swap: when a `[[tls.certificates]]` file changes, its
-//! set is read again and served from the next handshake, without a
-//! configuration reload (`config::reload_certificates`, `TlsSpec::swap`).
+//! Certificate hot swap: when a `[[tls.certificates]]` file or the
+//! `client_ca` file changes, the set is read again and served from the next
+//! handshake, without a configuration reload
+//! (`config::reload_certificates`, `TlsSpec::swap`).
 //!
-//! Polls every `POLL` the certificate and key files (not `env:` keys) of
-//! the configuration in effect, by modification time, size and a hash of
+//! Polls every `POLL` the certificate and key files (not `env:` keys) and
+//! the client CA file of the configuration in effect, by modification time, size and a hash of
 //! the bytes, as `watch` does for the configuration file. A set that fails
 //! to load (a renewal half-written, a key that does not match yet) is
 //! logged and the running one stays; the next change is tried again.
@@ -35,6 +36,7 @@ fn stamps(spec: &TlsSpec, seed: &std::collections::hash_map::RandomState) -> Vec
             [Some(&*s.cert), key]
         })
         .flatten()
+        .chain(spec.client.as_ref().map(|c| &*c.ca))
         .map(|p| stamp(Path::new(p), seed))
         .collect()
 }

@@ -46,6 +46,7 @@ pub async fn admit<'r>(c: &mut Conn, sh: &Shard, route: &'r Route) -> Admission<
                     auth: &mut auth,
                     identity: &mut c.req.identity,
                     resp_headers: &mut c.req.resp_headers,
+                    client_cert: c.stream.tls_peer().and_then(|p| p.client_cert()),
                 };
                 policy::auth::run(rule, &mut cx)
             }

@@ -4,9 +4,11 @@
 //!
 //! Owns: which header lines are forwarded (hop-by-hop and route edits
 //! removed, but `Upgrade` kept on an upgrade the route proxies and on its
-//! 101; client `x-real-ip`, and `x-forwarded-for`/`forwarded` unless
-//! the peer is a trusted proxy) and which the gateway adds (`via`,
-//! `x-forwarded-*`, `x-real-ip`, `x-request-id`, framing, `connection`, one
+//! 101; client `x-real-ip` and `x-client-cert-*`, and
+//! `x-forwarded-for`/`forwarded` unless the peer is a trusted proxy) and
+//! which the gateway adds (`via`, `x-forwarded-*`, `x-real-ip`,
+//! `x-client-cert-*` from a verified client certificate, `x-request-id`,
+//! framing, `connection`, one
 //! canonical `content-length` where either side sent a non-canonical value
 //! or, upstream, several). Must never: re-serialise a header line that
 //! passes through unchanged.
@@ -120,6 +122,7 @@ pub fn build_request(
             | HeaderKind::XForwardedHost
             | HeaderKind::XRequestId
             | HeaderKind::XRealIp
+            | HeaderKind::ClientCert
             | HeaderKind::Expect => true,
             // Only a trusted proxy may tell the upstream about earlier hops.
             HeaderKind::Forwarded => !*peer_trusted,
@@ -221,6 +224,10 @@ pub fn build_request(
         out.add(b"connection: upgrade\r\n");
     }
     out.add(&route.request_headers.rendered);
+    if let Some(p) = stream.tls_peer() {
+        // Made once at the handshake; the client's own copies went above.
+        out.add(p.headers());
+    }
     out.add(identity.forwarded_headers());
     out.add(b"\r\n");
     let start = h.head_len;

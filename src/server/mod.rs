@@ -67,25 +67,12 @@ pub fn run(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let listeners = bind_all("listen", cfg.server.listen, workers)?;
-    // The HTTPS listeners: one per shard as for `listen`.
-    let mut tls_listeners: Vec<Option<TcpListener>> = match cfg.server.tls_listen {
-        Some(a) => bind_all("tls_listen", a, workers)?
-            .into_iter()
-            .map(Some)
-            .collect(),
-        None => (0..workers).map(|_| None).collect(),
-    };
-    let tls_addr = match tls_listeners.first() {
-        Some(Some(l)) => Some(
-            l.local_addr()
-                .map_err(|e| StartError(format!("listener address: {e}")))?,
-        ),
-        _ => None,
-    };
-    let addr = listeners[0]
-        .local_addr()
-        .map_err(|e| StartError(format!("listener address: {e}")))?;
+    // Each listener one per shard; either may be absent (config checks
+    // that one is there).
+    let mut listeners = bind_optional("listen", cfg.server.listen, workers)?;
+    let mut tls_listeners = bind_optional("tls_listen", cfg.server.tls_listen, workers)?;
+    let addr = first_addr(&listeners)?;
+    let tls_addr = first_addr(&tls_listeners)?;
     // One counter set per shard, and one for the admin listener's errors.
     let metrics = Metrics::new(workers);
     // Register before any shard runs so an early signal is not lost.
@@ -126,7 +113,7 @@ pub fn run(
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut controls = Vec::with_capacity(workers);
     let mut threads = Vec::with_capacity(workers);
-    for (i, listener) in listeners.into_iter().enumerate() {
+    for i in 0..workers {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()
             .map_err(|e| StartError(format!("control channel: {e}")))?;
         controls.push(ours);
@@ -140,7 +127,7 @@ pub fn run(
             core,
             io: cfg.server.io,
             ring_setup: cfg.server.ring_setup,
-            listener,
+            listener: listeners.get_mut(i).and_then(Option::take),
             tls_listener: tls_listeners.get_mut(i).and_then(Option::take),
             control: theirs,
             ready: ready_tx.clone(),
@@ -165,9 +152,12 @@ pub fn run(
         }
     }
     readiness.advance(Phase::Ready);
-    let (addr, tls_addr) = (addr.to_string(), tls_addr.map(|a| a.to_string()));
-    let mut fields = vec![("addr", Val::Str(&addr))];
-    // Only when there is a TLS listener: no empty field in the line.
+    let (addr, tls_addr) = (addr.map(|a| a.to_string()), tls_addr.map(|a| a.to_string()));
+    // Each address only when there is that listener: no empty field.
+    let mut fields = Vec::with_capacity(5);
+    if let Some(a) = &addr {
+        fields.push(("addr", Val::Str(a)));
+    }
     if let Some(t) = &tls_addr {
         fields.push(("tls_addr", Val::Str(t)));
     }
@@ -237,6 +227,31 @@ fn pick_core(
         }
         _ if cores.is_empty() => None,
         _ => Some(cores[i % cores.len()]),
+    }
+}
+
+/// `bind_all` when `listen` is configured: one slot per shard, each taken
+/// by its shard; `None`s otherwise.
+fn bind_optional(
+    key: &str,
+    listen: Option<SocketAddr>,
+    workers: usize,
+) -> Result<Vec<Option<TcpListener>>, StartError> {
+    Ok(match listen {
+        Some(a) => bind_all(key, a, workers)?.into_iter().map(Some).collect(),
+        None => (0..workers).map(|_| None).collect(),
+    })
+}
+
+/// The address the first shard's listener is bound to (the port the OS
+/// picked for port 0), if there is that listener.
+fn first_addr(listeners: &[Option<TcpListener>]) -> Result<Option<SocketAddr>, StartError> {
+    match listeners.first() {
+        Some(Some(l)) => l
+            .local_addr()
+            .map(Some)
+            .map_err(|e| StartError(format!("listener address: {e}"))),
+        _ => Ok(None),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! 1. read head        (`conn::read_head`, before this module)
 //! 2. identify         request id: the client's if valid, else a new one
-//! 3. normalise        the path, before anything looks at it
+//! 3. normalise        the path, before anything looks at it; on a TLS
+//!    connection with client certificates, the Host must be the SNI (421)
 //! 4. match route      host, path, method, headers → one compiled route
 //! 5. policies         per-route checks that may answer early: the body
 //!    limit, then `admit::admit` over the route's compiled policy list
@@ -51,6 +52,16 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
     if let Err(code) = normalise(c, g.cfg.server.path_mode) {
         let keep = respond::error(c, sh, code, true, None).await;
         return Outcome::error(code, keep);
+    }
+    if let Some(peer) = c.stream.tls_peer() {
+        // Before routing, which reads the Host: an identity proven for one
+        // name is not carried to another (domain fronting, docs/tls.md).
+        // The connection closes: its next request would be misdirected too.
+        if !peer.host_allowed(c.head.host.map(|h| h.get(&c.buf))) {
+            let code = ErrorCode::MisdirectedRequest;
+            let keep = respond::error(c, sh, code, true, None).await;
+            return Outcome::error(code, keep);
+        }
     }
 
     let route = match g.cfg.router.find(&c.head, &c.buf, &c.req.path) {

@@ -53,8 +53,8 @@ pub struct ShardStart {
     pub io: IoMode,
     /// `server.ring_setup`.
     pub ring_setup: crate::config::RingSetup,
-    /// The shard's bound listening socket.
-    pub listener: std::net::TcpListener,
+    /// The shard's plain HTTP listener (`server.listen`), if configured.
+    pub listener: Option<std::net::TcpListener>,
     /// Its HTTPS listener (`server.tls_listen`), if configured.
     pub tls_listener: Option<std::net::TcpListener>,
     /// The shard's end of the control channel: one byte means "shut down".
@@ -132,7 +132,7 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
         ..
     } = start;
     let sh = Rc::new(Shard::new(id, published, metrics, open_conns, telemetry));
-    let listener = match to_monoio(listener) {
+    let listener = match listener.map(to_monoio).transpose() {
         Ok(l) => l,
         Err(e) => {
             let _ = ready.send(Err(format!("listener: {e}")));
@@ -156,13 +156,8 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
             return 0;
         }
     };
-    let tls_fd = tls_listener.as_ref().map(|l| l.as_raw_fd());
-    monoio::spawn(watch_control(
-        sh.clone(),
-        control,
-        listener.as_raw_fd(),
-        tls_fd,
-    ));
+    let fds = [&listener, &tls_listener].map(|l| l.as_ref().map(|l| l.as_raw_fd()));
+    monoio::spawn(watch_control(sh.clone(), control, fds));
     let tls_loop = tls_listener.map(|l| monoio::spawn(accept_loop(sh.clone(), l, true)));
     monoio::spawn(sweep_pools(sh.clone()));
     monoio::spawn(expire_parked(sh.clone()));
@@ -172,7 +167,9 @@ async fn shard_main(start: ShardStart, io: IoKind) -> usize {
     }
     let _ = ready.send(Ok(io));
 
-    accept_loop(sh.clone(), listener, false).await;
+    if let Some(l) = listener {
+        accept_loop(sh.clone(), l, false).await;
+    }
     if let Some(t) = tls_loop {
         t.await;
     }
@@ -220,20 +217,15 @@ async fn accept_loop(sh: Rc<Shard>, listener: TcpListener, tls: bool) {
 }
 
 /// Waits for the control byte, then starts this shard's shutdown.
-async fn watch_control(
-    sh: Rc<Shard>,
-    mut control: UnixStream,
-    listen_fd: RawFd,
-    tls_fd: Option<RawFd>,
-) {
+/// `listen_fds`: the plain and the TLS listener, where configured.
+async fn watch_control(sh: Rc<Shard>, mut control: UnixStream, listen_fds: [Option<RawFd>; 2]) {
     let buf = vec![0u8; 1];
     let _ = control.read(buf).await;
     sh.shutting_down.set(true);
-    // Wakes the pending accept; the listener is closed by the accept loop.
-    // SAFETY: the listener outlives this call (it is dropped after accept returns).
-    unsafe { libc::shutdown(listen_fd, libc::SHUT_RDWR) };
-    if let Some(fd) = tls_fd {
-        // SAFETY: as above, for the TLS listener.
+    for fd in listen_fds.into_iter().flatten() {
+        // Wakes the pending accept; the listener is closed by its accept loop.
+        // SAFETY: each listener outlives this call (it is dropped after its
+        // accept returns).
         unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
     }
     sh.conns.close_idle();

@@ -5,8 +5,10 @@
 //! client's connection is a `Stream` (rustls' server side); an upstream
 //! connection (`upstream::pool`) a `Stream<ClientConnection>`.
 //!
-//! Owns: which kind a client connection is, and the readiness and
-//! cancellation operations the connection loop needs on either kind.
+//! Owns: which kind a client connection is, what a TLS handshake proved
+//! about the client (`TlsConn::peer`, in the same box as the session), and
+//! the readiness and cancellation operations the connection loop needs on
+//! either kind.
 //! Must never: know about HTTP, or hold TLS state for a plain connection
 //! (the TLS variant is boxed so that a parked plain connection, the bulk of
 //! an idle gateway's memory, stays as small as before).
@@ -19,7 +21,18 @@ use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::{ConnectionCommon, ServerConnection};
 
-use crate::tls::TlsStream;
+use crate::tls::{Peer, TlsStream};
+
+/// A TLS connection: the record layer and, on the client side of the
+/// gateway, what the handshake told about the client (SNI, verified
+/// certificate), kept together in one box. An upstream connection's peer
+/// is empty.
+pub struct TlsConn<C = ServerConnection> {
+    /// The rustls session over the socket.
+    pub io: TlsStream<C>,
+    /// The client as the handshake saw it.
+    pub peer: Peer,
+}
 
 /// A connection's stream; `C` is the rustls side of its TLS variant.
 pub enum Stream<C = ServerConnection> {
@@ -27,7 +40,7 @@ pub enum Stream<C = ServerConnection> {
     Plain(TcpStream),
     /// HTTPS: rustls driven over the socket (`crate::tls::TlsStream`).
     /// Boxed: rustls' state is ~1 KiB and lives only on TLS connections.
-    Tls(Box<TlsStream<C>>),
+    Tls(Box<TlsConn<C>>),
 }
 
 impl<C, D> Stream<C>
@@ -39,6 +52,15 @@ where
     #[inline]
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
+    }
+
+    /// The TLS client's SNI and certificate; `None` on plain HTTP.
+    #[inline]
+    pub fn tls_peer(&self) -> Option<&Peer> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => Some(&t.peer),
+        }
     }
 
     /// The scheme, for headers and logs.
@@ -56,7 +78,7 @@ where
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(t) => t.tcp(),
+            Stream::Tls(t) => t.io.tcp(),
         }
     }
 
@@ -65,7 +87,7 @@ where
     #[inline]
     pub fn release_buffers(&mut self) {
         if let Stream::Tls(t) = self {
-            t.release_buffers();
+            t.io.release_buffers();
         }
     }
 
@@ -74,7 +96,7 @@ where
     /// one does nothing, as before.
     pub async fn close_notify(&mut self, limit: std::time::Duration) {
         if let Stream::Tls(t) = self {
-            let _ = monoio::time::timeout(limit, t.shutdown()).await;
+            let _ = monoio::time::timeout(limit, t.io.shutdown()).await;
         }
     }
 
@@ -89,7 +111,7 @@ where
     pub fn has_buffered(&mut self) -> bool {
         match self {
             Stream::Plain(_) => false,
-            Stream::Tls(t) => t.has_buffered(),
+            Stream::Tls(t) => t.io.has_buffered(),
         }
     }
 }
@@ -101,7 +123,7 @@ where
     fn as_raw_fd(&self) -> RawFd {
         match self {
             Stream::Plain(s) => s.as_raw_fd(),
-            Stream::Tls(t) => t.tcp().as_raw_fd(),
+            Stream::Tls(t) => t.io.tcp().as_raw_fd(),
         }
     }
 }
@@ -114,14 +136,14 @@ where
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.read(buf).await,
-            Stream::Tls(t) => t.read(buf, None).await,
+            Stream::Tls(t) => t.io.read(buf, None).await,
         }
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.readv(buf).await,
-            Stream::Tls(t) => t.readv(buf).await,
+            Stream::Tls(t) => t.io.readv(buf).await,
         }
     }
 }
@@ -137,7 +159,7 @@ where
     ) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.cancelable_read(buf, c).await,
-            Stream::Tls(t) => t.read(buf, Some(c)).await,
+            Stream::Tls(t) => t.io.read(buf, Some(c)).await,
         }
     }
 
@@ -149,7 +171,7 @@ where
         match self {
             Stream::Plain(s) => s.cancelable_readv(buf, c).await,
             // Not used by the gateway; a TLS readv is not cancellable.
-            Stream::Tls(t) => t.readv(buf).await,
+            Stream::Tls(t) => t.io.readv(buf).await,
         }
     }
 }
@@ -162,7 +184,7 @@ where
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.write(buf).await,
-            Stream::Tls(t) => t.write(buf).await,
+            Stream::Tls(t) => t.io.write(buf).await,
         }
     }
 
@@ -170,21 +192,21 @@ where
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         match self {
             Stream::Plain(s) => s.writev(buf).await,
-            Stream::Tls(t) => t.writev(buf).await,
+            Stream::Tls(t) => t.io.writev(buf).await,
         }
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush().await,
-            Stream::Tls(t) => t.flush().await,
+            Stream::Tls(t) => t.io.flush().await,
         }
     }
 
     async fn shutdown(&mut self) -> std::io::Result<()> {
         match self {
             Stream::Plain(s) => s.shutdown().await,
-            Stream::Tls(t) => t.shutdown().await,
+            Stream::Tls(t) => t.io.shutdown().await,
         }
     }
 }

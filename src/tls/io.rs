@@ -57,11 +57,16 @@ pub enum HandshakeFail {
     NoAlpn = 6,
     /// Any other protocol error (bad message, cipher mismatch, …).
     Protocol = 7,
+    /// `client_auth = "required"` and the client sent no certificate.
+    ClientCertMissing = 8,
+    /// The client's certificate did not verify against `client_ca`
+    /// (another CA, expired, not for client auth) or cannot be read.
+    ClientCertInvalid = 9,
 }
 
 impl HandshakeFail {
     /// How many reasons there are (the metric's array length).
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 10;
 
     /// Every reason, in index order (the metric's label values).
     pub const ALL: [HandshakeFail; HandshakeFail::COUNT] = [
@@ -73,6 +78,8 @@ impl HandshakeFail {
         HandshakeFail::NoCertificate,
         HandshakeFail::NoAlpn,
         HandshakeFail::Protocol,
+        HandshakeFail::ClientCertMissing,
+        HandshakeFail::ClientCertInvalid,
     ];
 
     /// The label value.
@@ -86,6 +93,8 @@ impl HandshakeFail {
             HandshakeFail::NoCertificate => "no_certificate",
             HandshakeFail::NoAlpn => "no_alpn",
             HandshakeFail::Protocol => "protocol",
+            HandshakeFail::ClientCertMissing => "client_certificate_missing",
+            HandshakeFail::ClientCertInvalid => "client_certificate_invalid",
         }
     }
 
@@ -103,6 +112,9 @@ impl HandshakeFail {
             ) => HandshakeFail::Version,
             Error::AlertReceived(_) => HandshakeFail::AlertReceived,
             Error::NoApplicationProtocol => HandshakeFail::NoAlpn,
+            // Only a server that asks for client certificates sees these.
+            Error::NoCertificatesPresented => HandshakeFail::ClientCertMissing,
+            Error::InvalidCertificate(_) => HandshakeFail::ClientCertInvalid,
             // What rustls reports when the resolver returns nothing (no
             // default certificate: not reachable from a valid config).
             Error::General(m) if m.contains("certificate") => HandshakeFail::NoCertificate,

@@ -1,29 +1,29 @@
 //! TLS termination: the rustls server configuration built from `[tls]`
-//! (ring provider, versions, ALPN, resumption), certificate choice by SNI
-//! (`sni`), and the record-layer driver over monoio sockets (`io`), which
-//! also drives the client side of TLS to upstreams (`upstream`).
+//! (ring provider, versions, ALPN, resumption, client certificates),
+//! certificate choice by SNI (`sni`), the record-layer driver over monoio
+//! sockets (`io`), which also drives the client side of TLS to upstreams
+//! (`upstream`), and what a connection keeps about its client (`peer`).
 //!
 //! Owns: every rustls setting the gateway makes, the rules by which a
-//! client's name picks a certificate, and the live certificate set a file
-//! change replaces. Must never: read files or the environment (config::tls
+//! client's name picks a certificate, and the live certificate set (and
+//! client CA roots) a file change replaces. Must never: read files or the environment (config::tls
 //! loads the PEMs, at load and for reload::certs), or see HTTP.
 
 mod io;
+mod peer;
+mod resume;
 mod sni;
 mod upstream;
 
 use std::sync::Arc;
 
 pub use io::{accept, HandshakeFail, Shake, TlsStream};
+pub use peer::{ClientAuth, ClientCert, Peer, SanKind};
 pub use sni::{normalise_name, CertEntry, SniResolver};
 pub use upstream::{connect, server_name, Material, NoVerify, Settings, TlsFail, UpstreamTls};
 
 /// The one ALPN protocol announced; `h2` joins it once HTTP/2 exists.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
-
-/// TLS 1.2 sessions the per-process cache keeps for session-ID resumption
-/// (TLS 1.3 and TLS 1.2 clients with ticket support use stateless tickets).
-const SESSION_CACHE: usize = 4096;
 
 /// The lowest protocol version accepted (`tls.min_version`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,15 @@ pub struct CertSource {
     pub names: Option<Vec<Box<str>>>,
 }
 
+/// `tls.client_ca` and `tls.client_auth`: mTLS as configured.
+#[derive(Debug, Clone)]
+pub struct ClientSource {
+    /// `client_ca`: the PEM file of the CAs client certificates chain to.
+    pub ca: Box<str>,
+    /// `client_auth`.
+    pub auth: ClientAuth,
+}
+
 /// The certificates in use and the rustls configuration built on them.
 pub struct Live {
     /// What each handshake starts from.
@@ -64,6 +73,8 @@ pub struct TlsSpec {
     pub sources: Vec<CertSource>,
     /// Index of the default certificate in `sources`.
     pub default: usize,
+    /// Client certificates (mTLS), if configured.
+    pub client: Option<ClientSource>,
     live: crate::reload::publish::Published<Live>,
 }
 
@@ -73,23 +84,32 @@ impl std::fmt::Debug for TlsSpec {
             .field("min_version", &self.min_version)
             .field("sources", &self.sources)
             .field("default", &self.default)
+            .field("client", &self.client)
             .finish()
     }
 }
 
 impl TlsSpec {
-    /// A spec serving `resolver` (built from `sources`).
+    /// A spec serving `resolver` (built from `sources`), verifying client
+    /// certificates against `roots` (read from `client`'s CA file).
     pub fn new(
         min_version: MinVersion,
         sources: Vec<CertSource>,
         default: usize,
         resolver: SniResolver,
+        client: Option<(ClientSource, rustls::RootCertStore)>,
     ) -> Result<TlsSpec, String> {
-        let live = Live::build(min_version, resolver)?;
+        let (client, roots) = match client {
+            Some((c, r)) => (Some(c), Some(r)),
+            None => (None, None),
+        };
+        let verify = client.as_ref().map(|c| c.auth).zip(roots);
+        let live = Live::build(min_version, resolver, verify)?;
         Ok(TlsSpec {
             min_version,
             sources,
             default,
+            client,
             live: crate::reload::publish::Published::new(live),
         })
     }
@@ -100,32 +120,68 @@ impl TlsSpec {
         self.live.current()
     }
 
-    /// Serves `resolver` from the next handshake on; handshakes in
-    /// progress finish on the set they started with.
-    pub fn swap(&self, resolver: SniResolver) -> Result<(), String> {
-        self.live.publish(Live::build(self.min_version, resolver)?);
+    /// Serves `resolver` (and verifies client certificates against
+    /// `roots`, read again from `client.ca`) from the next handshake on;
+    /// handshakes in progress finish on the set they started with.
+    pub fn swap(
+        &self,
+        resolver: SniResolver,
+        roots: Option<rustls::RootCertStore>,
+    ) -> Result<(), String> {
+        let verify = self.client.as_ref().map(|c| c.auth).zip(roots);
+        self.live
+            .publish(Live::build(self.min_version, resolver, verify)?);
         Ok(())
+    }
+
+    /// `client_auth`, when client certificates are configured.
+    pub fn client_auth(&self) -> Option<ClientAuth> {
+        self.client.as_ref().map(|c| c.auth)
     }
 }
 
 impl Live {
-    /// Builds the rustls configuration around `resolver`.
-    fn build(min_version: MinVersion, resolver: SniResolver) -> Result<Live, String> {
+    /// Builds the rustls configuration around `resolver`, asking for client
+    /// certificates chained to the roots when `client` is set.
+    fn build(
+        min_version: MinVersion,
+        resolver: SniResolver,
+        client: Option<(ClientAuth, rustls::RootCertStore)>,
+    ) -> Result<Live, String> {
         let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
             MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
             MinVersion::Tls13 => &[&rustls::version::TLS13],
         };
         let resolver = Arc::new(resolver);
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
-            .map_err(|e| format!("TLS versions: {e}"))?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
+            .map_err(|e| format!("TLS versions: {e}"))?;
+        // Resumption state is per client-certificate policy (`resume`): a
+        // session proven under other roots, or under none, never resumes.
+        let scope = resume::scope(client.as_ref());
+        let builder = match client {
+            None => builder.with_no_client_auth(),
+            Some((auth, roots)) => {
+                let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider(),
+                );
+                let v = match auth {
+                    ClientAuth::Required => v,
+                    ClientAuth::Optional => v.allow_unauthenticated(),
+                };
+                let v = v
+                    .build()
+                    .map_err(|e| format!("client certificate verifier: {e}"))?;
+                builder.with_client_cert_verifier(v)
+            }
+        };
+        let mut config = builder.with_cert_resolver(resolver.clone());
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
         // Stateless tickets (keys rotate every 6 h) serve TLS 1.3 and ticket-
         // capable 1.2 clients without shared state; the cache serves 1.2
         // session IDs.
-        let (ticketer, cache) = resumption()?;
+        let (ticketer, cache) = resume::resumption(scope)?;
         config.ticketer = ticketer;
         config.session_storage = cache;
         Ok(Live {
@@ -133,28 +189,6 @@ impl Live {
             resolver,
         })
     }
-}
-
-/// Ticket keys and the session cache.
-type Resumption = (
-    Arc<dyn rustls::server::ProducesTickets>,
-    Arc<dyn rustls::server::StoresServerSessions>,
-);
-
-/// The process's ticket keys and session cache, made once: every
-/// configuration generation shares them, so a reload that swaps
-/// certificates does not turn the next handshake of every client into a
-/// full one.
-fn resumption() -> Result<Resumption, String> {
-    static PARTS: std::sync::OnceLock<Resumption> = std::sync::OnceLock::new();
-    if let Some(p) = PARTS.get() {
-        return Ok(p.clone());
-    }
-    let ticketer =
-        rustls::crypto::ring::Ticketer::new().map_err(|e| format!("TLS tickets: {e}"))?;
-    let cache: Arc<dyn rustls::server::StoresServerSessions> =
-        rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
-    Ok(PARTS.get_or_init(|| (ticketer, cache)).clone())
 }
 
 /// The ring crypto provider: the only one the gateway uses (no aws-lc).

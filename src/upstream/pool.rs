@@ -22,7 +22,8 @@ use super::shared::TargetStats;
 use super::UpstreamError;
 use crate::config::UpstreamSpec;
 use crate::observe::log::{self, Val};
-use crate::tls::{Shake, TlsFail};
+use crate::server::stream::TlsConn;
+use crate::tls::{Peer, Shake, TlsFail};
 
 /// An upstream connection's stream: plain TCP, or TLS (rustls' client side).
 pub type UpstreamStream = crate::server::stream::Stream<ClientConnection>;
@@ -172,7 +173,10 @@ async fn open(spec: &UpstreamSpec, addr: SocketAddr) -> Result<UpstreamStream, O
     };
     let name = tls.name_for(addr);
     match crate::tls::connect(tcp, tls.config.clone(), name).await {
-        Ok(s) => Ok(UpstreamStream::Tls(Box::new(s))),
+        Ok(io) => Ok(UpstreamStream::Tls(Box::new(TlsConn {
+            io,
+            peer: Peer::default(),
+        }))),
         Err(e) => Err(Opened::Tls(e)),
     }
 }
@@ -212,7 +216,7 @@ pub fn io_failed(
     let UpstreamStream::Tls(t) = &mut conn.stream else {
         return otherwise;
     };
-    match t.failure() {
+    match t.io.failure() {
         Some(e) => tls_failed(
             spec,
             conn.addr,

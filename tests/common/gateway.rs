@@ -43,7 +43,7 @@ type Logs = Arc<(Mutex<Vec<String>>, Condvar)>;
 /// A running gateway process.
 pub struct Gateway {
     child: Child,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     admin: Option<SocketAddr>,
     io: String,
@@ -206,10 +206,12 @@ impl Gateway {
             let admin = entries.iter().find(|e| e["msg"] == "admin listening");
             if let Some(l) = listening {
                 if !want_admin || admin.is_some() {
-                    let addr = l["addr"]
-                        .as_str()
-                        .and_then(|a| a.parse().ok())
-                        .unwrap_or_else(|| panic!("bad listening line {l}"));
+                    // Absent on an HTTPS-only gateway (no server.listen).
+                    let addr = l.get("addr").map(|a| {
+                        a.as_str()
+                            .and_then(|a| a.parse().ok())
+                            .unwrap_or_else(|| panic!("bad listening line {l}"))
+                    });
                     let admin = admin.map(|a| {
                         a["addr"]
                             .as_str()
@@ -251,8 +253,13 @@ impl Gateway {
         }
     }
 
-    /// The client listener.
+    /// The plain HTTP listener (panics on an HTTPS-only gateway).
     pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("the gateway has no server.listen")
+    }
+
+    /// The plain HTTP listener, if the gateway has one.
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
         self.addr
     }
 
@@ -288,7 +295,7 @@ impl Gateway {
 
     /// A new raw client connection to the gateway.
     pub fn client(&self) -> RawClient {
-        RawClient::connect(self.addr)
+        RawClient::connect(self.addr())
     }
 
     /// GET /metrics on the admin listener (panics unless 200).

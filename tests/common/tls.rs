@@ -1,9 +1,14 @@
 //! TLS helpers for the wire tests: a throwaway CA and leaf certificates
+//! (server ones, and client ones with a subject and SANs for mTLS)
 //! generated with rcgen and written as PEM files, and a blocking rustls
-//! client (std `TcpStream`) that reports what was negotiated.
+//! client (std `TcpStream`) that reports what was negotiated and may
+//! present a client certificate.
 //!
 //! Must never: trust anything but the test CA, except where a test asks
 //! for `Trust::Any` to see which certificate an unmatched name gets.
+
+// Each TLS test file includes this module on its own and uses a subset of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -84,6 +89,78 @@ impl TestCa {
             key_pem,
         }
     }
+
+    /// A client certificate: subject `O=<org>, CN=<cn>` (RFC 4514:
+    /// `CN=<cn>,O=<org>`) and SANs written `dns:`, `uri:` or `email:`.
+    pub fn client(&self, org: &str, cn: &str, sans: &[&str]) -> Leaf {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, org);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let ia5 = |s: &str| rcgen::Ia5String::try_from(s).expect("ia5");
+        params.subject_alt_names = sans
+            .iter()
+            .map(|s| match s.split_once(':') {
+                Some(("dns", v)) => rcgen::SanType::DnsName(ia5(v)),
+                Some(("uri", v)) => rcgen::SanType::URI(ia5(v)),
+                Some(("email", v)) => rcgen::SanType::Rfc822Name(ia5(v)),
+                _ => panic!("SAN {s:?}: write dns:, uri: or email:"),
+            })
+            .collect();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("sign client");
+        let key_pem = key.serialize_pem();
+        Leaf {
+            cert: temp("client.pem", &cert.pem()),
+            key: temp("client-key.pem", &key_pem),
+            key_pem,
+        }
+    }
+}
+
+impl Leaf {
+    /// The chain and key, for a rustls client.
+    pub fn load(
+        &self,
+    ) -> (
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        use rustls::pki_types::pem::PemObject;
+        let chain = CertificateDer::pem_file_iter(&self.cert)
+            .expect("open chain")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("chain");
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&self.key).expect("key");
+        (chain, key)
+    }
+}
+
+/// A `[tls]` section: `min_version`, then one `[[tls.certificates]]` per
+/// (leaf, extra raw keys).
+pub fn tls_section(min_version: &str, certs: &[(&Leaf, &str)]) -> String {
+    tls_section_with(&format!("min_version = \"{min_version}\""), certs)
+}
+
+/// A `[tls]` section with the raw `keys` (`client_ca = …`), then one
+/// `[[tls.certificates]]` per (leaf, extra raw keys).
+pub fn tls_section_with(keys: &str, certs: &[(&Leaf, &str)]) -> String {
+    let mut out = format!("[tls]\n{keys}\n\n");
+    for (leaf, extra) in certs {
+        out.push_str(&format!(
+            "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
+            leaf.cert.display(),
+            leaf.key.display()
+        ));
+    }
+    out
 }
 
 /// Which server certificates the client accepts.
@@ -105,6 +182,11 @@ pub struct ClientOpts {
     pub alpn: Vec<Vec<u8>>,
     /// Certificate trust.
     pub trust: Trust,
+    /// The client certificate presented (chain, key), if any.
+    pub client_cert: Option<(
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
 }
 
 impl ClientOpts {
@@ -117,7 +199,15 @@ impl ClientOpts {
             versions: vec![&rustls::version::TLS13, &rustls::version::TLS12],
             alpn: vec![b"http/1.1".to_vec()],
             trust: Trust::Ca,
+            client_cert: None,
         }
+    }
+
+    /// `new()` presenting `leaf` as the client certificate.
+    pub fn with_cert(leaf: &Leaf) -> ClientOpts {
+        let mut o = ClientOpts::new();
+        o.client_cert = Some(leaf.load());
+        o
     }
 }
 
@@ -131,7 +221,13 @@ pub fn client_config(ca: &TestCa, o: &ClientOpts) -> Arc<ClientConfig> {
         Trust::Ca => {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(ca.der()).expect("root");
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let b = builder.with_root_certificates(roots);
+            match &o.client_cert {
+                None => b.with_no_client_auth(),
+                Some((chain, key)) => b
+                    .with_client_auth_cert(chain.clone(), key.clone_key())
+                    .expect("client certificate"),
+            }
         }
         Trust::Any => builder
             .dangerous()

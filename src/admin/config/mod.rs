@@ -86,7 +86,7 @@ fn server(s: &ServerSettings) -> Value {
         .map(|o| text(&o.name))
         .collect();
     json!({
-        "listen": s.listen.to_string(),
+        "listen": s.listen.map(|a| a.to_string()),
         "tls_listen": s.tls_listen.map(|a| a.to_string()),
         "workers": s.workers,
         "cpus": s.cpus,
@@ -141,7 +141,12 @@ fn tls(t: &crate::tls::TlsSpec) -> Value {
         crate::tls::MinVersion::Tls12 => "1.2",
         crate::tls::MinVersion::Tls13 => "1.3",
     };
-    json!({ "min_version": min_version, "certificates": certs })
+    json!({
+        "min_version": min_version,
+        "client_ca": t.client.as_ref().map(|c| &*c.ca),
+        "client_auth": t.client_auth().map(|a| a.as_str()),
+        "certificates": certs,
+    })
 }
 
 /// `[registry]`, its token as the reference it was read from.
@@ -256,6 +261,11 @@ fn auth_policy(p: &AuthPolicy) -> Value {
                 .collect();
             json!({ "kind": "api_key", "source": source(&k.source), "keys": keys })
         }
+        AuthPolicy::Mtls(m) => json!({
+            "kind": "mtls",
+            "allow_subjects": m.allow_subjects,
+            "allow_sans": m.allow_sans,
+        }),
     }
 }
 
