@@ -55,7 +55,6 @@ codes! {
     ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
     UpgradeWithBody => 400, "upgrade_with_body", "an upgrade request must not carry a body";
     OriginNotAllowed => 403, "origin_not_allowed", "the route's cors origins do not include this upgrade request's Origin";
-    UpgradeOverTls => 501, "upgrade_over_tls_unsupported", "upgrades (WebSocket) are not proxied on the TLS listener yet; use the plain listener";
     BodyTooLarge => 413, "body_too_large", "the request body is larger than allowed";
     RequestTimeout => 408, "request_timeout", "the request was not received in time";
     RateLimited => 429, "rate_limited", "the rate limit for this client was exceeded";

@@ -13,21 +13,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tls::{client_config, connect, exchange, peer_names, ClientOpts, Leaf, TestCa, Trust};
-
-/// A `[tls]` section: `min_version`, then one `[[tls.certificates]]` per
-/// (leaf, extra raw keys).
-fn tls_section(min_version: &str, certs: &[(&Leaf, &str)]) -> String {
-    let mut out = format!("[tls]\nmin_version = \"{min_version}\"\n\n");
-    for (leaf, extra) in certs {
-        out.push_str(&format!(
-            "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
-            leaf.cert.display(),
-            leaf.key.display()
-        ));
-    }
-    out
-}
+use tls::{
+    client_config, connect, exchange, peer_names, tls_section, ClientOpts, Leaf, TestCa, Trust,
+};
 
 /// A gateway with both listeners in front of `up`, on the I/O driver `io`.
 fn gateway(up: &Upstream, io: &str, header_timeout_ms: u64, tls: &str) -> Gateway {
@@ -716,46 +704,4 @@ fn tls_listen_waits_for_a_restart_and_config_shows_tls_without_keys() {
         "the running TLS listener still serves: {:?}",
         s.err()
     );
-}
-
-#[test]
-fn an_upgrade_on_the_tls_listener_is_refused_not_faked() {
-    let up = Upstream::echo("u");
-    let ca = TestCa::new();
-    let leaf = ca.leaf(&["api.test"]);
-    let mut cfg = build(
-        &[("tls_listen", "\"127.0.0.1:0\"")],
-        &[("u", up.addr())],
-        "[[routes]]\nname = \"ws\"\npath_prefix = \"/\"\nupstream = \"u\"\nupgrade = [\"websocket\"]\n\n",
-    );
-    cfg.push_str(&tls_section("1.2", &[(&leaf, "")]));
-    let gw = Gateway::start(&cfg);
-    let mut s = connect(
-        gw.tls_addr(),
-        client_config(&ca, &ClientOpts::new()),
-        "api.test",
-    )
-    .expect("handshake");
-    let handshake = req(
-        "GET",
-        "/chat",
-        "api.test",
-        &[
-            ("Connection", "Upgrade"),
-            ("Upgrade", "websocket"),
-            ("Sec-WebSocket-Version", "13"),
-            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-        ],
-        b"",
-    );
-    let (status, body, head) = exchange(&mut s, &handshake);
-    let body = String::from_utf8_lossy(&body);
-    assert_eq!(status, 501, "{head}{body}");
-    assert!(
-        body.contains("\"code\":\"upgrade_over_tls_unsupported\""),
-        "{body}"
-    );
-    assert_eq!(up.requests().len(), 0, "nothing reached the upstream");
-    // A plain request on the same TLS connection still works.
-    assert_eq!(exchange(&mut s, &get("/ok", "api.test")).0, 200);
 }

@@ -68,12 +68,6 @@ pub fn wanted(c: &Conn, route: &Route) -> Result<bool, ErrorCode> {
     if !offered {
         return Ok(false);
     }
-    if c.stream.is_tls() {
-        // The tunnel copies each direction over its own duplicate of the
-        // socket; a TLS session is one state both directions share, so a
-        // TLS tunnel needs its own copy loop. Until then: said, not faked.
-        return Err(ErrorCode::UpgradeOverTls);
-    }
     if h.body != BodyKind::Empty {
         return Err(ErrorCode::UpgradeWithBody);
     }
@@ -121,10 +115,6 @@ pub(super) async fn switch(
     mut up: UpstreamConn,
     retries: u8,
 ) -> Result<Outcome, UpstreamError> {
-    if c.stream.is_tls() {
-        // `wanted` refuses an upgrade on a TLS connection (see there).
-        return Err(UpstreamError::BadResponse);
-    }
     c.chunk.reset();
     // A 1xx has no body: the head is all `build_response` takes.
     let (consumed, _) = build_response(c, route, &up.buf, Framing::Length(0), false)
@@ -145,22 +135,31 @@ pub(super) async fn switch(
     m.upgrades.inc();
     m.upgrades_active.inc();
     let idle = c.g.cfg.server.upgrade_idle_timeout;
-    let Stream::Plain(client) = &mut c.stream else {
-        // Checked at the top; kept so the client side is a plain socket.
-        m.upgrades_active.dec();
-        return Ok(Outcome {
-            status: 0,
-            ..outcome
-        });
-    };
     // What either side sent behind its head is the tunnel's first bytes.
-    let ends = Ends {
-        client,
-        client_buf: std::mem::take(&mut c.buf),
-        upstream: &mut up.stream,
-        upstream_buf: std::mem::take(&mut up.buf),
+    let client_buf = std::mem::take(&mut c.buf);
+    let upstream_buf = std::mem::take(&mut up.buf);
+    // One tunnel per kind of end, each compiled on its own (no dynamic
+    // dispatch): a TLS upstream adds an arm per client kind here.
+    let moved = match &mut c.stream {
+        Stream::Plain(client) => {
+            let ends = Ends {
+                client,
+                client_buf,
+                upstream: &mut up.stream,
+                upstream_buf,
+            };
+            tunnel::run(ends, idle, &sh.shutting_down).await
+        }
+        Stream::Tls(client) => {
+            let ends = Ends {
+                client: &mut **client,
+                client_buf,
+                upstream: &mut up.stream,
+                upstream_buf,
+            };
+            tunnel::run(ends, idle, &sh.shutting_down).await
+        }
     };
-    let moved = tunnel::run(ends, idle, &sh.shutting_down).await;
     m.upgrades_active.dec();
     m.upgrade_bytes_up.add(moved.up);
     m.upgrade_bytes_down.add(moved.down);

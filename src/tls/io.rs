@@ -16,7 +16,8 @@ use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent};
 use monoio::net::TcpStream;
 use monoio::BufResult;
-use rustls::ServerConnection;
+use rustls::server::ServerConnectionData;
+use rustls::{ConnectionCommon, ServerConnection};
 
 /// Ciphertext read per socket read: one full TLS record (16 KiB payload
 /// plus header and tag) arrives in one read.
@@ -136,6 +137,14 @@ impl TlsStream {
     /// The rustls connection (negotiated version, ALPN, SNI).
     pub fn session(&self) -> &ServerConnection {
         &self.tls
+    }
+
+    /// The socket and the session, for `split::split` (an upgraded
+    /// connection's tunnel). Frees the ciphertext buffers: the halves read
+    /// into the tunnel's own buffers and share one of their own for writes.
+    pub fn parts(&mut self) -> (&mut TcpStream, &mut ConnectionCommon<ServerConnectionData>) {
+        self.release_buffers();
+        (&mut self.tcp, std::ops::DerefMut::deref_mut(&mut self.tls))
     }
 
     /// True when a read would return without touching the socket:

@@ -1,6 +1,7 @@
 //! TLS termination: the rustls server configuration built from `[tls]`
 //! (ring provider, versions, ALPN, resumption), certificate choice by SNI
-//! (`sni`), and the record-layer driver over monoio sockets (`io`).
+//! (`sni`), the record-layer driver over monoio sockets (`io`), and its
+//! split into two halves for a tunnel (`split`).
 //!
 //! Owns: every rustls setting the gateway makes, the rules by which a
 //! client's name picks a certificate, and the live certificate set a file
@@ -9,6 +10,7 @@
 
 mod io;
 mod sni;
+pub mod split;
 
 use std::sync::Arc;
 

@@ -81,6 +81,20 @@ impl TestCa {
     }
 }
 
+/// A `[tls]` section: `min_version`, then one `[[tls.certificates]]` per
+/// (leaf, extra raw keys).
+pub fn tls_section(min_version: &str, certs: &[(&Leaf, &str)]) -> String {
+    let mut out = format!("[tls]\nmin_version = \"{min_version}\"\n\n");
+    for (leaf, extra) in certs {
+        out.push_str(&format!(
+            "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
+            leaf.cert.display(),
+            leaf.key.display()
+        ));
+    }
+    out
+}
+
 /// Which server certificates the client accepts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
