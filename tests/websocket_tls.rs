@@ -115,7 +115,10 @@ fn a_key_update_mid_tunnel_is_answered_and_traffic_goes_on() {
 /// A raw upstream that answers 101 and then, by path: `/client-first`
 /// reads to the end and answers `got:` and what it read, then closes;
 /// `/server-first` sends `server-done`, ends its side (FIN) and reads to
-/// the end. What it read is sent on the channel.
+/// the end; `/push` sends `PUSH` bytes and a FIN while it reads to the
+/// end. What it read is sent on the channel.
+const PUSH: usize = 32 << 20;
+
 fn half_close_upstream() -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
@@ -137,6 +140,14 @@ fn half_close_upstream() -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
                  Connection: Upgrade\r\nSec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
             );
             let _ = s.write_all(switch.as_bytes());
+            let push = head.starts_with(b"GET /push ");
+            if push {
+                let mut w = s.try_clone().expect("clone");
+                std::thread::spawn(move || {
+                    let _ = w.write_all(&bytes(PUSH));
+                    let _ = w.shutdown(std::net::Shutdown::Write);
+                });
+            }
             let server_first = head.starts_with(b"GET /server-first ");
             if server_first {
                 let _ = s.write_all(b"server-done");
@@ -144,7 +155,7 @@ fn half_close_upstream() -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
             }
             let mut got = Vec::new();
             let _ = s.read_to_end(&mut got);
-            if !server_first {
+            if !server_first && !push {
                 let _ = s.write_all(&[&b"got:"[..], &got].concat());
             }
             let _ = tx.send(got);
@@ -198,6 +209,30 @@ fn close_notify_and_fin_are_passed_on_as_half_closes_both_ways() {
     assert!(closed && rest.is_empty(), "{rest:?}");
     assert!(eventually(WAIT, || gw.metric("ringway_upgrades_active") == Some(0.0)));
     assert_eq!(bytes_each_way(), (5.0 + 4.0, 9.0 + 11.0));
+}
+
+#[test]
+fn a_client_that_sends_everything_before_reading_is_not_held_up() {
+    // 32 MiB each way, more than the sockets' buffers hold: while the
+    // gateway's write to the client waits for the client to read, the
+    // client's bytes must still flow to the upstream (as on a plain
+    // tunnel), or the client, reading only once its write is done, never
+    // reads.
+    let (addr, seen) = half_close_upstream();
+    // A stall fails in seconds (the gateway closes it idle), not in 60.
+    let (gw, ca) = gateway(addr, &[("upgrade_idle_timeout_ms", "3000")]);
+    let mut c = wss(&gw, &ca, "/push");
+    let sent = bytes(PUSH);
+    c.send_raw(&sent);
+    send_close_notify(&mut c);
+    let got = read_to_close_notify(&mut c);
+    assert!(
+        got == sent,
+        "{} bytes came back, not the {PUSH} sent",
+        got.len()
+    );
+    let up = seen.recv_timeout(WAIT).expect("upstream saw");
+    assert!(up == sent, "the upstream got {} bytes", up.len());
 }
 
 #[test]

@@ -10,7 +10,8 @@
 //! half plaintext through rustls to ciphertext on the socket. Records the
 //! read half must send itself (a KeyUpdate answer, an alert) and the write
 //! half's records leave through one flush that a two-party lock
-//! (`WriteLock`) serialises, so two writes never interleave on the socket.
+//! (`WriteLock`) serialises, so two writes never interleave on the socket;
+//! the read half never waits for it (the holder sends what it queued).
 //!
 //! Owns: the shared session, the ciphertext buffer the flushes share, and
 //! the close_notify/end-of-stream mapping of each half. Must never: hold a
@@ -112,9 +113,17 @@ impl<D> ReadHalf<'_, D> {
             let fed = self.feed(&buf[start..start + n]);
             buf.truncate(start);
             // Whatever rustls queued (a KeyUpdate answer, an alert) leaves
-            // now, not with the write half's next record.
-            if let Err(e) = flush(&self.sh, &mut self.tcp).await {
-                return (Err(e), buf);
+            // now, not with the write half's next record. Never waiting for
+            // the lock: a write half stuck on a peer that does not read
+            // would stop this direction too (and a peer that reads only
+            // once its own write is done would never read again). The
+            // holder sends what was queued before it lets go.
+            if self.sh.conn.borrow().wants_write() {
+                if let Some(_g) = self.sh.lock.try_lock() {
+                    if let Err(e) = flush_locked(&self.sh, &mut self.tcp).await {
+                        return (Err(e), buf);
+                    }
+                }
             }
             if let Err(e) = fed {
                 return (Err(e), buf);
@@ -213,9 +222,11 @@ impl<D> WriteHalf<'_, D> {
     }
 }
 
-/// Sends everything rustls queued, through `tcp`, under the lock: taken
-/// even when nothing is queued, since the other half may be writing what
-/// it took from the queue (a shutdown must not overtake it).
+/// Sends everything rustls queued, through `tcp`, under the lock: the
+/// write half takes it even when nothing is queued, since the read half
+/// may be writing what it took from the queue. The holder drains the
+/// queue until it is empty, so what the other half queued meanwhile
+/// leaves with it.
 async fn flush<D>(sh: &Shared<'_, D>, tcp: &mut TcpStream) -> std::io::Result<()> {
     let _g = sh.lock.lock().await;
     flush_locked(sh, tcp).await
@@ -284,6 +295,10 @@ struct WriteLock {
 struct Guard<'l>(&'l WriteLock);
 
 impl WriteLock {
+    fn try_lock(&self) -> Option<Guard<'_>> {
+        (!self.busy.replace(true)).then_some(Guard(self))
+    }
+
     async fn lock(&self) -> Guard<'_> {
         std::future::poll_fn(|cx| {
             if self.busy.get() {
