@@ -10,7 +10,9 @@
 # throughput: per round, each binary in turn (order alternating) copies
 # MIB MiB (default 256) each way through a plain tunnel
 # (bench/tunnel-throughput.py) and then through a TLS one (NEW_BIN only
-# when BASE_BIN has no TLS tunnel); prints every round and the medians.
+# when BASE_BIN has no TLS tunnel); prints every round, the medians of
+# MiB/s and of the gateway's on-CPU time per MiB moved (schedstat), and the
+# per-round CPU ratios (the wall-clock rate is the clients' on a busy box).
 # memory: N (default 1000) WebSockets over ws:// then over wss:// to the
 # echo server (tests/common/ws_server.py), each a fresh gateway
 # (bench/ws-memory.py).
@@ -82,25 +84,36 @@ throughput() {
             local bin=$base
             [ "$which" = new ] && bin=$new
             start_gw "$bin" "$up"
-            taskset -c 1 python3 bench/tunnel-throughput.py client \
-                "http://127.0.0.1:$HTTP_PORT/" "$mib" | sed "s/^/round=$r $which plain /" |
-                tee -a "$WORK/results"
-            if [ "$which" = new ]; then
-                taskset -c 1 python3 bench/tunnel-throughput.py client \
-                    "https://api.test:$TLS_PORT/" "$mib" "$WORK/ca.pem" |
-                    sed "s/^/round=$r $which tls /" | tee -a "$WORK/results"
-            fi
+            one_run "$r $which plain" "http://127.0.0.1:$HTTP_PORT/" "$mib"
+            [ "$which" = new ] &&
+                one_run "$r $which tls" "https://api.test:$TLS_PORT/" "$mib" "$WORK/ca.pem"
             stop_gw
         done
     done
-    rates() { grep "^round=[0-9]* $1 " "$WORK/results" | sed -E 's/.*mib_per_s=([0-9.]+).*/\1/'; }
+    field() { grep "^round=[0-9]* $1 " "$WORK/results" | sed -E "s/.* $2=([0-9.]+).*/\\1/"; }
     for k in "base plain" "new plain" "new tls"; do
-        printf '%s median MiB/s: %s\n' "$k" "$(rates "$k" | median)"
+        printf '%s: median MiB/s %s, median gateway CPU us/MiB %s\n' "$k" \
+            "$(field "$k" mib_per_s | median)" "$(field "$k" gw_cpu_us_per_mib | median)"
     done
     local ratios
-    ratios=$(round_ratios "$(rates "base plain" | tr '\n' ' ')" "$(rates "new plain" | tr '\n' ' ')")
-    printf 'new/base plain per round: %s; median %s\n' "$(tr '\n' ' ' <<<"$ratios")" \
-        "$(median <<<"$ratios")"
+    ratios=$(round_ratios "$(field "base plain" gw_cpu_us_per_mib | tr '\n' ' ')" \
+        "$(field "new plain" gw_cpu_us_per_mib | tr '\n' ' ')")
+    printf 'gateway CPU per MiB, new/base plain, per round: %s; median %s\n' \
+        "$(tr '\n' ' ' <<<"$ratios")" "$(median <<<"$ratios")"
+}
+
+# One client run against the gateway started last: LABEL URL MIB [CAFILE];
+# appends its line, with the gateway's on-CPU time per MiB moved, to the
+# results.
+one_run() {
+    local label=$1 before after line
+    shift
+    before=$(cpu_ns "$GW_PID")
+    line=$(taskset -c 1 python3 bench/tunnel-throughput.py client "$@")
+    after=$(cpu_ns "$GW_PID")
+    printf 'round=%s %s gw_cpu_us_per_mib=%s\n' "$label" "$line" \
+        "$(awk -v ns=$((after - before)) -v m="$2" 'BEGIN { printf "%.1f", ns / 1000 / (2 * m) }')" |
+        tee -a "$WORK/results"
 }
 
 memory() {
