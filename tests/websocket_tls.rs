@@ -209,6 +209,17 @@ fn close_notify_and_fin_are_passed_on_as_half_closes_both_ways() {
     assert!(closed && rest.is_empty(), "{rest:?}");
     assert!(eventually(WAIT, || gw.metric("ringway_upgrades_active") == Some(0.0)));
     assert_eq!(bytes_each_way(), (5.0 + 4.0, 9.0 + 11.0));
+
+    // A TCP FIN without close_notify (a truncation) is passed on the same
+    // way: the upgraded protocol, not the gateway, tells it from a clean end.
+    let mut c = wss(&gw, &ca, "/client-first");
+    c.send_raw(b"cut");
+    c.stream
+        .sock
+        .shutdown(std::net::Shutdown::Write)
+        .expect("FIN");
+    assert_eq!(seen.recv_timeout(WAIT).expect("upstream saw"), b"cut");
+    assert_eq!(read_to_close_notify(&mut c), b"got:cut");
 }
 
 #[test]
@@ -219,8 +230,11 @@ fn a_client_that_sends_everything_before_reading_is_not_held_up() {
     // tunnel), or the client, reading only once its write is done, never
     // reads.
     let (addr, seen) = half_close_upstream();
-    // A stall fails in seconds (the gateway closes it idle), not in 60.
-    let (gw, ca) = gateway(addr, &[("upgrade_idle_timeout_ms", "3000")]);
+    // A stall fails in 20 s (the gateway closes it idle), not in 60. Not
+    // less: the gateway's write to the client may wait that long for the
+    // client to finish writing on a loaded machine (a debug build moving
+    // 32 MiB beside other tests), and such a write counts as idle.
+    let (gw, ca) = gateway(addr, &[("upgrade_idle_timeout_ms", "20000")]);
     let mut c = wss(&gw, &ca, "/push");
     let sent = bytes(PUSH);
     c.send_raw(&sent);

@@ -296,7 +296,13 @@ struct Guard<'l>(&'l WriteLock);
 
 impl WriteLock {
     fn try_lock(&self) -> Option<Guard<'_>> {
-        (!self.busy.replace(true)).then_some(Guard(self))
+        // A guard only when taken: one made and dropped would release the
+        // holder's lock.
+        if self.busy.replace(true) {
+            None
+        } else {
+            Some(Guard(self))
+        }
     }
 
     async fn lock(&self) -> Guard<'_> {
@@ -319,6 +325,58 @@ impl Drop for Guard<'_> {
         self.0.busy.set(false);
         if let Some(w) = self.0.waiter.take() {
             w.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+
+    #[test]
+    fn gather_takes_whole_slices_up_to_its_limit_and_no_more() {
+        let mut v = Vec::new();
+        let a = vec![1u8; TX_BYTES - 10];
+        let b = vec![2u8; 30];
+        let n = Gather(&mut v)
+            .write_vectored(&[std::io::IoSlice::new(&a), std::io::IoSlice::new(&b)])
+            .unwrap();
+        assert_eq!(n, TX_BYTES);
+        assert_eq!(v.len(), TX_BYTES);
+        assert_eq!(&v[TX_BYTES - 10..], &[2u8; 10]);
+        assert_eq!(Gather(&mut v).write(&b).unwrap(), 0, "full");
+    }
+
+    #[test]
+    fn the_write_lock_is_held_until_its_guard_drops_and_wakes_the_waiter() {
+        let lock = WriteLock::default();
+        let held = lock.try_lock().expect("free");
+        assert!(lock.try_lock().is_none(), "held");
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = Waker::from(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut wait = std::pin::pin!(lock.lock());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        drop(held);
+        assert!(
+            woken.0.load(std::sync::atomic::Ordering::Relaxed),
+            "not woken"
+        );
+        let Poll::Ready(g) = wait.as_mut().poll(&mut cx) else {
+            panic!("not acquired after the release");
+        };
+        assert!(lock.try_lock().is_none());
+        drop(g);
+        assert!(lock.try_lock().is_some());
+    }
+
+    #[derive(Default)]
+    struct Woken(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
