@@ -6,7 +6,11 @@
 //! Static dispatch only: `tunnel::run` is generic over both ends, so a
 //! plain tunnel compiles to the same reads and writes as before, with no
 //! box and no vtable. A new kind of end (an upstream TLS stream, say)
-//! plugs in by implementing `End` with `tls::split` as the TLS one does.
+//! plugs in by implementing `End` with `tls::split` as the TLS one does;
+//! for a `TlsStream` generic over its rustls side that is one impl,
+//! `impl<C, D: 'static> End for TlsStream<C> where C: DerefMut<Target =
+//! ConnectionCommon<D>>` with `ReadHalf<'a, D>`/`WriteHalf<'a, D>`, and
+//! `upgrade::switch` matches on both ends' enums.
 //!
 //! Owns: which operations a tunnel needs of an end. Must never: look at
 //! the bytes, or buffer beyond the buffer it is handed.

@@ -6,10 +6,12 @@
 //! one buffer at a time, so memory is the two buffers the exchange already
 //! held. Either end may be plain TCP or TLS (`halves`): each splits into a
 //! read half and a write half, so the two directions run at once; the
-//! counts are of the tunnelled protocol's bytes (plaintext under TLS). An end of stream is passed on as a half-close (the other side's
-//! write side is shut down) and the other direction runs on; a failure, the
-//! idle timeout (no byte either way for `server.upgrade_idle_timeout_ms`) or
-//! the gateway's shutdown ends both at once.
+//! counts are of the tunnelled protocol's bytes (plaintext under TLS). An
+//! end of stream is passed on as a half-close (the other side's write side
+//! is shut down; under TLS, close_notify then FIN) and the other direction
+//! runs on; a failure, the idle timeout (no byte either way for
+//! `server.upgrade_idle_timeout_ms`) or the gateway's shutdown ends both at
+//! once.
 //!
 //! Owns: the copy, the half-close, the idle timeout and the byte counts.
 //! Must never: look at the bytes (they are the upgraded protocol's, not
