@@ -50,6 +50,9 @@ struct Shared<'a, D> {
 pub struct ReadHalf<'a, D> {
     tcp: TcpStream,
     sh: Rc<Shared<'a, D>>,
+    /// Ciphertext read but not yet taken by rustls, whose plaintext buffer
+    /// was full (see `feed`); empty and unallocated but for that moment.
+    held: Vec<u8>,
 }
 
 /// The write half: plaintext in, ciphertext out.
@@ -76,6 +79,7 @@ pub fn split<'a, D>(
         ReadHalf {
             tcp: rd,
             sh: sh.clone(),
+            held: Vec::new(),
         },
         WriteHalf { tcp, sh },
     )
@@ -98,6 +102,14 @@ impl<D> ReadHalf<'_, D> {
                 Drained::End => return (Ok(0), buf),
                 Drained::Empty => {}
             }
+            if !self.held.is_empty() {
+                let held = std::mem::take(&mut self.held);
+                let fed = feed(&mut self.sh.conn.borrow_mut(), &held, &mut self.held);
+                if let Err(e) = fed {
+                    return (Err(e), buf);
+                }
+                continue;
+            }
             let start = buf.len();
             let end = start + RX_BYTES.min(buf.capacity() - start);
             let (res, slice) = self
@@ -110,7 +122,11 @@ impl<D> ReadHalf<'_, D> {
                 Err(e) => return (Err(e), buf),
             };
             // rustls copies the ciphertext in: the buffer is free again.
-            let fed = self.feed(&buf[start..start + n]);
+            let fed = feed(
+                &mut self.sh.conn.borrow_mut(),
+                &buf[start..start + n],
+                &mut self.held,
+            );
             buf.truncate(start);
             // Whatever rustls queued (a KeyUpdate answer, an alert) leaves
             // now, not with the write half's next record. Never waiting for
@@ -164,22 +180,41 @@ impl<D> ReadHalf<'_, D> {
             }
         }
     }
+}
 
-    /// Hands `input` to rustls; an empty `input` is the TCP stream's end.
-    fn feed(&mut self, mut input: &[u8]) -> std::io::Result<()> {
-        let mut conn = self.sh.conn.borrow_mut();
-        loop {
-            // read_tls takes at most what its deframer has room for; loop.
-            let k = conn.read_tls(&mut input)?;
-            if let Err(e) = conn.process_new_packets() {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+/// Hands `input` to rustls; an empty `input` is the TCP stream's end.
+/// rustls refuses ciphertext while it holds more than 16 KiB of plaintext
+/// not yet read (its fixed limit): one socket read can complete a record
+/// begun in the last one and then hold more, so what it refuses is kept in
+/// `held`, to be fed once the plaintext has been drained.
+fn feed<D>(
+    conn: &mut ConnectionCommon<D>,
+    mut input: &[u8],
+    held: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    loop {
+        // read_tls takes at most what its deframer has room for; loop.
+        let k = match conn.read_tls(&mut input) {
+            Ok(k) => k,
+            Err(_) if !input.is_empty() && has_plaintext(conn) => {
+                held.extend_from_slice(input);
+                return Ok(());
             }
-            if k == 0 || input.is_empty() {
-                break;
-            }
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = conn.process_new_packets() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
         }
-        Ok(())
+        if k == 0 || input.is_empty() {
+            return Ok(());
+        }
     }
+}
+
+/// Whether decrypted plaintext waits to be read.
+fn has_plaintext<D>(conn: &mut ConnectionCommon<D>) -> bool {
+    conn.process_new_packets()
+        .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
 }
 
 /// What `drain` found.
@@ -330,53 +365,5 @@ impl Drop for Guard<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::future::Future;
-
-    #[test]
-    fn gather_takes_whole_slices_up_to_its_limit_and_no_more() {
-        let mut v = Vec::new();
-        let a = vec![1u8; TX_BYTES - 10];
-        let b = vec![2u8; 30];
-        let n = Gather(&mut v)
-            .write_vectored(&[std::io::IoSlice::new(&a), std::io::IoSlice::new(&b)])
-            .unwrap();
-        assert_eq!(n, TX_BYTES);
-        assert_eq!(v.len(), TX_BYTES);
-        assert_eq!(&v[TX_BYTES - 10..], &[2u8; 10]);
-        assert_eq!(Gather(&mut v).write(&b).unwrap(), 0, "full");
-    }
-
-    #[test]
-    fn the_write_lock_is_held_until_its_guard_drops_and_wakes_the_waiter() {
-        let lock = WriteLock::default();
-        let held = lock.try_lock().expect("free");
-        assert!(lock.try_lock().is_none(), "held");
-        let woken = std::sync::Arc::new(Woken::default());
-        let waker = Waker::from(woken.clone());
-        let mut cx = std::task::Context::from_waker(&waker);
-        let mut wait = std::pin::pin!(lock.lock());
-        assert!(wait.as_mut().poll(&mut cx).is_pending());
-        drop(held);
-        assert!(
-            woken.0.load(std::sync::atomic::Ordering::Relaxed),
-            "not woken"
-        );
-        let Poll::Ready(g) = wait.as_mut().poll(&mut cx) else {
-            panic!("not acquired after the release");
-        };
-        assert!(lock.try_lock().is_none());
-        drop(g);
-        assert!(lock.try_lock().is_some());
-    }
-
-    #[derive(Default)]
-    struct Woken(std::sync::atomic::AtomicBool);
-
-    impl std::task::Wake for Woken {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
+#[path = "split_tests.rs"]
+mod tests;
