@@ -100,8 +100,8 @@ impl End for TlsStream {
     }
 
     fn split(&mut self, rd: TcpStream) -> (Self::Rd<'_>, Self::Wr<'_>) {
-        let (tcp, conn) = self.parts();
-        split::split(rd, tcp, conn)
+        let (tcp, conn, held) = self.parts();
+        split::split(rd, tcp, conn, held)
     }
 }
 

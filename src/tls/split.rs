@@ -30,6 +30,8 @@ use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::ConnectionCommon;
 
+use super::io::{self, Fill};
+
 /// Ciphertext taken per socket read: one full record at most, so what it
 /// decrypts to (16 KiB) stays within rustls' received-plaintext limit.
 const RX_BYTES: usize = 16 * 1024 + 512;
@@ -63,12 +65,14 @@ pub struct WriteHalf<'a, D> {
 
 /// Splits the session `conn` over `tcp` into halves: the read half reads
 /// from `rd`, a second descriptor of the same socket, the write half
-/// writes to `tcp`. Plaintext rustls already decrypted is the read half's
+/// writes to `tcp`. Plaintext rustls already decrypted, then `held`
+/// (ciphertext read but not yet taken by rustls), are the read half's
 /// first bytes.
 pub fn split<'a, D>(
     rd: TcpStream,
     tcp: &'a mut TcpStream,
     conn: &'a mut ConnectionCommon<D>,
+    held: Vec<u8>,
 ) -> (ReadHalf<'a, D>, WriteHalf<'a, D>) {
     let sh = Rc::new(Shared {
         conn: RefCell::new(conn),
@@ -79,7 +83,7 @@ pub fn split<'a, D>(
         ReadHalf {
             tcp: rd,
             sh: sh.clone(),
-            held: Vec::new(),
+            held,
         },
         WriteHalf { tcp, sh },
     )
@@ -182,39 +186,17 @@ impl<D> ReadHalf<'_, D> {
     }
 }
 
-/// Hands `input` to rustls; an empty `input` is the TCP stream's end.
-/// rustls refuses ciphertext while it holds more than 16 KiB of plaintext
-/// not yet read (its fixed limit): one socket read can complete a record
-/// begun in the last one and then hold more, so what it refuses is kept in
-/// `held`, to be fed once the plaintext has been drained.
+/// `io::feed`, its errors as the tunnel's: a TLS protocol error is
+/// `InvalidData`.
 fn feed<D>(
     conn: &mut ConnectionCommon<D>,
-    mut input: &[u8],
+    input: &[u8],
     held: &mut Vec<u8>,
 ) -> std::io::Result<()> {
-    loop {
-        // read_tls takes at most what its deframer has room for; loop.
-        let k = match conn.read_tls(&mut input) {
-            Ok(k) => k,
-            Err(_) if !input.is_empty() && has_plaintext(conn) => {
-                held.extend_from_slice(input);
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        if let Err(e) = conn.process_new_packets() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
-        }
-        if k == 0 || input.is_empty() {
-            return Ok(());
-        }
-    }
-}
-
-/// Whether decrypted plaintext waits to be read.
-fn has_plaintext<D>(conn: &mut ConnectionCommon<D>) -> bool {
-    conn.process_new_packets()
-        .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
+    io::feed(conn, input, held).map_err(|e| match e {
+        Fill::Io(e) => e,
+        Fill::Tls(e) => std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
 }
 
 /// What `drain` found.

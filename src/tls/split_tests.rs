@@ -4,6 +4,8 @@
 use super::*;
 use std::future::Future;
 
+use crate::tls::io::has_plaintext;
+
 #[test]
 fn gather_takes_whole_slices_up_to_its_limit_and_no_more() {
     let mut v = Vec::new();
