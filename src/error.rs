@@ -55,7 +55,6 @@ codes! {
     ExpectationFailed => 417, "expectation_failed", "only Expect: 100-continue is supported";
     UpgradeWithBody => 400, "upgrade_with_body", "an upgrade request must not carry a body";
     OriginNotAllowed => 403, "origin_not_allowed", "the route's cors origins do not include this upgrade request's Origin";
-    UpgradeOverTls => 501, "upgrade_over_tls_unsupported", "upgrades (WebSocket) are not proxied on the TLS listener yet; use the plain listener";
     BodyTooLarge => 413, "body_too_large", "the request body is larger than allowed";
     RequestTimeout => 408, "request_timeout", "the request was not received in time";
     RateLimited => 429, "rate_limited", "the rate limit for this client was exceeded";
@@ -72,7 +71,6 @@ codes! {
     BadUpstreamResponse => 502, "bad_upstream_response", "the upstream service sent an invalid response";
     UpstreamHeadTooLarge => 502, "upstream_head_too_large", "the upstream service's response head is larger than the gateway accepts";
     UpstreamTls => 502, "upstream_tls", "the TLS handshake with the upstream service failed (its certificate did not verify, or it refused the gateway's)";
-    UpgradeToTlsUpstream => 501, "upgrade_to_tls_upstream_unsupported", "upgrades (WebSocket) to a TLS upstream are not proxied yet";
     MissingCredentials => 401, "missing_credentials", "the route requires credentials and none were sent";
     InvalidToken => 401, "invalid_token", "the token is not a well-formed JWT";
     TokenTooLarge => 401, "token_too_large", "the token is larger than allowed";

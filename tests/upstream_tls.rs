@@ -270,20 +270,26 @@ fn health_checks_speak_tls() {
     assert_eq!(healthy(&gw, backend.addr()), Some(0.0));
 }
 
-/// INTEGRATION POINT (TLS tunnel, docs/tls.md): the upgrade goes out over
-/// TLS and the upstream agrees, but the tunnel cannot carry a TLS upstream
-/// yet, so the client is told so (501) rather than handed a dead tunnel.
-/// When the tunnel takes `Stream`s, this test becomes an echo through it.
+/// An upgrade to a TLS upstream tunnels over the upstream's TLS session:
+/// a real wss:// server (Python `websockets`) echoes through the gateway,
+/// small and large messages both ways, and closes cleanly.
 #[test]
-fn an_upgrade_to_a_tls_upstream_is_refused_until_the_tunnel_takes_tls() {
+fn an_upgrade_to_a_tls_upstream_tunnels_over_its_session() {
     let ca = TestCa::new();
-    let backend = TlsBackend::start(&ca.leaf(&["127.0.0.1"]), None);
-    let mut cfg = config(backend.addr(), &[("ca_file", &quoted(&ca.pem_file()))]);
+    let leaf = ca.leaf(&["127.0.0.1"]);
+    let ws = common::ws::WsServer::start_tls(&leaf.cert, &leaf.key);
+    let mut cfg = config(ws.addr, &[("ca_file", &quoted(&ca.pem_file()))]);
     cfg.push_str("upgrade = [\"websocket\"]\n");
     let gw = Gateway::start(&cfg);
-    let r = gw
-        .client()
-        .roundtrip(&common::ws::handshake_request("/ws", &[]));
-    assert_error(&r, 501, "upgrade_to_tls_upstream_unsupported");
-    assert_eq!(backend.count(|s| &s.handshakes), 1, "it went out over TLS");
+    let mut c = common::ws::WsClient::upgraded(gw.addr(), "/echo", &[]);
+    common::ws::echo_every_kind(&mut c);
+    common::ws::close(&mut c, 1000);
+    drop(c);
+    let wait = Duration::from_secs(5);
+    assert!(eventually(wait, || gw.metric("ringway_upgrades_active") == Some(0.0)));
+    // Each direction's plaintext was counted, as for a plain tunnel.
+    assert!(eventually(wait, || {
+        gw.counter("ringway_upgrade_bytes_total{direction=\"to_upstream\"}") > 1_000_000.0
+            && gw.counter("ringway_upgrade_bytes_total{direction=\"to_client\"}") > 1_000_000.0
+    }));
 }

@@ -10,14 +10,13 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::mint::sha256_hex;
-use common::ws::{WsClient, WsServer, BINARY, CLOSE, PING, PONG, TEXT};
+use common::ws::{bytes, close, drained_on_sigterm, echo, echo_every_kind, idles_out_unless_busy};
+use common::ws::{WsClient, WsServer, BINARY, CLOSE, TEXT, WAIT};
 use common::*;
 use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(5);
 
 /// Routes: `/keyed/…` (API key) and every other path to the WebSocket
 /// server with `upgrade = ["websocket"]`; `/plain/…` to an HTTP echo
@@ -70,77 +69,11 @@ fn start(server: &[(&str, &str)], extra: &str) -> (Gateway, WsServer, Upstream) 
     (gw, ws, plain)
 }
 
-/// `n` bytes of a pattern that differs at every offset mod 251.
-fn bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i % 251) as u8).collect()
-}
-
-fn echo(c: &mut WsClient, opcode: u8, payload: &[u8]) {
-    c.send(opcode, payload);
-    let (head, got) = c.recv();
-    assert_eq!(
-        head,
-        0x80 | opcode,
-        "frame type for {} bytes",
-        payload.len()
-    );
-    assert!(
-        got == payload,
-        "echo of {} bytes came back as {} different bytes",
-        payload.len(),
-        got.len()
-    );
-}
-
-/// Sends a close with `code` and expects the server's close with the same
-/// code, then the end of the connection.
-fn close(c: &mut WsClient, code: u16) {
-    let mut body = code.to_be_bytes().to_vec();
-    body.extend_from_slice(b"bye");
-    c.send(CLOSE, &body);
-    let (head, got) = c.recv();
-    assert_eq!(head, 0x80 | CLOSE);
-    assert_eq!(got[..2], code.to_be_bytes(), "close code {got:?}");
-    let (closed, rest) = c.closed_within(WAIT);
-    assert!(
-        closed && rest.is_empty(),
-        "not closed after the close handshake: {rest:?}"
-    );
-}
-
-/// Asserts the gateway closes `c` with no further byte, no sooner than
-/// `not_before` after `since` and within `WAIT`.
-fn closed_silently(c: &mut WsClient, since: Instant, not_before: Duration) {
-    let (closed, rest) = c.closed_within(WAIT);
-    assert!(closed, "still open {:?} after", since.elapsed());
-    assert!(rest.is_empty(), "bytes before the close: {rest:?}");
-    let took = since.elapsed();
-    assert!(
-        took >= not_before,
-        "closed after {took:?}, before {not_before:?}"
-    );
-}
-
 #[test]
 fn echo_of_text_binary_ping_and_close_through_the_gateway() {
     let (gw, _ws, _plain) = start(&[], "");
     let mut c = WsClient::upgraded(gw.addr(), "/echo", &[]);
-    for n in [0, 125, 126, 65_535, 65_536, 1 << 20] {
-        let payload = bytes(n);
-        echo(&mut c, BINARY, &payload);
-    }
-    for text in ["", "hello", &"é".repeat(62), &"x".repeat(65_536)] {
-        echo(&mut c, TEXT, text.as_bytes());
-    }
-    c.send(PING, b"are you there");
-    assert_eq!(c.recv(), (0x80 | PONG, b"are you there".to_vec()));
-    // Several messages in flight at once, both ways.
-    for i in 0..20u8 {
-        c.send(BINARY, &[i; 300]);
-    }
-    for i in 0..20u8 {
-        assert_eq!(c.recv(), (0x80 | BINARY, vec![i; 300]));
-    }
+    echo_every_kind(&mut c);
     close(&mut c, 4001);
 }
 
@@ -246,19 +179,7 @@ fn an_upgrade_request_with_a_body_is_refused() {
 fn the_idle_timeout_closes_an_idle_upgraded_connection_and_traffic_keeps_it() {
     // Margins of hundreds of ms: the machine may be busy with other tests.
     let (gw, _ws, _plain) = start(&[("upgrade_idle_timeout_ms", "1000")], "");
-    // Traffic every 250 ms keeps it open past the 1 s timeout.
-    let mut busy = WsClient::upgraded(gw.addr(), "/echo", &[]);
-    for i in 0..6u8 {
-        std::thread::sleep(Duration::from_millis(250));
-        echo(&mut busy, BINARY, &[i]);
-    }
-    let mut idle = WsClient::upgraded(gw.addr(), "/silent", &[]);
-    closed_silently(&mut idle, Instant::now(), Duration::from_millis(800));
-    assert!(eventually(WAIT, || gw
-        .counter("ringway_timeouts_total{kind=\"upgrade\"}")
-        >= 1.0));
-    let (closed, _) = busy.closed_within(WAIT);
-    assert!(closed, "the busy one idles out too once it stops");
+    idles_out_unless_busy(&gw, |path| WsClient::upgraded(gw.addr(), path, &[]));
 }
 
 #[test]
@@ -354,24 +275,8 @@ fn graceful_shutdown_closes_an_open_websocket_within_grace_and_exits() {
     let (mut gw, _ws, _plain) = start(&[("shutdown_grace_ms", "700")], "");
     let mut c = WsClient::upgraded(gw.addr(), "/echo", &[]);
     echo(&mut c, TEXT, b"before");
-    let t = Instant::now();
-    gw.signal(libc::SIGTERM);
-    assert!(gw.wait_log("shutting down", WAIT));
-    // Still served while the grace period runs.
-    echo(&mut c, TEXT, b"during the grace period");
-    closed_silently(&mut c, t, Duration::from_millis(500));
-    let st = gw
-        .wait_exit(WAIT)
-        .expect("gateway did not exit after the grace period");
-    assert!(st.success(), "exit status {st}");
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "exit took {:?}",
-        t.elapsed()
-    );
-    let stopped = gw.log_entries("stopped");
-    assert_eq!(stopped.len(), 1, "logs: {:?}", gw.logs());
-    assert_eq!(stopped[0]["in_flight_dropped"], 1, "{}", stopped[0]);
+    // Served while the 700 ms grace period runs, closed at its end.
+    drained_on_sigterm(&mut gw, &mut c, TEXT, b"during the grace period");
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod body;
 mod conn;
 mod exchange;
 mod generation;
+mod halves;
 mod handshake;
 mod head;
 mod lag;

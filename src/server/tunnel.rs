@@ -4,10 +4,14 @@
 //!
 //! Each direction reads from one side and writes what it read to the other,
 //! one buffer at a time, so memory is the two buffers the exchange already
-//! held. An end of stream is passed on as a half-close (the other side's
-//! write side is shut down) and the other direction runs on; a failure, the
-//! idle timeout (no byte either way for `server.upgrade_idle_timeout_ms`) or
-//! the gateway's shutdown ends both at once.
+//! held. Either end may be plain TCP or TLS (`halves`): each splits into a
+//! read half and a write half, so the two directions run at once; the
+//! counts are of the tunnelled protocol's bytes (plaintext under TLS). An
+//! end of stream is passed on as a half-close (the other side's write side
+//! is shut down; under TLS, close_notify then FIN) and the other direction
+//! runs on; a failure, the idle timeout (no byte either way for
+//! `server.upgrade_idle_timeout_ms`) or the gateway's shutdown ends both at
+//! once.
 //!
 //! Owns: the copy, the half-close, the idle timeout and the byte counts.
 //! Must never: look at the bytes (they are the upgraded protocol's, not
@@ -15,13 +19,14 @@
 //! (it only borrows them; the caller closes both).
 
 use std::cell::Cell;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use monoio::io::Canceller;
 use monoio::net::TcpStream;
 
+use super::halves::{self, Rd, Wr};
 use super::wire;
 
 /// How a tunnel ended.
@@ -49,13 +54,13 @@ pub struct Moved {
 
 /// The two sockets of an upgraded connection and their first bytes: what
 /// each side sent behind the handshake and was already read.
-pub struct Ends<'a> {
-    /// The client socket (the connection's own; borrowed).
-    pub client: &'a mut TcpStream,
+pub struct Ends<'a, C, U> {
+    /// The client stream (the connection's own; borrowed).
+    pub client: &'a mut C,
     /// Bytes the client sent after its request head.
     pub client_buf: BytesMut,
-    /// The upstream socket (a fresh connection, never pooled).
-    pub upstream: &'a mut TcpStream,
+    /// The upstream stream (a fresh connection, never pooled).
+    pub upstream: &'a mut U,
     /// Bytes the upstream sent after its 101 head.
     pub upstream_buf: BytesMut,
 }
@@ -89,20 +94,23 @@ impl Shared<'_> {
 
 /// Copies bytes both ways until both directions are done; the caller then
 /// closes both sockets.
-pub async fn run(ends: Ends<'_>, idle: Duration, shutting_down: &Cell<bool>) -> Moved {
+pub async fn run<C: halves::End, U: halves::End>(
+    ends: Ends<'_, C, U>,
+    idle: Duration,
+    shutting_down: &Cell<bool>,
+) -> Moved {
     let Ends {
         client,
         client_buf,
         upstream,
         upstream_buf,
     } = ends;
-    let fds = [client.as_raw_fd(), upstream.as_raw_fd()];
+    let fds = [client.fd(), upstream.fd()];
     // Each socket is read by one direction while the other writes to it:
     // the reads go through a second descriptor of the same socket (a `dup`
     // per socket, once per upgraded connection), so neither direction
     // needs the other's `&mut`.
-    let (Some(mut client_rd), Some(mut upstream_rd)) = (duplicate(fds[0]), duplicate(fds[1]))
-    else {
+    let (Some(client_rd), Some(upstream_rd)) = (duplicate(fds[0]), duplicate(fds[1])) else {
         return Moved {
             up: 0,
             down: 0,
@@ -116,9 +124,11 @@ pub async fn run(ends: Ends<'_>, idle: Duration, shutting_down: &Cell<bool>) -> 
         shutting_down,
         fds,
     };
+    let (mut client_rd, mut client_wr) = client.split(client_rd);
+    let (mut upstream_rd, mut upstream_wr) = upstream.split(upstream_rd);
     let (up, down) = monoio::join!(
-        copy(&mut client_rd, upstream, client_buf, &shared),
-        copy(&mut upstream_rd, client, upstream_buf, &shared),
+        copy(&mut client_rd, &mut upstream_wr, client_buf, &shared),
+        copy(&mut upstream_rd, &mut client_wr, upstream_buf, &shared),
     );
     Moved {
         up,
@@ -138,7 +148,7 @@ fn duplicate(fd: RawFd) -> Option<TcpStream> {
 
 /// One direction: reads from `src` and writes each read to `dst`, starting
 /// with the bytes already in `buf`; returns the bytes written to `dst`.
-async fn copy(src: &mut TcpStream, dst: &mut TcpStream, mut buf: BytesMut, sh: &Shared<'_>) -> u64 {
+async fn copy(src: &mut impl Rd, dst: &mut impl Wr, mut buf: BytesMut, sh: &Shared<'_>) -> u64 {
     let mut written = 0u64;
     let mut canceller = Canceller::new();
     loop {
@@ -201,12 +211,12 @@ enum Read {
 /// the kernel already delivered), and the tunnel is idle only if the other
 /// direction moved nothing meanwhile either.
 async fn read_or_idle(
-    src: &mut TcpStream,
+    src: &mut impl Rd,
     buf: BytesMut,
     sh: &Shared<'_>,
     canceller: &mut Canceller,
 ) -> (Read, BytesMut) {
-    let mut read = std::pin::pin!(src.cancelable_read(buf, canceller.handle()));
+    let mut read = std::pin::pin!(src.read(buf, canceller.handle()));
     loop {
         let wait = (sh.last.get() + sh.idle).saturating_duration_since(Instant::now());
         let done = monoio::select! {

@@ -16,11 +16,12 @@
 //! return an upgraded connection to a pool, or keep the client connection
 //! for another request after a switch.
 
-use bytes::Buf;
+use bytes::{Buf, BytesMut};
 
 use super::body::Framing;
 use super::conn::Conn;
 use super::exchange;
+use super::halves;
 use super::head::build_response;
 use super::request::Outcome;
 use super::state::Shard;
@@ -67,12 +68,6 @@ pub fn wanted(c: &Conn, route: &Route) -> Result<bool, ErrorCode> {
     }
     if !offered {
         return Ok(false);
-    }
-    if c.stream.is_tls() {
-        // The tunnel copies each direction over its own duplicate of the
-        // socket; a TLS session is one state both directions share, so a
-        // TLS tunnel needs its own copy loop. Until then: said, not faked.
-        return Err(ErrorCode::UpgradeOverTls);
     }
     if h.body != BodyKind::Empty {
         return Err(ErrorCode::UpgradeWithBody);
@@ -122,18 +117,6 @@ pub(super) async fn switch(
     mut up: UpstreamConn,
     retries: u8,
 ) -> Result<Outcome, ErrorCode> {
-    if c.stream.is_tls() {
-        // `wanted` refuses an upgrade on a TLS connection (see there).
-        return Err(ErrorCode::from(UpstreamError::BadResponse));
-    }
-    // INTEGRATION POINT (TLS tunnel): the upstream connection was opened
-    // with TLS and agreed to switch, but `tunnel::Ends::upstream` is still a
-    // plain `TcpStream`. Once the tunnel copies over a `Stream` (TLS on
-    // either side), pass `up.stream` whole instead of this refusal. Until
-    // then the client is told, not given a tunnel that cannot work.
-    if !matches!(up.stream, UpstreamStream::Plain(_)) {
-        return Err(ErrorCode::UpgradeToTlsUpstream);
-    }
     c.chunk.reset();
     // A 1xx has no body: the head is all `build_response` takes.
     let (consumed, _) = build_response(c, route, &up.buf, Framing::Length(0), false)
@@ -154,23 +137,24 @@ pub(super) async fn switch(
     m.upgrades.inc();
     m.upgrades_active.inc();
     let idle = c.g.cfg.server.upgrade_idle_timeout;
-    let (Stream::Plain(client), UpstreamStream::Plain(upstream)) = (&mut c.stream, &mut up.stream)
-    else {
-        // Checked at the top; kept so both sides are plain sockets.
-        m.upgrades_active.dec();
-        return Ok(Outcome {
-            status: 0,
-            ..outcome
-        });
-    };
     // What either side sent behind its head is the tunnel's first bytes.
-    let ends = Ends {
-        client,
-        client_buf: std::mem::take(&mut c.buf),
-        upstream,
-        upstream_buf: std::mem::take(&mut up.buf),
+    let cb = std::mem::take(&mut c.buf);
+    let ub = std::mem::take(&mut up.buf);
+    let stop = &sh.shutting_down;
+    // One tunnel per pair of end kinds, each compiled on its own (no
+    // dynamic dispatch on the copy path).
+    let moved = match (&mut c.stream, &mut up.stream) {
+        (Stream::Plain(cl), UpstreamStream::Plain(u)) => pipe(cl, cb, u, ub, idle, stop).await,
+        (Stream::Plain(cl), UpstreamStream::Tls(u)) => {
+            pipe(cl, cb, &mut u.io, ub, idle, stop).await
+        }
+        (Stream::Tls(cl), UpstreamStream::Plain(u)) => {
+            pipe(&mut cl.io, cb, u, ub, idle, stop).await
+        }
+        (Stream::Tls(cl), UpstreamStream::Tls(u)) => {
+            pipe(&mut cl.io, cb, &mut u.io, ub, idle, stop).await
+        }
     };
-    let moved = tunnel::run(ends, idle, &sh.shutting_down).await;
     m.upgrades_active.dec();
     m.upgrade_bytes_up.add(moved.up);
     m.upgrade_bytes_down.add(moved.down);
@@ -180,4 +164,23 @@ pub(super) async fn switch(
     c.req.measures.bytes_in += moved.up;
     c.req.measures.bytes_out += moved.down;
     Ok(outcome)
+}
+
+/// The tunnel between two ends of any kind, with what each sent behind
+/// its head.
+async fn pipe<C: halves::End, U: halves::End>(
+    client: &mut C,
+    client_buf: BytesMut,
+    upstream: &mut U,
+    upstream_buf: BytesMut,
+    idle: std::time::Duration,
+    stop: &std::cell::Cell<bool>,
+) -> tunnel::Moved {
+    let ends = Ends {
+        client,
+        client_buf,
+        upstream,
+        upstream_buf,
+    };
+    tunnel::run(ends, idle, stop).await
 }

@@ -35,6 +35,10 @@ pub struct TlsStream<C = ServerConnection> {
     rx: Vec<u8>,
     /// Ciphertext rustls produced, on its way to the socket.
     tx: Vec<u8>,
+    /// Ciphertext read that rustls refused while its plaintext buffer was
+    /// full (`feed`); fed before the socket is read again. Empty and
+    /// unallocated but for that moment.
+    held: Vec<u8>,
 }
 
 /// Why a handshake did not complete: the `reason` label of
@@ -161,6 +165,7 @@ where
             tls,
             rx: Vec::with_capacity(RX_BYTES),
             tx: Vec::new(),
+            held: Vec::new(),
         };
         s.handshake().await?;
         Ok(s)
@@ -183,10 +188,22 @@ where
         self.tls.process_new_packets().err()
     }
 
+    /// The socket, the session and any ciphertext read but not yet taken
+    /// by rustls, for `split::split` (an upgraded connection's tunnel).
+    /// Frees the ciphertext buffers: the halves read into the tunnel's own
+    /// buffers and share one of their own for writes.
+    pub fn parts(&mut self) -> (&mut TcpStream, &mut ConnectionCommon<D>, Vec<u8>) {
+        self.release_buffers();
+        let held = std::mem::take(&mut self.held);
+        (&mut self.tcp, &mut self.tls, held)
+    }
+
     /// True when a read would return without touching the socket:
-    /// decrypted plaintext is waiting, or the peer's close was seen.
+    /// decrypted plaintext is waiting, ciphertext is held, or the peer's
+    /// close was seen.
     pub fn has_buffered(&mut self) -> bool {
-        !matches!(self.tls.reader().fill_buf(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        !self.held.is_empty()
+            || !matches!(self.tls.reader().fill_buf(), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
     /// Frees the ciphertext buffers while the connection is parked; the
@@ -218,9 +235,15 @@ where
         self.flush_tls().await.map_err(|_| Shake::Closed)
     }
 
-    /// Reads ciphertext once and hands it to rustls; `Ok(0)` is the end of
-    /// the TCP stream (rustls is told, so the reader reports it).
+    /// Reads ciphertext once (or takes what was held) and hands it to
+    /// rustls; `Ok(0)` is the end of the TCP stream (rustls is told, so the
+    /// reader reports it).
     async fn fill(&mut self, cancel: Option<CancelHandle>) -> Result<usize, Fill> {
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            feed(&mut self.tls, &held, &mut self.held)?;
+            return Ok(held.len());
+        }
         let mut rx = std::mem::take(&mut self.rx);
         rx.clear();
         if rx.capacity() == 0 {
@@ -231,39 +254,12 @@ where
             Some(c) => self.tcp.cancelable_read(rx, c).await,
         };
         rx = back;
-        let n = match res {
-            Ok(n) => n,
-            Err(e) => {
-                self.rx = rx;
-                return Err(Fill::Io(e));
-            }
+        let fed = match res {
+            Ok(n) => feed(&mut self.tls, &rx[..n], &mut self.held).map(|()| n),
+            Err(e) => Err(Fill::Io(e)),
         };
-        let mut input: &[u8] = &rx[..n];
-        // read_tls takes at most what its deframer has room for; loop.
-        loop {
-            match self.tls.read_tls(&mut input) {
-                Ok(0) => break,
-                Ok(_) => {
-                    if let Err(e) = self.tls.process_new_packets() {
-                        self.rx = rx;
-                        return Err(Fill::Tls(e));
-                    }
-                    if input.is_empty() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    self.rx = rx;
-                    return Err(Fill::Io(e));
-                }
-            }
-        }
-        if n == 0 {
-            // read_tls of an empty slice above recorded the EOF.
-            let _ = self.tls.process_new_packets();
-        }
         self.rx = rx;
-        Ok(n)
+        fed
     }
 
     /// Writes everything rustls has queued (records, alerts, tickets).
@@ -402,7 +398,46 @@ where
 }
 
 /// What a ciphertext read ended with, when not bytes.
-enum Fill {
+pub(super) enum Fill {
     Io(std::io::Error),
     Tls(rustls::Error),
+}
+
+/// Hands `input` to rustls; an empty `input` is the TCP stream's end.
+/// rustls refuses ciphertext while it holds more than 16 KiB of plaintext
+/// not yet read (its fixed limit): one socket read can complete a record
+/// begun in the last one and then hold more, so what it refuses is kept in
+/// `held`, to be fed once the plaintext has been drained.
+pub(super) fn feed<D>(
+    conn: &mut ConnectionCommon<D>,
+    mut input: &[u8],
+    held: &mut Vec<u8>,
+) -> Result<(), Fill> {
+    loop {
+        // read_tls takes at most what its deframer has room for; loop.
+        let k = match conn.read_tls(&mut input) {
+            Ok(k) => k,
+            Err(_) if !input.is_empty() && has_plaintext(conn) => {
+                held.extend_from_slice(input);
+                return Ok(());
+            }
+            Err(e) => return Err(Fill::Io(e)),
+        };
+        let processed = conn.process_new_packets();
+        // 0: the end of the stream (or a close_notify already seen), which
+        // the reader reports; an error then is not the peer's last word.
+        if k == 0 {
+            return Ok(());
+        }
+        processed.map_err(Fill::Tls)?;
+        if input.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether decrypted plaintext waits to be read.
+pub(super) fn has_plaintext<D>(conn: &mut ConnectionCommon<D>) -> bool {
+    conn.process_new_packets()
+        .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
 }

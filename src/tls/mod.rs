@@ -2,7 +2,8 @@
 //! (ring provider, versions, ALPN, resumption, client certificates),
 //! certificate choice by SNI (`sni`), the record-layer driver over monoio
 //! sockets (`io`), which also drives the client side of TLS to upstreams
-//! (`upstream`), and what a connection keeps about its client (`peer`).
+//! (`upstream`), its split into two halves for a tunnel (`split`), and what
+//! a connection keeps about its client (`peer`).
 //!
 //! Owns: every rustls setting the gateway makes, the rules by which a
 //! client's name picks a certificate, and the live certificate set (and
@@ -13,6 +14,7 @@ mod io;
 mod peer;
 mod resume;
 mod sni;
+pub mod split;
 mod upstream;
 
 use std::sync::Arc;

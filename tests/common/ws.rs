@@ -2,6 +2,10 @@
 //! server (`ws_server.py`, on the `websockets` package) on an ephemeral
 //! port, and a client written here byte by byte (the handshake, masked
 //! frames out, frames in), so the tests assert on the bytes that crossed.
+//! The client runs over plain TCP or over a rustls client stream (`Wire`).
+//!
+//! Also the checks both the plain and the TLS upgrade tests make (echo,
+//! close, idle timeout, drain on SIGTERM).
 //!
 //! Must never: skip a test silently. Without python3 or websockets,
 //! `WsServer::start` panics saying what to install.
@@ -9,7 +13,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The running server; dropping it stops the process.
 pub struct WsServer {
@@ -21,11 +25,21 @@ pub struct WsServer {
 impl WsServer {
     /// Starts the server (see `ws_server.py` for what each path does).
     pub fn start() -> WsServer {
+        WsServer::spawn(&[])
+    }
+
+    /// Starts it serving wss:// with the PEM chain `cert` and key `key`.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> WsServer {
+        WsServer::spawn(&[cert, key])
+    }
+
+    fn spawn(args: &[&std::path::Path]) -> WsServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/ws_server.py");
         // The asyncio API came with websockets 13.
         super::python::require("websockets.asyncio.server", "WebSocket", "'websockets>=13'");
         let mut child = Command::new("python3")
             .arg(script)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -44,6 +58,9 @@ impl Drop for WsServer {
         let _ = self.child.wait();
     }
 }
+
+/// How long a test waits for what should happen now.
+pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Frame opcodes (RFC 6455 5.2).
 pub const TEXT: u8 = 0x1;
@@ -70,9 +87,27 @@ pub fn handshake_request(path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// What a client runs over: a TCP socket, or TLS over one.
+pub trait Wire: Read + Write {
+    /// Sets the socket's read timeout.
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
+}
+
+impl Wire for TcpStream {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        TcpStream::set_read_timeout(self, d)
+    }
+}
+
+impl Wire for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        self.sock.set_read_timeout(d)
+    }
+}
+
 /// A client connection: the handshake's answer, then frames.
-pub struct WsClient {
-    pub stream: TcpStream,
+pub struct WsClient<S: Wire = TcpStream> {
+    pub stream: S,
     /// Bytes read past what was consumed.
     pending: Vec<u8>,
 }
@@ -97,7 +132,24 @@ impl Head {
 impl WsClient {
     /// Connects to `addr` (5 s read timeout).
     pub fn connect(addr: SocketAddr) -> WsClient {
-        let stream = TcpStream::connect(addr).expect("connect");
+        WsClient::over(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// Connects and sends the handshake for `path`; returns the client and
+    /// the response head.
+    pub fn open(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> (WsClient, Head) {
+        WsClient::connect(addr).handshake(path, extra)
+    }
+
+    /// Connects and completes the handshake for `path`, asserting a 101.
+    pub fn upgraded(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> WsClient {
+        WsClient::connect(addr).upgrade(path, extra)
+    }
+}
+
+impl<S: Wire> WsClient<S> {
+    /// A client over a connected `stream` (5 s read timeout).
+    pub fn over(stream: S) -> WsClient<S> {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
@@ -107,18 +159,17 @@ impl WsClient {
         }
     }
 
-    /// Connects and sends the handshake for `path`; returns the client and
-    /// the response head.
-    pub fn open(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> (WsClient, Head) {
-        let mut c = WsClient::connect(addr);
-        c.send_raw(&handshake_request(path, extra));
-        let head = c.read_head();
-        (c, head)
+    /// Sends the handshake for `path`; returns the client and the
+    /// response head.
+    pub fn handshake(mut self, path: &str, extra: &[(&str, &str)]) -> (WsClient<S>, Head) {
+        self.send_raw(&handshake_request(path, extra));
+        let head = self.read_head();
+        (self, head)
     }
 
-    /// Connects and completes the handshake for `path`, asserting a 101.
-    pub fn upgraded(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> WsClient {
-        let (c, head) = WsClient::open(addr, path, extra);
+    /// Completes the handshake for `path`, asserting a 101.
+    pub fn upgrade(self, path: &str, extra: &[(&str, &str)]) -> WsClient<S> {
+        let (c, head) = self.handshake(path, extra);
         assert_eq!(head.status, 101, "handshake refused: {}", head.raw);
         assert_eq!(
             head.header("sec-websocket-accept"),
@@ -137,6 +188,7 @@ impl WsClient {
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("send");
+        self.stream.flush().expect("flush");
     }
 
     fn fill(&mut self) -> usize {
@@ -227,8 +279,16 @@ impl WsClient {
         (h[0], self.take(len))
     }
 
-    /// Whether the peer closes (EOF or reset) within `timeout`, with every
-    /// byte it sent before.
+    /// Every byte up to the end of the stream (those already read first);
+    /// an error if the stream does not end cleanly.
+    pub fn read_to_end(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut got = std::mem::take(&mut self.pending);
+        self.stream.read_to_end(&mut got).map(|_| got)
+    }
+
+    /// Whether the peer closes (EOF or reset; over TLS also a TCP end
+    /// without close_notify) within `timeout`, with every byte it sent
+    /// before.
     pub fn closed_within(&mut self, timeout: Duration) -> (bool, Vec<u8>) {
         let _ = self.stream.set_read_timeout(Some(timeout));
         let deadline = std::time::Instant::now() + timeout;
@@ -237,7 +297,12 @@ impl WsClient {
             match self.stream.read(&mut b) {
                 Ok(0) => return (true, std::mem::take(&mut self.pending)),
                 Ok(n) => self.pending.extend_from_slice(&b[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                    ) =>
+                {
                     return (true, std::mem::take(&mut self.pending))
                 }
                 Err(_) => return (false, std::mem::take(&mut self.pending)),
@@ -246,5 +311,126 @@ impl WsClient {
                 return (false, std::mem::take(&mut self.pending));
             }
         }
+    }
+}
+
+/// `n` bytes of a pattern that differs at every offset mod 251.
+pub fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// Sends `payload` as one `opcode` frame and expects it back unchanged.
+pub fn echo<S: Wire>(c: &mut WsClient<S>, opcode: u8, payload: &[u8]) {
+    c.send(opcode, payload);
+    let (head, got) = c.recv();
+    assert_eq!(
+        head,
+        0x80 | opcode,
+        "frame type for {} bytes",
+        payload.len()
+    );
+    assert!(
+        got == payload,
+        "echo of {} bytes came back as {} different bytes",
+        payload.len(),
+        got.len()
+    );
+}
+
+/// Sends a close with `code` and expects the server's close with the same
+/// code, then the end of the connection.
+pub fn close<S: Wire>(c: &mut WsClient<S>, code: u16) {
+    let mut body = code.to_be_bytes().to_vec();
+    body.extend_from_slice(b"bye");
+    c.send(CLOSE, &body);
+    let (head, got) = c.recv();
+    assert_eq!(head, 0x80 | CLOSE);
+    assert_eq!(got[..2], code.to_be_bytes(), "close code {got:?}");
+    let (closed, rest) = c.closed_within(WAIT);
+    assert!(
+        closed && rest.is_empty(),
+        "not closed after the close handshake: {rest:?}"
+    );
+}
+
+/// Asserts the gateway closes `c` with no further byte, no sooner than
+/// `not_before` after `since` and within `WAIT`.
+pub fn closed_silently<S: Wire>(c: &mut WsClient<S>, since: Instant, not_before: Duration) {
+    let (closed, rest) = c.closed_within(WAIT);
+    assert!(closed, "still open {:?} after", since.elapsed());
+    assert!(rest.is_empty(), "bytes before the close: {rest:?}");
+    let took = since.elapsed();
+    assert!(
+        took >= not_before,
+        "closed after {took:?}, before {not_before:?}"
+    );
+}
+
+/// Sends SIGTERM to `gw` (started with `shutdown_grace_ms = 700`) while
+/// `c` is open: a message `c` echoes during the grace period, then `c` is
+/// closed with no further byte after at least 500 ms, and the gateway
+/// exits 0, counting `c` as dropped.
+pub fn drained_on_sigterm<S: Wire>(
+    gw: &mut super::Gateway,
+    c: &mut WsClient<S>,
+    opcode: u8,
+    during: &[u8],
+) {
+    let t = Instant::now();
+    gw.signal(libc::SIGTERM);
+    assert!(gw.wait_log("shutting down", WAIT));
+    echo(c, opcode, during);
+    closed_silently(c, t, Duration::from_millis(500));
+    let st = gw
+        .wait_exit(WAIT)
+        .expect("gateway did not exit after the grace period");
+    assert!(st.success(), "exit status {st}");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "exit took {:?}",
+        t.elapsed()
+    );
+    let stopped = gw.log_entries("stopped");
+    assert_eq!(stopped.len(), 1, "logs: {:?}", gw.logs());
+    assert_eq!(stopped[0]["in_flight_dropped"], 1, "{}", stopped[0]);
+}
+
+/// With `upgrade_idle_timeout_ms = 1000` on `gw`: a connection `open`ed
+/// to `/echo` with traffic every 250 ms stays open past the timeout, one
+/// to `/silent` is closed silently after it (and counted), and the busy
+/// one idles out too once it stops.
+pub fn idles_out_unless_busy<S: Wire>(gw: &super::Gateway, open: impl Fn(&str) -> WsClient<S>) {
+    let mut busy = open("/echo");
+    for i in 0..6u8 {
+        std::thread::sleep(Duration::from_millis(250));
+        echo(&mut busy, BINARY, &[i]);
+    }
+    let mut idle = open("/silent");
+    closed_silently(&mut idle, Instant::now(), Duration::from_millis(800));
+    assert!(super::eventually(WAIT, || gw
+        .counter("ringway_timeouts_total{kind=\"upgrade\"}")
+        >= 1.0));
+    let (closed, _) = busy.closed_within(WAIT);
+    assert!(closed, "the busy one idles out too once it stops");
+}
+
+/// Echo of binary and text messages of every length class (0 B to 1 MiB),
+/// a ping's pong, and 20 messages in flight at once both ways.
+pub fn echo_every_kind<S: Wire>(c: &mut WsClient<S>) {
+    for n in [0, 125, 126, 65_535, 65_536, 1 << 20] {
+        let payload = bytes(n);
+        echo(c, BINARY, &payload);
+    }
+    for text in ["", "hello", &"é".repeat(62), &"x".repeat(65_536)] {
+        echo(c, TEXT, text.as_bytes());
+    }
+    c.send(PING, b"are you there");
+    assert_eq!(c.recv(), (0x80 | PONG, b"are you there".to_vec()));
+    // Several messages in flight at once, both ways.
+    for i in 0..20u8 {
+        c.send(BINARY, &[i; 300]);
+    }
+    for i in 0..20u8 {
+        assert_eq!(c.recv(), (0x80 | BINARY, vec![i; 300]));
     }
 }

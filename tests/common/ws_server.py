@@ -1,8 +1,9 @@
 """A real WebSocket server for the upgrade wire tests, on the `websockets`
 package.
 
-Usage: ws_server.py. Binds TCP on 127.0.0.1 with an ephemeral port, prints
-the port on stdout, and serves by path:
+Usage: ws_server.py [CERT_PEM KEY_PEM]. Binds TCP on 127.0.0.1 with an
+ephemeral port (TLS with that certificate when given: wss://, for the
+upgrade to a TLS upstream), prints the port on stdout, and serves by path:
   /echo      every message back, text as text and binary as binary
   /headers   one text message: the handshake's request headers as JSON
              (lower-case names, lists of values), then echo
@@ -17,6 +18,7 @@ import asyncio
 import http
 import json
 import logging
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
@@ -60,6 +62,10 @@ async def main():
                 stdin_closed.set_result(None)
 
     loop.add_reader(sys.stdin.fileno(), on_stdin)
+    tls = None
+    if len(sys.argv) == 3:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(sys.argv[1], sys.argv[2])
     async with serve(
         handler,
         "127.0.0.1",
@@ -68,6 +74,7 @@ async def main():
         max_size=None,
         ping_interval=None,
         compression=None,
+        ssl=tls,
     ) as server:
         port = server.sockets[0].getsockname()[1]
         print(port, flush=True)
