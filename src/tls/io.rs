@@ -6,7 +6,8 @@
 //! Driven by hand rather than through an adapter crate: `monoio-rustls` is
 //! unmaintained, and doing it here keeps one read or write syscall per
 //! socket operation and the buffers under the gateway's control.
-//! Owns: record-layer I/O and handshake failure classification.
+//! Owns: record-layer I/O and both handshakes (their failures are
+//! classified in `fail`).
 //! Must never: panic on peer input, or block (every socket wait is the
 //! caller's to bound with a timeout).
 
@@ -19,6 +20,8 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelHandle, CancelableAsync
 use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::{ConnectionCommon, ServerConnection};
+
+use super::fail::{HandshakeFail, Shake};
 
 /// Ciphertext read per socket read: one full TLS record (16 KiB payload
 /// plus header and tag) arrives in one read.
@@ -41,92 +44,6 @@ pub struct TlsStream<C = ServerConnection> {
     held: Vec<u8>,
 }
 
-/// Why a handshake did not complete: the `reason` label of
-/// `ringway_tls_handshake_failures_total` and of the log line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HandshakeFail {
-    /// Not finished within `server.header_timeout_ms`.
-    Timeout = 0,
-    /// The client closed or reset the connection mid-handshake.
-    Closed = 1,
-    /// The bytes were not TLS (for example plain HTTP to the TLS port).
-    NotTls = 2,
-    /// No protocol version in common (for example TLS 1.2 with `min_version = "1.3"`).
-    Version = 3,
-    /// The client sent an alert (typically: it rejected our certificate).
-    AlertReceived = 4,
-    /// No certificate for the client's name and no default one.
-    NoCertificate = 5,
-    /// The client offered ALPN protocols and `http/1.1` was not among them.
-    NoAlpn = 6,
-    /// Any other protocol error (bad message, cipher mismatch, …).
-    Protocol = 7,
-    /// `client_auth = "required"` and the client sent no certificate.
-    ClientCertMissing = 8,
-    /// The client's certificate did not verify against `client_ca`
-    /// (another CA, expired, not for client auth) or cannot be read.
-    ClientCertInvalid = 9,
-}
-
-impl HandshakeFail {
-    /// How many reasons there are (the metric's array length).
-    pub const COUNT: usize = 10;
-
-    /// Every reason, in index order (the metric's label values).
-    pub const ALL: [HandshakeFail; HandshakeFail::COUNT] = [
-        HandshakeFail::Timeout,
-        HandshakeFail::Closed,
-        HandshakeFail::NotTls,
-        HandshakeFail::Version,
-        HandshakeFail::AlertReceived,
-        HandshakeFail::NoCertificate,
-        HandshakeFail::NoAlpn,
-        HandshakeFail::Protocol,
-        HandshakeFail::ClientCertMissing,
-        HandshakeFail::ClientCertInvalid,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HandshakeFail::Timeout => "timeout",
-            HandshakeFail::Closed => "closed",
-            HandshakeFail::NotTls => "not_tls",
-            HandshakeFail::Version => "protocol_version",
-            HandshakeFail::AlertReceived => "alert_received",
-            HandshakeFail::NoCertificate => "no_certificate",
-            HandshakeFail::NoAlpn => "no_alpn",
-            HandshakeFail::Protocol => "protocol",
-            HandshakeFail::ClientCertMissing => "client_certificate_missing",
-            HandshakeFail::ClientCertInvalid => "client_certificate_invalid",
-        }
-    }
-
-    fn classify(e: &rustls::Error) -> HandshakeFail {
-        use rustls::{Error, InvalidMessage, PeerIncompatible};
-        match e {
-            Error::InvalidMessage(InvalidMessage::InvalidContentType)
-            | Error::InvalidMessage(InvalidMessage::UnknownProtocolVersion)
-            | Error::InvalidMessage(InvalidMessage::MessageTooLarge) => HandshakeFail::NotTls,
-            Error::PeerIncompatible(
-                PeerIncompatible::SupportedVersionsExtensionRequired
-                | PeerIncompatible::Tls12NotOffered
-                | PeerIncompatible::Tls12NotOfferedOrEnabled
-                | PeerIncompatible::Tls13RequiredForQuic,
-            ) => HandshakeFail::Version,
-            Error::AlertReceived(_) => HandshakeFail::AlertReceived,
-            Error::NoApplicationProtocol => HandshakeFail::NoAlpn,
-            // Only a server that asks for client certificates sees these.
-            Error::NoCertificatesPresented => HandshakeFail::ClientCertMissing,
-            Error::InvalidCertificate(_) => HandshakeFail::ClientCertInvalid,
-            // What rustls reports when the resolver returns nothing (no
-            // default certificate: not reachable from a valid config).
-            Error::General(m) if m.contains("certificate") => HandshakeFail::NoCertificate,
-            _ => HandshakeFail::Protocol,
-        }
-    }
-}
-
 /// Runs the server side of a TLS handshake on `tcp` within `limit`.
 pub async fn accept(
     tcp: TcpStream,
@@ -140,17 +57,6 @@ pub async fn accept(
         Ok(Err(Shake::Tls(e))) => Err(HandshakeFail::classify(&e)),
         Ok(Ok(s)) => Ok(s),
     }
-}
-
-/// Why a handshake did not complete, before it is classified: the server
-/// side's `HandshakeFail`, the client side's `TlsFail` (`upstream`).
-#[derive(Debug)]
-pub enum Shake {
-    /// The peer closed or reset the connection mid-handshake.
-    Closed,
-    /// rustls refused: the certificate did not verify, an alert came, no
-    /// protocol in common, …
-    Tls(rustls::Error),
 }
 
 impl<C, D> TlsStream<C>

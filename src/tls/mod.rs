@@ -1,15 +1,17 @@
 //! TLS termination: the rustls server configuration built from `[tls]`
 //! (ring provider, versions, ALPN, resumption, client certificates),
 //! certificate choice by SNI (`sni`), the record-layer driver over monoio
-//! sockets (`io`), which also drives the client side of TLS to upstreams
-//! (`upstream`), its split into two halves for a tunnel (`split`), and what
-//! a connection keeps about its client (`peer`).
+//! sockets (`io`, with handshake failures named in `fail`), which also
+//! drives the client side of TLS to upstreams (`upstream`), its split into
+//! two halves for a tunnel (`split`), and what a connection keeps about its
+//! client (`peer`).
 //!
 //! Owns: every rustls setting the gateway makes, the rules by which a
 //! client's name picks a certificate, and the live certificate set (and
 //! client CA roots) a file change replaces. Must never: read files or the environment (config::tls
 //! loads the PEMs, at load and for reload::certs), or see HTTP.
 
+mod fail;
 mod io;
 mod peer;
 mod resume;
@@ -19,7 +21,8 @@ mod upstream;
 
 use std::sync::Arc;
 
-pub use io::{accept, HandshakeFail, Shake, TlsStream};
+pub use fail::{HandshakeFail, Shake};
+pub use io::{accept, TlsStream};
 pub use peer::{ClientAuth, ClientCert, Peer, SanKind};
 pub use sni::{normalise_name, CertEntry, SniResolver};
 pub use upstream::{connect, server_name, Material, NoVerify, Settings, TlsFail, UpstreamTls};

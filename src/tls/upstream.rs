@@ -17,7 +17,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, Error, SignatureScheme};
 
-use super::io::{Shake, TlsStream};
+use super::fail::Shake;
+use super::io::TlsStream;
 
 /// TLS sessions each upstream's client cache keeps for resumption: pooled
 /// connections reopened to the same target resume instead of a full
