@@ -163,6 +163,30 @@ pub fn tls_section_with(keys: &str, certs: &[(&Leaf, &str)]) -> String {
     out
 }
 
+/// A gateway with both listeners in front of `up`, on the I/O driver `io`.
+pub fn tls_gateway(
+    up: &crate::common::Upstream,
+    io: &str,
+    header_timeout_ms: u64,
+    tls: &str,
+) -> crate::common::Gateway {
+    let io = format!("\"{io}\"");
+    let ht = header_timeout_ms.to_string();
+    let mut cfg = crate::common::build(
+        &[
+            ("tls_listen", "\"127.0.0.1:0\""),
+            ("io", &io),
+            ("header_timeout_ms", &ht),
+        ],
+        &[("u", up.addr())],
+        "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\n\n\
+         [[routes]]\nname = \"hsts\"\npath_prefix = \"/hsts\"\nupstream = \"u\"\n\
+         security_headers = { strict-transport-security = true }\n\n",
+    );
+    cfg.push_str(tls);
+    crate::common::Gateway::start(&cfg)
+}
+
 /// Which server certificates the client accepts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
