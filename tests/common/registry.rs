@@ -40,7 +40,14 @@ pub fn call(
     }
     let mut c = RawClient::connect(addr);
     c.set_timeout(Duration::from_secs(5));
-    c.roundtrip(&req(method, path, "registry", &headers, body.as_bytes()))
+    let r = c.roundtrip(&req(method, path, "registry", &headers, body.as_bytes()));
+    // Close our side and wait for the listener to close its own: each call
+    // is a connection of its own, and the tests that make dozens in a row
+    // must not find the listener's 16 slots (admin::MAX_CONNECTIONS) still
+    // held by connections whose threads have not yet seen the EOF.
+    c.shutdown_write();
+    assert!(c.is_closed(Duration::from_secs(5)), "the listener closed");
+    r
 }
 
 pub fn instance_path(service: &str, id: &str) -> String {
