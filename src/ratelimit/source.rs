@@ -5,7 +5,8 @@
 //! A count-min sketch of windowed counters: two rows of `ROW` 64-bit
 //! atomic cells (window index | count), a source counted in one cell per
 //! row, chosen by the limit's seeded hash. A source's count is the smaller
-//! of its two cells. Sources that share a cell only ever make each other's
+//! of its two cells (the first row's read after the second row's
+//! increment, which keeps concurrent reservations exact: see `reserve`). Sources that share a cell only ever make each other's
 //! count larger: a collision can refuse a new key early, never let a source
 //! past its budget (and with a random seed nobody can aim one).
 //!
@@ -69,6 +70,12 @@ impl NewKeys {
     /// Reserves one new key for `source` at `now`; `Err` carries the ns
     /// until the window ends, when the source has used its budget.
     pub fn reserve(&self, source: u64, now: u64) -> Result<Ticket, u64> {
+        self.judge(self.count_first(source, now), now)
+    }
+
+    /// The first half of `reserve`: counts the reservation in its first
+    /// row (split out so a test can interleave two reservations).
+    fn count_first(&self, source: u64, now: u64) -> Ticket {
         let window = (now / self.period + 1) & 0xffff_ffff;
         let t = Ticket {
             cells: [
@@ -77,10 +84,21 @@ impl NewKeys {
             ],
             window,
         };
-        // Count first, then judge: of concurrent reservations each sees the
-        // ones before it, so no interleaving admits more than the budget.
-        let count = t.cells.map(|c| self.add(c, window)).into_iter().min();
-        if count.unwrap_or(0) > self.budget {
+        self.add(t.cells[0], window);
+        t
+    }
+
+    /// The second half: counts the second row, then judges by that count
+    /// and the first row's count read after it. The kept reservation whose
+    /// second-row increment came last sees every other kept one in both
+    /// (each counted its first row before its second), so no interleaving
+    /// keeps more than the budget. Judging by the two counts seen at the
+    /// increments would not do: two reservations can each come first in a
+    /// different row and both pass.
+    fn judge(&self, t: Ticket, now: u64) -> Result<Ticket, u64> {
+        let [first, second] = t.cells;
+        let count = self.add(second, t.window).min(self.count(first, t.window));
+        if count > self.budget {
             self.refund(t);
             return Err(self.period - now % self.period);
         }
@@ -99,6 +117,16 @@ impl NewKeys {
                     Err(cur) => v = cur,
                 }
             }
+        }
+    }
+
+    /// Cell `c`'s count for `window` (0 once another window took it).
+    fn count(&self, c: usize, window: u64) -> u64 {
+        let v = self.cells[c].load(Acquire);
+        if v >> 32 == window {
+            v & 0xffff_ffff
+        } else {
+            0
         }
     }
 
@@ -173,13 +201,17 @@ mod tests {
     fn concurrent_reservations_never_pass_the_budget() {
         use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
         use std::sync::Arc;
-        for _ in 0..20 {
+        // Many rounds, the threads released together: the race that once
+        // kept 11 needs two reservations to interleave between their rows.
+        for _ in 0..300 {
             let b = Arc::new(NewKeys::new(10, 1 << 40));
             let got = Arc::new(AtomicU64::new(0));
+            let start = Arc::new(std::sync::Barrier::new(4));
             let threads: Vec<_> = (0..4)
                 .map(|_| {
-                    let (b, got) = (b.clone(), got.clone());
+                    let (b, got, start) = (b.clone(), got.clone(), start.clone());
                     std::thread::spawn(move || {
+                        start.wait();
                         for i in 0..100 {
                             match b.reserve(42, 1) {
                                 Ok(t) if i % 3 == 0 => b.refund(t),
@@ -197,6 +229,22 @@ mod tests {
             }
             assert_eq!(got.load(SeqCst), 10);
         }
+    }
+
+    /// The interleaving that once kept one over the budget: L counts its
+    /// first row, K counts both rows and is judged, then L counts its second
+    /// row. Each came first in one row; only one may be kept.
+    #[test]
+    fn two_reservations_first_in_different_rows_keep_only_the_budget() {
+        let b = NewKeys::new(10, 1 << 40);
+        for _ in 0..9 {
+            assert!(b.reserve(42, 1).is_ok());
+        }
+        let l = b.count_first(42, 1);
+        let k = b.count_first(42, 1);
+        let kept = [b.judge(k, 1).is_ok(), b.judge(l, 1).is_ok()];
+        assert_eq!(kept, [true, false], "the tenth slot, once");
+        assert!(b.reserve(42, 1).is_err());
     }
 
     #[test]
