@@ -196,9 +196,21 @@ fn a_slow_upstream_fills_the_high_buckets_and_a_fast_one_the_low() {
     for t in slow_reqs {
         assert_eq!(t.join().expect("slow client"), 200);
     }
-    let m = gw.metrics();
     let req = "ringway_request_duration_seconds";
     let up = "ringway_upstream_duration_seconds";
+    // A request is recorded once its response is written, so the client can
+    // read the response a moment before the shard records it: wait for all
+    // six in both families, then read one scrape.
+    let all_six = || {
+        let m = gw.metrics();
+        [(req, "route"), (up, "upstream")].iter().all(|(f, k)| {
+            ["slow", "fast"]
+                .iter()
+                .all(|v| val(&m, &format!("{f}_count{{{k}=\"{v}\"}}")) == 3.0)
+        })
+    };
+    assert!(eventually(Duration::from_secs(5), all_six));
+    let m = gw.metrics();
     for (family, label) in [(req, "route=\"slow\""), (up, "upstream=\"slow\"")] {
         assert_eq!(bucket(&m, family, label, "0.5"), 0.0, "{label}\n{m}");
         assert_eq!(bucket(&m, family, label, "+Inf"), 3.0, "{label}\n{m}");
@@ -275,7 +287,13 @@ fn bytes_in_and_out_match_what_crossed_the_client_socket() {
     assert_eq!(r.status, 404);
     let nope_out = (r.head.raw.len() + r.raw_body.len()) as u64;
 
-    let m = gw.metrics();
+    // Recorded once each response is written: wait for the last one.
+    let mut m = String::new();
+    let recorded = eventually(Duration::from_secs(5), || {
+        m = gw.metrics();
+        val(&m, "ringway_response_bytes_total{route=\"\"}") == nope_out as f64
+    });
+    assert!(recorded, "{m}");
     assert_eq!(
         val(&m, "ringway_request_bytes_total{route=\"fast\"}"),
         sent as f64,
@@ -380,9 +398,19 @@ fn a_thousand_routes_render_whole_and_scrapes_answer_under_load() {
         served[2] > served[0],
         "requests went on between the first and last scrape: {served:?}"
     );
-    let m = gw.metrics();
+    // The last responses can reach their clients a moment before the
+    // shards record them: wait for the count, then check the rest.
+    let mut m = String::new();
+    let recorded = eventually(Duration::from_secs(5), || {
+        m = gw.metrics();
+        sum_of(&m, "ringway_requests_total{") == done as f64
+    });
+    assert!(
+        recorded,
+        "{} recorded, {done} done",
+        sum_of(&m, "ringway_requests_total{")
+    );
     assert_well_formed(&m);
-    assert_eq!(sum_of(&m, "ringway_requests_total{"), done as f64);
     assert_eq!(
         sum_of(&m, "ringway_request_duration_seconds_count{"),
         done as f64
