@@ -67,6 +67,7 @@ codes! {
     UpstreamUnavailable => 502, "upstream_unavailable", "the upstream service could not be reached";
     UpstreamConnectTimeout => 504, "upstream_connect_timeout", "connecting to the upstream service timed out";
     UpstreamTimeout => 504, "upstream_timeout", "the upstream service did not respond in time";
+    NotCached => 504, "not_cached", "the request said only-if-cached and no stored response can answer it";
     UpstreamReset => 502, "upstream_reset", "the upstream service closed the connection before responding";
     BadUpstreamResponse => 502, "bad_upstream_response", "the upstream service sent an invalid response";
     UpstreamHeadTooLarge => 502, "upstream_head_too_large", "the upstream service's response head is larger than the gateway accepts";

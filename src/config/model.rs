@@ -182,6 +182,37 @@ pub struct RouteFile {
     pub case_sensitive: Option<bool>,
     pub original_path_header: Option<String>,
     pub upgrade: Option<Vec<String>>,
+    pub cache: Option<RouteCacheFile>,
+}
+
+/// One `[caches.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFile {
+    pub max_bytes: Option<u64>,
+    pub max_object_bytes: Option<u64>,
+    pub lock_timeout_ms: Option<u64>,
+}
+
+/// A route's `cache`: a cache name, or a table with the name and options.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RouteCacheFile {
+    /// `cache = "NAME"`.
+    Name(String),
+    /// `cache = { name = "NAME", … }`.
+    Table(RouteCacheTable),
+}
+
+/// The table form of a route's `cache`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteCacheTable {
+    pub name: Option<String>,
+    pub key: Option<Vec<String>>,
+    pub default_ttl_s: Option<u64>,
+    pub cache_authorized: Option<bool>,
+    pub cache_set_cookie: Option<bool>,
 }
 
 /// One `[rate_limits.NAME]` table.

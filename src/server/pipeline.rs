@@ -112,7 +112,10 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
             Err(outcome) => return outcome,
         }
     };
-    proxy::forward(c, sh, route).await
+    match &route.cache {
+        None => proxy::forward(c, sh, route).await,
+        Some(rc) => super::cached::serve(c, sh, route, rc).await,
+    }
 }
 
 /// Phase 5: a CORS preflight answered here, the route's policies, and the

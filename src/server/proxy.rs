@@ -217,7 +217,11 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                         Err(code) => answer(c, sh, code, body, retries).await,
                     };
                 }
-                let (keep, status) = match exchange::relay_response(c, sh, route, up, spec).await {
+                let relayed = match c.req.cache.is_some() {
+                    true => super::cache_fill::relay(c, sh, route, up, spec).await,
+                    false => exchange::relay_response(c, sh, route, up, spec).await,
+                };
+                let (keep, status) = match relayed {
                     Ok(Relayed::Sent { keep }) => (keep, status),
                     Ok(Relayed::ClientGone) => (false, 0),
                     Err(e) => return answer(c, sh, ErrorCode::from(e), body, retries).await,

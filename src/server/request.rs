@@ -53,6 +53,9 @@ pub struct RequestCtx {
     pub refused_by: Option<std::sync::Arc<crate::ratelimit::Limiter>>,
     /// What the request took: timings, bytes, where it went.
     pub measures: Measures,
+    /// On a route with `cache`: what the response is for (`cached`,
+    /// `cache_fill`); `None` on every other route.
+    pub cache: Option<Box<super::cached::Fill>>,
 }
 
 /// What one request took and where it went, for the metrics and the access
@@ -162,6 +165,7 @@ impl RequestCtx {
             refused_by: None,
             upgrade: false,
             measures: Measures::default(),
+            cache: None,
         }
     }
 
@@ -176,6 +180,7 @@ impl RequestCtx {
         self.refused_by = None;
         self.upgrade = false;
         self.measures = Measures::default();
+        self.cache = None;
     }
 
     /// The request id as text.
