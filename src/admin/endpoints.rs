@@ -108,6 +108,7 @@ fn metrics(a: &Admin) -> String {
     let now = crate::ratelimit::clock();
     crate::upstream::render::render_metrics(&g.upstreams, &g.cfg, &mut out, now);
     status::render_metrics(r.metrics(), r.shards(), &mut out);
+    crate::observe::cache::render(&g.cfg.caches, &mut out);
     p.telemetry.render(&mut out);
     if let Some(d) = r.followers().discovery_stats() {
         d.render(&mut out);
