@@ -101,6 +101,7 @@ codes! {
     NotReady => 503, "not_ready", "the gateway is not ready for traffic";
     ConfigInvalid => 400, "config_invalid", "the configuration file did not load; nothing changed";
     InvalidRevocation => 400, "invalid_revocation", "the revocation change is invalid; nothing was applied";
+    InvalidPurge => 400, "invalid_purge", "the cache purge is invalid; nothing was purged";
     RevocationNotSaved => 500, "revocation_not_saved", "the revocation change was applied but not saved to the file";
     RegistryUnauthorized => 401, "registry_unauthorized", "the registry API needs Authorization: Bearer with the registry token";
     RegistryBadRequest => 400, "registry_bad_request", "the registry request is invalid";

@@ -39,7 +39,7 @@ impl Endpoint {
 }
 
 /// Every endpoint.
-pub const ENDPOINTS: [Endpoint; 9] = [
+pub const ENDPOINTS: [Endpoint; 10] = [
     get("/healthz", true, |_, _| Ok((TEXT, "ok\n".into()))),
     get("/readyz", false, |a, _| status::readyz(&a.plane.readiness)),
     get("/metrics", false, |a, _| Ok((METRICS, metrics(a)))),
@@ -68,6 +68,15 @@ pub const ENDPOINTS: [Endpoint; 9] = [
         handler: |a, r| {
             let g = a.plane.reloader.current();
             revocations::handle(&g.cfg.auth, r.method, &r.body).map(|b| (TEXT, b))
+        },
+    },
+    Endpoint {
+        path: "/cache/purge",
+        allow: "POST",
+        open: false,
+        handler: |a, r| {
+            let g = a.plane.reloader.current();
+            super::purge::handle(&g.cfg.caches, &r.body).map(|b| (JSON, b))
         },
     },
     Endpoint {
