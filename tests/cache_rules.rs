@@ -310,3 +310,37 @@ fn a_successful_unsafe_method_invalidates_the_url_and_its_location() {
     // GET, GET after the POST, DELETE, GET after the DELETE (then a hit).
     assert_eq!(hits(&up, "/item"), 4);
 }
+
+#[test]
+fn the_access_log_says_what_the_cache_did() {
+    let up = origin(headers_for);
+    let dir = std::env::temp_dir().join(format!("ringway-cache-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("access.log");
+    let routes = format!(
+        "[access_log]\noutput = \"file:{}\"\nformat = \"json\"\n\n\
+         [caches.main]\nmax_bytes = 16777216\n\n\
+         [[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\ncache = \"main\"\n",
+        path.display()
+    );
+    let gw = Gateway::start(&build(&[], &[("u", up.addr())], &routes));
+    let mut c = gw.client();
+    c.roundtrip(&get("/fresh", "h"));
+    c.roundtrip(&get("/fresh", "h"));
+    c.roundtrip(&req("GET", "/vary", "h", &[("accept-language", "en")], b""));
+    c.roundtrip(&req("GET", "/vary", "h", &[("accept-language", "fr")], b""));
+    c.roundtrip(&req("POST", "/fresh", "h", &[], b"x"));
+    let read = || std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(eventually(std::time::Duration::from_secs(5), || read()
+        .lines()
+        .count()
+        >= 5));
+    let cache: Vec<String> = read()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .map(|v| v["cache"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(cache, ["miss", "hit", "miss", "vary-miss", "bypass"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -123,9 +123,11 @@ pub async fn relay(
                     // Same key, variant and body: the insert cannot be refused.
                     f.stored = f.cache.store.insert(&f.key, vary, clone_entry(&e)).is_ok();
                     Counters::inc(&f.cache.counters.revalidated);
+                    c.req.cache_log = Some("revalidated");
                     e
                 } else {
                     Counters::inc(&f.cache.counters.stale);
+                    c.req.cache_log = Some("stale");
                     old
                 };
                 // A 304 has no body: its connection goes back to the pool.

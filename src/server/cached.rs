@@ -169,6 +169,7 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
         req_cc,
     });
     if mode != Mode::Lookup {
+        c.req.cache_log = Some("bypass");
         c.req.cache = Some(fill);
         let out = proxy::forward(c, sh, route).await;
         if let Some(f) = c.req.cache.take() {
@@ -198,12 +199,12 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
                 };
                 match d.reuse {
                     Reuse::Fresh | Reuse::StaleAccepted => {
-                        let c_ = if d.reuse == Reuse::Fresh {
-                            &counters.hits
-                        } else {
-                            &counters.stale
+                        let (n, log) = match d.reuse {
+                            Reuse::Fresh => (&counters.hits, "hit"),
+                            _ => (&counters.stale, "stale"),
                         };
-                        Counters::inc(c_);
+                        Counters::inc(n);
+                        c.req.cache_log = Some(log);
                         let nm = not_modified(&c.head, &c.buf, &e);
                         return serve_entry(c, sh, route, &e, hit, d.age, nm).await;
                     }
@@ -212,6 +213,7 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
                         // stale copy at once.
                         Join::Follow(_) => {
                             Counters::inc(&counters.stale);
+                            c.req.cache_log = Some("stale");
                             let nm = not_modified(&c.head, &c.buf, &e);
                             return serve_entry(c, sh, route, &e, hit, d.age, nm).await;
                         }
@@ -236,6 +238,11 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
             Lookup::VaryMiss => Fwd::VaryMiss,
             Lookup::Miss => Fwd::UriMiss,
         };
+        c.req.cache_log = Some(match fill.fwd {
+            Fwd::UriMiss => "miss",
+            Fwd::VaryMiss => "vary-miss",
+            _ => "expired",
+        });
         if fill.req_cc.only_if_cached {
             let code = ErrorCode::NotCached;
             status_line(

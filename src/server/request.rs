@@ -56,6 +56,8 @@ pub struct RequestCtx {
     /// On a route with `cache`: what the response is for (`cached`,
     /// `cache_fill`); `None` on every other route.
     pub cache: Option<Box<super::cached::Fill>>,
+    /// What the cache did, for the access log's `cache` field.
+    pub cache_log: Option<&'static str>,
 }
 
 /// What one request took and where it went, for the metrics and the access
@@ -166,6 +168,7 @@ impl RequestCtx {
             upgrade: false,
             measures: Measures::default(),
             cache: None,
+            cache_log: None,
         }
     }
 
@@ -181,6 +184,7 @@ impl RequestCtx {
         self.upgrade = false;
         self.measures = Measures::default();
         self.cache = None;
+        self.cache_log = None;
     }
 
     /// The request id as text.
