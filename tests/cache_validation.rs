@@ -165,3 +165,34 @@ fn fifty_concurrent_misses_make_one_origin_request() {
     assert!(collapsed >= 1, "followers say collapsed");
     assert_eq!(gw.shards(), 2);
 }
+
+#[test]
+fn stale_if_error_serves_the_stale_copy_when_the_origin_fails() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = n.clone();
+    let up = Upstream::start("o", move |_| match seen.fetch_add(1, Ordering::SeqCst) {
+        0 => response(
+            200,
+            "cache-control: max-age=1, stale-if-error=60\r\n",
+            "good",
+        ),
+        _ => Reply::Close,
+    });
+    let gw = gateway(&up);
+    let mut c = gw.client();
+    c.roundtrip(&get("/down", "h"));
+    until_stale();
+    let r = c.roundtrip(&get("/down", "h"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "good"),
+        "{}",
+        r.summary()
+    );
+    let st = r.header("cache-status").unwrap_or("");
+    assert!(
+        st.contains("fwd=stale") && st.contains("detail=upstream_"),
+        "{st}"
+    );
+    assert!(n.load(Ordering::SeqCst) >= 2, "the origin was tried");
+}

@@ -163,6 +163,34 @@ pub async fn relay(
     r
 }
 
+/// When the upstream failed (`code`, a 5xx the gateway would answer) on a
+/// request whose stale copy may stand in (`stale-if-error`), serves that
+/// copy instead; `None` when it may not.
+pub async fn stand_in(c: &mut Conn, sh: &Shard, code: crate::error::ErrorCode) -> Option<Outcome> {
+    let f = c.req.cache.as_deref()?;
+    let (old, ok) = f.stale.clone()?;
+    if !ok || f.mode != Mode::Lookup || code.status() < 500 {
+        return None;
+    }
+    let g = c.g.clone();
+    let route = g.cfg.router.routes().get(c.req.measures.route?)?;
+    let now = unix_now();
+    let d = decide(&old.times, &Default::default(), now, f.default_ttl);
+    let st = CacheStatus {
+        fwd: Some(f.fwd),
+        detail: Some(code.as_str()),
+        ttl: Some(d.ttl),
+        ..CacheStatus::default()
+    };
+    Counters::inc(&f.cache.counters.stale);
+    c.req.cache_log = Some("stale");
+    let nm = match &c.req.cache {
+        Some(f) => super::cached::not_modified(&c.head, &f.req_head, &old),
+        None => false,
+    };
+    Some(serve_entry(c, sh, route, &old, st, d.age, nm).await)
+}
+
 fn clone_entry(e: &Entry) -> Entry {
     Entry {
         status: e.status,

@@ -391,6 +391,12 @@ async fn backoff(ups: &ShardUpstreams, spec: &UpstreamSpec, n: u8, same_target: 
 /// Answers `code` to the client; the body's state decides whether the
 /// connection may be kept.
 async fn answer(c: &mut Conn, sh: &Shard, code: ErrorCode, body: Body, retries: u8) -> Outcome {
+    if c.req.cache.is_some() {
+        // A stored copy under stale-if-error stands in for the failure.
+        if let Some(o) = super::cache_fill::stand_in(c, sh, code).await {
+            return Outcome { retries, ..o };
+        }
+    }
     let close = body == Body::Unread;
     drop_request(c, body);
     let keep = respond::error(c, sh, code, close, None).await;
