@@ -98,7 +98,8 @@ pub fn route_cache(
     );
     let found = name.and_then(|n| {
         let c = caches.iter().find(|c| &*c.name == n.as_str());
-        if c.is_none() {
+        // A cache written but invalid was reported at its own keys.
+        if c.is_none() && !doc.present(&format!("caches.{n}")) {
             let known: Vec<&str> = caches.iter().map(|c| &*c.name).collect();
             doc.err(
                 &k,

@@ -243,6 +243,8 @@ pub struct UpstreamSpec {
 #[cfg(test)]
 mod access_log_tests;
 #[cfg(test)]
+mod cache_tests;
+#[cfg(test)]
 mod header_tests;
 #[cfg(test)]
 mod ratelimit_tests;
