@@ -31,13 +31,13 @@ fn cache_tables_are_checked_key_by_key() {
     );
     let m = only(
         &src(
-            "max_bytes = 16777216\nmax_object_bytes = 16777216",
+            "max_bytes = 16777216\nmax_object_bytes = 16777217",
             "\"main\"",
         ),
         "caches.main.max_object_bytes",
         10,
     );
-    assert!(m.contains("between 1 and 4194304"), "{m}");
+    assert!(m.contains("between 1 and 16777216"), "{m}");
     only(
         &src("max_bytes = 16777216\nlock_timeout_ms = 0", "\"main\""),
         "caches.main.lock_timeout_ms",
@@ -85,7 +85,12 @@ fn a_route_cache_compiles_to_the_shared_store() {
         (30, true, false)
     );
     assert_eq!(rc.lock_timeout, std::time::Duration::from_millis(250));
-    assert_eq!(c.caches[0].max_object_bytes, 4 << 20, "clamped default");
+    assert_eq!(c.caches[0].max_object_bytes, 8 << 20, "the default");
+    assert_eq!(
+        c.caches[0].store.max_object_bytes(),
+        8 << 20,
+        "kept by the store"
+    );
 }
 
 #[test]

@@ -2,12 +2,11 @@
 //! route's `cache` into its `RouteCache`.
 //!
 //! Owns: the bounds of those keys (a store of at least 1 MiB, an object no
-//! larger than the share of the store one lock shard holds), known cache
+//! larger than the store), known cache
 //! names, and the syntax of `key` parts. Must never: build per-request
 //! state, or let a key part name something the upstream does not see.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::compile::{check, required};
 use super::load::Doc;
@@ -48,16 +47,13 @@ fn cache(doc: &mut Doc<'_>, name: &str, f: &CacheFile) -> Option<Named> {
             validate::bounded(b, MIN_BYTES, MAX_BYTES),
         )
     })?;
-    // The store splits its bound over lock shards of at least 4 MiB
-    // (`store::lock_shards`); one object must fit in one shard's share.
-    let share = Named::new(name, max, max, Duration::ZERO)
-        .store
-        .max_object_bytes();
-    let obj = f.max_object_bytes.unwrap_or(MAX_OBJECT_BYTES.min(share));
+    // The store sizes its lock shards so one holds an object this large
+    // (`store::lock_shards`); more than the whole bound could never fit.
+    let obj = f.max_object_bytes.unwrap_or(MAX_OBJECT_BYTES.min(max));
     let obj = check(
         doc,
         &key("max_object_bytes"),
-        validate::bounded(obj, 1, share),
+        validate::bounded(obj, 1, max),
     )?;
     let lock = super::compile::timeout(
         doc,
