@@ -344,3 +344,16 @@ fn the_access_log_says_what_the_cache_did() {
     assert_eq!(cache, ["miss", "hit", "miss", "vary-miss", "bypass"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_upstream_failure_on_a_cached_route_still_says_what_the_cache_did() {
+    let routes = "[caches.main]\nmax_bytes = 16777216\n\n\
+         [[routes]]\nname = \"r\"\npath_prefix = \"/\"\nupstream = \"u\"\ncache = \"main\"\n";
+    let gw = Gateway::start(&build(&[], &[("u", unused_addr())], routes));
+    let r = gw.client().roundtrip(&get("/x", "h"));
+    assert_error(&r, 502, "upstream_unavailable");
+    assert_eq!(
+        r.header("cache-status"),
+        Some("ringway; fwd=uri-miss; detail=upstream_unavailable")
+    );
+}

@@ -165,13 +165,21 @@ pub async fn relay(
 
 /// When the upstream failed (`code`, a 5xx the gateway would answer) on a
 /// request whose stale copy may stand in (`stale-if-error`), serves that
-/// copy instead; `None` when it may not.
+/// copy instead; `None` when it may not (the error's `Cache-Status` is then
+/// added).
 pub async fn stand_in(c: &mut Conn, sh: &Shard, code: crate::error::ErrorCode) -> Option<Outcome> {
     let f = c.req.cache.as_deref()?;
-    let (old, ok) = f.stale.clone()?;
-    if !ok || f.mode != Mode::Lookup || code.status() < 500 {
+    let stale = f.stale.clone().filter(|s| s.1 && f.mode == Mode::Lookup);
+    let Some((old, _)) = stale.filter(|_| code.status() >= 500) else {
+        // The error goes out, still saying what the cache did.
+        let st = CacheStatus {
+            fwd: Some(f.fwd),
+            detail: Some(code.as_str()),
+            ..CacheStatus::default()
+        };
+        status_line(c, &st);
         return None;
-    }
+    };
     let g = c.g.clone();
     let route = g.cfg.router.routes().get(c.req.measures.route?)?;
     let now = unix_now();

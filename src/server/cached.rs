@@ -274,10 +274,10 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
             }
         }
     }
-    if fill.stale.is_some() && !fill.validators.is_empty() {
-        Counters::inc(&counters.revalidations);
-    } else if fill.stale.is_none() {
-        Counters::inc(&counters.misses);
+    // A stale entry without a validator is fetched whole: a miss.
+    match fill.validators.is_empty() {
+        true => Counters::inc(&counters.misses),
+        false => Counters::inc(&counters.revalidations),
     }
     fill.request_time = unix_now();
     fill.req_head.extend_from_slice(&c.buf[..c.head.head_len]);
