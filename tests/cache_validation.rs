@@ -196,3 +196,58 @@ fn stale_if_error_serves_the_stale_copy_when_the_origin_fails() {
     );
     assert!(n.load(Ordering::SeqCst) >= 2, "the origin was tried");
 }
+
+#[test]
+fn freshness_directives_decide_what_is_reused() {
+    let up = Upstream::start("o", |r| {
+        let cc = match r.target.as_str() {
+            "/s-maxage" => "cache-control: max-age=0, s-maxage=60\r\n",
+            "/must" => "cache-control: max-age=1, must-revalidate\r\n",
+            "/no-cache" => "cache-control: no-cache, max-age=60\r\netag: \"n\"\r\n",
+            _ => "cache-control: max-age=1\r\n",
+        };
+        if r.header("if-none-match") == Some("\"n\"") {
+            return Reply::Raw(format!("HTTP/1.1 304 Not Modified\r\n{cc}\r\n").into_bytes());
+        }
+        response(200, cc, &r.target)
+    });
+    let gw = gateway(&up);
+    let mut c = gw.client();
+    let count = |p: &str| up.requests().iter().filter(|r| r.target == p).count();
+    for p in ["/s-maxage", "/must", "/plain", "/no-cache"] {
+        c.roundtrip(&get(p, "h"));
+    }
+    // s-maxage wins over max-age=0 for a shared cache.
+    c.roundtrip(&get("/s-maxage", "h"));
+    assert_eq!(count("/s-maxage"), 1);
+    // no-cache: every reuse is validated first (here: 304, then served).
+    let r = c.roundtrip(&get("/no-cache", "h"));
+    assert_eq!((r.status, r.text().as_str()), (200, "/no-cache"));
+    assert!(r
+        .header("cache-status")
+        .unwrap_or("")
+        .contains("fwd-status=304"));
+    assert_eq!(count("/no-cache"), 2);
+    until_stale();
+    let stale_ok = [("cache-control", "max-stale=60")];
+    let r = c.roundtrip(&req("GET", "/plain", "h", &stale_ok, b""));
+    assert!(
+        r.header("cache-status").unwrap_or("").contains("hit"),
+        "max-stale"
+    );
+    assert_eq!(count("/plain"), 1);
+    // must-revalidate: never served stale, whatever the request accepts.
+    c.roundtrip(&req("GET", "/must", "h", &stale_ok, b""));
+    assert_eq!(count("/must"), 2);
+    // min-fresh asks for more freshness than is left.
+    c.roundtrip(&get("/s-maxage", "h"));
+    let r = c.roundtrip(&req(
+        "GET",
+        "/s-maxage",
+        "h",
+        &[("cache-control", "min-fresh=120")],
+        b"",
+    ));
+    assert!(r.header("cache-status").unwrap_or("").contains("fwd="));
+    assert_eq!(count("/s-maxage"), 2);
+}
