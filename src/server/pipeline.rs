@@ -10,7 +10,8 @@
 //!    (CORS, auth, rate and concurrency limits, validation: enum variants
 //!    of `crate::policy::Policy`, never boxed closures)
 //! 6. upstream         `proxy::forward`: attempts at targets, the response
-//!    streamed back
+//!    streamed back; on a route with `cache`, `cached::serve` first (a
+//!    stored response may answer, and a fetched one is stored)
 //! 7. outcome          what happened, returned as one `Outcome` record
 //!
 //! Must never: touch sockets directly (that is `proxy` and `respond`).
