@@ -141,8 +141,10 @@ mod tests {
                 e.path
             );
             assert_eq!(e.open, e.path == "/healthz", "{}", e.path);
-            // A reload changes state, so a GET (a crawler, a prefetch) must not do it.
-            assert_eq!(e.allows(Method::Get), e.path != "/reload", "{}", e.path);
+            // A reload and a purge change state, so a GET (a crawler, a
+            // prefetch) must not do them.
+            let changes_state = ["/reload", "/cache/purge"].contains(&e.path);
+            assert_eq!(e.allows(Method::Get), !changes_state, "{}", e.path);
             assert!(!e.allows(Method::Head) && !e.allows(Method::Other));
         }
         let r = find("/revocations").expect("revocations");

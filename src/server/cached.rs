@@ -144,8 +144,11 @@ pub fn primary_key(c: &Conn, rc: &RouteCache) -> Vec<u8> {
 pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> Outcome {
     let method = c.head.method;
     let mode = match method {
-        // A GET with a body is not a request the cache can answer for.
-        Method::Get | Method::Head if c.head.body == BodyKind::Empty => Mode::Lookup,
+        // A GET with a body, or one asking for an upgrade the route
+        // proxies, is not a request the cache can answer for.
+        Method::Get | Method::Head if c.head.body == BodyKind::Empty && !c.req.upgrade => {
+            Mode::Lookup
+        }
         Method::Post | Method::Put | Method::Delete | Method::Patch => Mode::Invalidate,
         _ => Mode::Bypass,
     };
