@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use monoio::io::AsyncWriteRentExt;
 
 use super::conn::Conn;
@@ -31,6 +31,7 @@ use crate::cache::status::{CacheStatus, Fwd};
 use crate::cache::store::{Entry, Lookup};
 use crate::error::{self, ErrorCode};
 use crate::http::{BodyKind, Method, RequestHead, Version};
+use crate::observe::text::push_u64 as number;
 use crate::route::Route;
 
 /// What a cached route's request carries to the upstream exchange, so
@@ -153,47 +154,56 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
         _ => Mode::Bypass,
     };
     let req_cc = ReqCc::parse(req_values(c, b"cache-control"));
-    let mut fill = Box::new(Fill {
-        cache: rc.cache.clone(),
-        key: primary_key(c, rc),
-        mode,
-        authorization: req_values(c, b"authorization").next().is_some(),
-        request_time: 0,
-        fwd: Fwd::Bypass,
-        stale: None,
-        validators: Vec::new(),
-        stored: false,
-        req_head: Vec::new(),
-        pending: None,
-        locations: Vec::new(),
-        default_ttl: rc.default_ttl,
-        cache_authorized: rc.cache_authorized,
-        cache_set_cookie: rc.cache_set_cookie,
-        req_cc,
-    });
+    let key = primary_key(c, rc);
+    // The `Fill` is made only for a request that goes upstream: a hit
+    // allocates no more than its key, and touches no shared counter but
+    // its own.
+    let fill = |c: &Conn, key: Vec<u8>, req_cc: ReqCc| {
+        Box::new(Fill {
+            cache: rc.cache.clone(),
+            key,
+            mode,
+            authorization: req_values(c, b"authorization").next().is_some(),
+            request_time: unix_now(),
+            fwd: Fwd::Bypass,
+            stale: None,
+            validators: Vec::new(),
+            stored: false,
+            req_head: Vec::new(),
+            pending: None,
+            locations: Vec::new(),
+            default_ttl: rc.default_ttl,
+            cache_authorized: rc.cache_authorized,
+            cache_set_cookie: rc.cache_set_cookie,
+            req_cc,
+        })
+    };
     if mode != Mode::Lookup {
         c.req.cache_log = Some("bypass");
-        c.req.cache = Some(fill);
+        c.req.cache = Some(fill(c, key, req_cc));
         let out = proxy::forward(c, sh, route).await;
         if let Some(f) = c.req.cache.take() {
             super::cache_fill::invalidate(&f, &out);
         }
         return out;
     }
-    let cache = rc.cache.clone();
+    let cache = &*rc.cache;
     let counters = &cache.counters;
+    let mut fwd;
+    let mut stale = None;
+    let mut validators = Vec::new();
     let start = Instant::now();
     let mut collapsed = false;
     let mut lead = None;
     let mut waited = false;
     loop {
         let now = unix_now();
-        let found = cache.store.lookup(&fill.key, |name| {
-            req_lines(&c.head, &c.buf, name.as_bytes())
-        });
-        fill.fwd = match found {
+        let found = cache
+            .store
+            .lookup(&key, |name| req_lines(&c.head, &c.buf, name.as_bytes()));
+        fwd = match found {
             Lookup::Hit(e) => {
-                let d = decide(&e.times, &fill.req_cc, now, rc.default_ttl);
+                let d = decide(&e.times, &req_cc, now, rc.default_ttl);
                 let hit = CacheStatus {
                     hit: true,
                     collapsed,
@@ -211,7 +221,7 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
                         let nm = not_modified(&c.head, &c.buf, &e);
                         return serve_entry(c, sh, route, &e, hit, d.age, nm).await;
                     }
-                    Reuse::StaleWhileRevalidate => match cache.inflight.join(&fill.key) {
+                    Reuse::StaleWhileRevalidate => match cache.inflight.join(&key) {
                         // Another request is refreshing it: serve the
                         // stale copy at once.
                         Join::Follow(_) => {
@@ -224,15 +234,13 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
                         // docs/caching.md).
                         Join::Lead(l) => {
                             lead = Some(l);
-                            fill.stale = Some((e.clone(), true));
+                            stale = Some((e.clone(), true));
                         }
                     },
-                    Reuse::Validate { stale_if_error } => {
-                        fill.stale = Some((e.clone(), stale_if_error))
-                    }
+                    Reuse::Validate { stale_if_error } => stale = Some((e.clone(), stale_if_error)),
                 }
-                add_validators(&mut fill, &e, c);
-                if fill.req_cc.no_cache || fill.req_cc.max_age.is_some_and(|m| d.age > m) {
+                add_validators(&mut validators, &e, c);
+                if req_cc.no_cache || req_cc.max_age.is_some_and(|m| d.age > m) {
                     Fwd::Request
                 } else {
                     Fwd::Stale
@@ -241,17 +249,17 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
             Lookup::VaryMiss => Fwd::VaryMiss,
             Lookup::Miss => Fwd::UriMiss,
         };
-        c.req.cache_log = Some(match fill.fwd {
+        c.req.cache_log = Some(match fwd {
             Fwd::UriMiss => "miss",
             Fwd::VaryMiss => "vary-miss",
             _ => "expired",
         });
-        if fill.req_cc.only_if_cached {
+        if req_cc.only_if_cached {
             let code = ErrorCode::NotCached;
             status_line(
                 c,
                 &CacheStatus {
-                    fwd: Some(fill.fwd),
+                    fwd: Some(fwd),
                     ..CacheStatus::default()
                 },
             );
@@ -262,7 +270,7 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
         if lead.is_some() || waited {
             break;
         }
-        match cache.inflight.join(&fill.key) {
+        match cache.inflight.join(&key) {
             Join::Lead(l) => {
                 lead = Some(l);
                 break;
@@ -278,11 +286,12 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
         }
     }
     // A stale entry without a validator is fetched whole: a miss.
-    match fill.validators.is_empty() {
+    match validators.is_empty() {
         true => Counters::inc(&counters.misses),
         false => Counters::inc(&counters.revalidations),
     }
-    fill.request_time = unix_now();
+    let mut fill = fill(c, key, req_cc);
+    (fill.fwd, fill.stale, fill.validators) = (fwd, stale, validators);
     fill.req_head.extend_from_slice(&c.buf[..c.head.head_len]);
     c.req.cache = Some(fill);
     let out = proxy::forward(c, sh, route).await;
@@ -296,8 +305,8 @@ pub async fn serve(c: &mut Conn, sh: &Shard, route: &Route, rc: &RouteCache) -> 
 /// Adds the stored response's validators to the upstream request, unless
 /// the client sent its own (its conditional then goes as it is, and a 304
 /// is relayed, not taken as a refresh).
-fn add_validators(f: &mut Fill, e: &Entry, c: &Conn) {
-    f.validators.clear();
+fn add_validators(out: &mut Vec<u8>, e: &Entry, c: &Conn) {
+    out.clear();
     let own = req_values(c, b"if-none-match").next().is_some()
         || req_values(c, b"if-modified-since").next().is_some();
     if own {
@@ -305,24 +314,23 @@ fn add_validators(f: &mut Fill, e: &Entry, c: &Conn) {
     }
     for (n, v) in crate::cache::head::lines(&e.head) {
         if n.eq_ignore_ascii_case(b"etag") {
-            f.validators.extend_from_slice(b"if-none-match: ");
+            out.extend_from_slice(b"if-none-match: ");
         } else if n.eq_ignore_ascii_case(b"last-modified") {
-            f.validators.extend_from_slice(b"if-modified-since: ");
+            out.extend_from_slice(b"if-modified-since: ");
         } else {
             continue;
         }
-        f.validators.extend_from_slice(v);
-        f.validators.extend_from_slice(b"\r\n");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
     }
 }
 
 /// Appends `cache-status: …` to the lines sent on this request's response.
 pub fn status_line(c: &mut Conn, s: &CacheStatus) {
-    let mut v = BytesMut::with_capacity(64);
-    s.write(&mut v);
-    c.req.resp_headers.extend_from_slice(b"cache-status: ");
-    c.req.resp_headers.extend_from_slice(&v);
-    c.req.resp_headers.extend_from_slice(b"\r\n");
+    let out = &mut c.req.resp_headers;
+    out.extend_from_slice(b"cache-status: ");
+    s.write(out);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// True when the client's conditional (`If-None-Match`, else
@@ -396,7 +404,7 @@ pub async fn serve_entry(
     let mut out = std::mem::take(&mut c.extra);
     out.clear();
     out.put_slice(b"HTTP/1.1 ");
-    out.put_slice(code.to_string().as_bytes());
+    number(&mut out, u64::from(code));
     out.put_u8(b' ');
     out.put_slice(error::reason_phrase(code).as_bytes());
     out.put_slice(b"\r\n");
@@ -419,10 +427,13 @@ pub async fn serve_entry(
         out.put_slice(h);
     }
     out.put_slice(&c.req.resp_headers);
-    out.put_slice(format!("age: {age}\r\n").as_bytes());
+    out.put_slice(b"age: ");
+    number(&mut out, age);
     if !not_modified {
-        out.put_slice(format!("content-length: {}\r\n", e.body.len()).as_bytes());
+        out.put_slice(b"\r\ncontent-length: ");
+        number(&mut out, e.body.len() as u64);
     }
+    out.put_slice(b"\r\n");
     out.put_slice(b"x-request-id: ");
     out.put_slice(c.req.request_id().as_bytes());
     out.put_slice(b"\r\n");
