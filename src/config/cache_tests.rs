@@ -61,6 +61,13 @@ fn a_route_cache_names_a_cache_and_valid_key_parts() {
         "routes[0].cache.default_ttl_s",
         15,
     );
+    let m = only(
+        &src(base, "{ name = \"main\", bogus = 1 }"),
+        "routes[0].cache.bogus",
+        15,
+    );
+    assert!(m.contains("unknown field `bogus`"), "{m}");
+    only(&src(base, "3"), "routes[0].cache", 15);
     // The upstream must see what the cache is keyed on.
     let edits = "{ name = \"main\", key = [\"header:x-tenant\"] }\nrequest_headers = { remove = [\"x-tenant\"] }";
     only(&src(base, edits), "routes[0].cache.key[0]", 15);

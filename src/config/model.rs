@@ -195,13 +195,34 @@ pub struct CacheFile {
 }
 
 /// A route's `cache`: a cache name, or a table with the name and options.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum RouteCacheFile {
     /// `cache = "NAME"`.
     Name(String),
     /// `cache = { name = "NAME", … }`.
     Table(RouteCacheTable),
+}
+
+impl<'de> Deserialize<'de> for RouteCacheFile {
+    // By hand rather than `untagged`, so a bad key in the table is named
+    // ("unknown field `x`, expected one of …"), not "no variant matched".
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RouteCacheFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a cache name or a table { name = \"NAME\", … }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RouteCacheFile, E> {
+                Ok(RouteCacheFile::Name(s.to_owned()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RouteCacheFile, A::Error> {
+                let t = RouteCacheTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RouteCacheFile::Table(t))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The table form of a route's `cache`.
