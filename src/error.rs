@@ -67,6 +67,7 @@ codes! {
     UpstreamUnavailable => 502, "upstream_unavailable", "the upstream service could not be reached";
     UpstreamConnectTimeout => 504, "upstream_connect_timeout", "connecting to the upstream service timed out";
     UpstreamTimeout => 504, "upstream_timeout", "the upstream service did not respond in time";
+    NotCached => 504, "not_cached", "the request said only-if-cached and no stored response can answer it";
     UpstreamReset => 502, "upstream_reset", "the upstream service closed the connection before responding";
     BadUpstreamResponse => 502, "bad_upstream_response", "the upstream service sent an invalid response";
     UpstreamHeadTooLarge => 502, "upstream_head_too_large", "the upstream service's response head is larger than the gateway accepts";
@@ -100,6 +101,7 @@ codes! {
     NotReady => 503, "not_ready", "the gateway is not ready for traffic";
     ConfigInvalid => 400, "config_invalid", "the configuration file did not load; nothing changed";
     InvalidRevocation => 400, "invalid_revocation", "the revocation change is invalid; nothing was applied";
+    InvalidPurge => 400, "invalid_purge", "the cache purge is invalid; nothing was purged";
     RevocationNotSaved => 500, "revocation_not_saved", "the revocation change was applied but not saved to the file";
     RegistryUnauthorized => 401, "registry_unauthorized", "the registry API needs Authorization: Bearer with the registry token";
     RegistryBadRequest => 400, "registry_bad_request", "the registry request is invalid";

@@ -39,7 +39,7 @@ impl Endpoint {
 }
 
 /// Every endpoint.
-pub const ENDPOINTS: [Endpoint; 9] = [
+pub const ENDPOINTS: [Endpoint; 10] = [
     get("/healthz", true, |_, _| Ok((TEXT, "ok\n".into()))),
     get("/readyz", false, |a, _| status::readyz(&a.plane.readiness)),
     get("/metrics", false, |a, _| Ok((METRICS, metrics(a)))),
@@ -68,6 +68,15 @@ pub const ENDPOINTS: [Endpoint; 9] = [
         handler: |a, r| {
             let g = a.plane.reloader.current();
             revocations::handle(&g.cfg.auth, r.method, &r.body).map(|b| (TEXT, b))
+        },
+    },
+    Endpoint {
+        path: "/cache/purge",
+        allow: "POST",
+        open: false,
+        handler: |a, r| {
+            let g = a.plane.reloader.current();
+            super::purge::handle(&g.cfg.caches, &r.body).map(|b| (JSON, b))
         },
     },
     Endpoint {
@@ -108,6 +117,7 @@ fn metrics(a: &Admin) -> String {
     let now = crate::ratelimit::clock();
     crate::upstream::render::render_metrics(&g.upstreams, &g.cfg, &mut out, now);
     status::render_metrics(r.metrics(), r.shards(), &mut out);
+    crate::observe::cache::render(&g.cfg.caches, &mut out);
     p.telemetry.render(&mut out);
     if let Some(d) = r.followers().discovery_stats() {
         d.render(&mut out);
@@ -131,8 +141,10 @@ mod tests {
                 e.path
             );
             assert_eq!(e.open, e.path == "/healthz", "{}", e.path);
-            // A reload changes state, so a GET (a crawler, a prefetch) must not do it.
-            assert_eq!(e.allows(Method::Get), e.path != "/reload", "{}", e.path);
+            // A reload and a purge change state, so a GET (a crawler, a
+            // prefetch) must not do them.
+            let changes_state = ["/reload", "/cache/purge"].contains(&e.path);
+            assert_eq!(e.allows(Method::Get), !changes_state, "{}", e.path);
             assert!(!e.allows(Method::Head) && !e.allows(Method::Other));
         }
         let r = find("/revocations").expect("revocations");

@@ -42,6 +42,7 @@ use crate::server::Readiness;
 mod auth;
 mod config;
 mod endpoints;
+mod purge;
 mod reload;
 mod request;
 mod respond;

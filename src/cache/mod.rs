@@ -7,7 +7,8 @@
 //! byte-bounded store shared by every shard (`store`), and the table that
 //! lets one request per key go to the origin while the rest wait
 //! (`coalesce`); the header block kept and its update from a 304
-//! (`head`), and the `Cache-Status` field (`status`).
+//! (`head`), the `Cache-Status` field (`status`), and one configured
+//! cache with its counters and a route's compiled setting (`named`).
 //!
 //! Owns: every RFC 9111 decision the gateway makes, and what is stored.
 //! Must never: do I/O, read the clock itself for a rule (every time is an argument,
@@ -17,6 +18,7 @@ pub mod coalesce;
 pub mod directives;
 pub mod freshness;
 pub mod head;
+pub mod named;
 pub mod status;
 pub mod storable;
 pub mod store;

@@ -4,7 +4,9 @@
 //! Owns: the field's syntax. Must never: decide which case applies (the
 //! proxy does, from `freshness` and `store`).
 
-use bytes::{BufMut, BytesMut};
+use bytes::BufMut;
+
+use crate::observe::text::push_u64 as number;
 
 /// Why a request went to the origin (`fwd=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +56,7 @@ pub struct CacheStatus {
 
 impl CacheStatus {
     /// Appends the field value (without the name or CRLF).
-    pub fn write(&self, out: &mut BytesMut) {
+    pub fn write(&self, out: &mut impl BufMut) {
         out.put_slice(b"ringway");
         if self.hit {
             out.put_slice(b"; hit");
@@ -64,7 +66,8 @@ impl CacheStatus {
             out.put_slice(f.as_str().as_bytes());
         }
         if let Some(s) = self.fwd_status {
-            out.put_slice(format!("; fwd-status={s}").as_bytes());
+            out.put_slice(b"; fwd-status=");
+            number(out, u64::from(s));
         }
         if self.stored {
             out.put_slice(b"; stored");
@@ -73,11 +76,47 @@ impl CacheStatus {
             out.put_slice(b"; collapsed");
         }
         if let Some(t) = self.ttl {
-            out.put_slice(format!("; ttl={t}").as_bytes());
+            out.put_slice(b"; ttl=");
+            if t < 0 {
+                out.put_u8(b'-');
+            }
+            number(out, t.unsigned_abs());
         }
         if let Some(d) = self.detail {
             out.put_slice(b"; detail=");
             out.put_slice(d.as_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_member_is_written_in_order() {
+        let mut out = Vec::new();
+        let s = CacheStatus {
+            hit: false,
+            fwd: Some(Fwd::Stale),
+            fwd_status: Some(304),
+            stored: true,
+            collapsed: true,
+            ttl: Some(-12),
+            detail: Some("x"),
+        };
+        s.write(&mut out);
+        assert_eq!(
+            out,
+            b"ringway; fwd=stale; fwd-status=304; stored; collapsed; ttl=-12; detail=x"
+        );
+        out.clear();
+        CacheStatus {
+            hit: true,
+            ttl: Some(0),
+            ..CacheStatus::default()
+        }
+        .write(&mut out);
+        assert_eq!(out, b"ringway; hit; ttl=0");
     }
 }

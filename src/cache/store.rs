@@ -13,8 +13,9 @@
 //! bytes, its locks are sharded by key so a hit waits at most for one short
 //! operation on the same shard of the map, never for a miss's upstream
 //! round trip, and it runs no background thread. The bound is split across
-//! its lock shards, so one object may use at most a shard's share
-//! (`max_object_bytes` is checked against it at config load).
+//! its lock shards, so one object may use at most a shard's share: the
+//! shard count is chosen so a share holds `max_object_bytes` (fewer, larger
+//! shards for a cache of large objects).
 //!
 //! A hit clones an `Arc<Entry>`; its body is `Bytes`, served by reference.
 //!
@@ -135,7 +136,7 @@ impl Store {
     /// A store bounded to `max_bytes` in all, each object to
     /// `max_object_bytes` (clamped to what one lock shard can hold).
     pub fn new(max_bytes: u64, max_object_bytes: u64) -> Store {
-        let shards = lock_shards(max_bytes);
+        let shards = lock_shards(max_bytes, max_object_bytes);
         let opts = OptionsBuilder::new()
             .shards(shards)
             // A guess for the map's initial size; it grows as needed.
@@ -249,9 +250,12 @@ impl Store {
     }
 }
 
-/// Lock shards for a bound: enough that cores rarely meet on one, few
-/// enough that each holds a useful share (at least 4 MiB, when possible).
-fn lock_shards(max_bytes: u64) -> usize {
-    let by_size = (max_bytes / (4 << 20)).max(1);
-    by_size.min(64).next_power_of_two() as usize
+/// Lock shards for a bound: enough that cores rarely meet on one (at most
+/// 64), few enough that each holds a useful share (4 MiB) and at least one
+/// object of `max_object` bytes, so the configured object size is kept.
+fn lock_shards(max_bytes: u64, max_object: u64) -> usize {
+    let unit = max_object.max(4 << 20);
+    let by_size = (max_bytes / unit).clamp(1, 64);
+    // The largest power of two not above it: every share stays >= unit.
+    (1u64 << (63 - by_size.leading_zeros())) as usize
 }

@@ -13,6 +13,10 @@
 //!   definition (TLS settings and file contents included), so its session
 //!   cache goes on and reconnects after a reload still resume.
 //!
+//! - Response caches (what is stored): the same name and the same
+//!   `max_bytes` and `max_object_bytes`; every route naming the cache is
+//!   pointed at the running one. A changed size starts an empty store.
+//!
 //! Upstream state (targets, health, ejections, pools) is carried by
 //! `upstream::Shared::carry` and the shards, not here: it is not part of
 //! `Compiled`. Must never: carry state into a definition that differs
@@ -41,6 +45,20 @@ pub fn carry(new: &mut Compiled, old: &Compiled) {
         }
     }
     new.auth.carry_from(&old.auth);
+    for c in new.caches.iter_mut() {
+        if let Some(prev) = old.caches.iter().find(|o| o.same_store(c)) {
+            // The store and its table go on; routes keep the new
+            // definition's lock timeout (`RouteCache::lock_timeout`).
+            *c = prev.clone();
+        }
+    }
+    for r in new.router.routes_mut() {
+        if let Some(rc) = r.cache.as_deref_mut() {
+            if let Some(c) = new.caches.iter().find(|c| c.name == rc.cache.name) {
+                rc.cache = c.clone();
+            }
+        }
+    }
     for u in new.upstreams.iter_mut() {
         if let Some(prev) = old.upstreams.iter().find(|o| o.name == u.name && **o == *u) {
             u.tls = prev.tls.clone();

@@ -43,7 +43,8 @@ pub fn compile(
         cfg: &auth,
         declared: &declared,
     };
-    let router = routes::compile(doc, &m.routes, &names, &refs, &rate_limits);
+    let caches = super::caches::caches(doc, &m.caches);
+    let router = routes::compile(doc, &m.routes, &names, &refs, &rate_limits, &caches);
     let tracing = super::tracing::compile(doc, m.tracing.as_ref());
     let access_log = super::access_log::compile(doc, m.access_log.as_ref());
     let registry = super::registry::compile(doc, m.registry.as_ref(), server.as_ref());
@@ -84,6 +85,7 @@ pub fn compile(
             access_log,
             registry,
             tls,
+            caches,
         }),
         _ => None,
     }

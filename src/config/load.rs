@@ -72,6 +72,8 @@ pub struct FileModel {
     pub routes: Vec<RouteFile>,
     /// `[rate_limits.NAME]`, in name order.
     pub rate_limits: Vec<(String, RateLimitFile)>,
+    /// `[caches.NAME]` tables, in name order.
+    pub caches: Vec<(String, super::model::CacheFile)>,
     /// `[auth.NAME]` tables, in name order.
     pub auth: Vec<(String, AuthFile)>,
     /// `[revocation]`, if present.
@@ -247,6 +249,7 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
             "routes" => model.routes = de_array(&mut doc, "routes", v),
             "rate_limits" => model.rate_limits = de_named(&mut doc, "rate_limits", v),
             "auth" => model.auth = de_named(&mut doc, "auth", v),
+            "caches" => model.caches = de_named(&mut doc, "caches", v),
             "revocation" => model.revocation = de_single(&mut doc, "revocation", v),
             "tracing" => model.tracing = de_single(&mut doc, "tracing", v),
             "access_log" => model.access_log = de_single(&mut doc, "access_log", v),
@@ -254,7 +257,7 @@ pub fn parse<'s>(src: &'s str, origin: &'s str) -> (Doc<'s>, Option<FileModel>) 
             "tls" => model.tls = de_single(&mut doc, "tls", v),
             other => doc.err(
                 other,
-                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `revocation`, `tracing`, `access_log`, `registry`, `tls`"),
+                format!("unknown key `{other}`, expected one of `server`, `upstreams`, `routes`, `rate_limits`, `auth`, `caches`, `revocation`, `tracing`, `access_log`, `registry`, `tls`"),
             ),
         }
     }

@@ -10,6 +10,7 @@ mod access_log;
 mod auth;
 mod auth_mtls;
 mod auth_routes;
+mod caches;
 mod carry;
 mod compile;
 mod headers;
@@ -119,6 +120,9 @@ pub struct Compiled {
     pub registry: Option<RegistrySpec>,
     /// `[tls]`; `None` when the table is absent (no TLS listener).
     pub tls: Option<std::sync::Arc<crate::tls::TlsSpec>>,
+    /// `[caches.NAME]`, in name order (routes hold them too); carried
+    /// across reloads by name and sizes.
+    pub caches: Vec<std::sync::Arc<crate::cache::named::Named>>,
 }
 
 /// `[server]` with defaults applied.
@@ -238,6 +242,8 @@ pub struct UpstreamSpec {
 
 #[cfg(test)]
 mod access_log_tests;
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod header_tests;
 #[cfg(test)]

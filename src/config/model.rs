@@ -182,6 +182,58 @@ pub struct RouteFile {
     pub case_sensitive: Option<bool>,
     pub original_path_header: Option<String>,
     pub upgrade: Option<Vec<String>>,
+    pub cache: Option<RouteCacheFile>,
+}
+
+/// One `[caches.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFile {
+    pub max_bytes: Option<u64>,
+    pub max_object_bytes: Option<u64>,
+    pub lock_timeout_ms: Option<u64>,
+}
+
+/// A route's `cache`: a cache name, or a table with the name and options.
+#[derive(Debug)]
+pub enum RouteCacheFile {
+    /// `cache = "NAME"`.
+    Name(String),
+    /// `cache = { name = "NAME", … }`.
+    Table(RouteCacheTable),
+}
+
+impl<'de> Deserialize<'de> for RouteCacheFile {
+    // By hand rather than `untagged`, so a bad key in the table is named
+    // ("unknown field `x`, expected one of …"), not "no variant matched".
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RouteCacheFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a cache name or a table { name = \"NAME\", … }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RouteCacheFile, E> {
+                Ok(RouteCacheFile::Name(s.to_owned()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RouteCacheFile, A::Error> {
+                let t = RouteCacheTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RouteCacheFile::Table(t))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The table form of a route's `cache`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteCacheTable {
+    pub name: Option<String>,
+    pub key: Option<Vec<String>>,
+    pub default_ttl_s: Option<u64>,
+    pub cache_authorized: Option<bool>,
+    pub cache_set_cookie: Option<bool>,
 }
 
 /// One `[rate_limits.NAME]` table.

@@ -25,10 +25,17 @@ pub fn compile(
     upstreams: &[Option<String>],
     auth: &super::auth_routes::AuthRefs<'_>,
     limits: &[Arc<Limiter>],
+    caches: &[Arc<crate::cache::named::Named>],
 ) -> Router {
     let mut out = Vec::with_capacity(routes.len());
     for (i, r) in routes.iter().enumerate() {
-        if let Some(route) = route(doc, i, r, &routes[..i], upstreams, auth, limits) {
+        let cache = super::caches::route_cache(doc, &format!("routes[{i}]"), r, caches);
+        if let Some(mut route) = route(doc, i, r, &routes[..i], upstreams, auth, limits) {
+            let Ok(cache) = cache else { continue };
+            if let Some(c) = &cache {
+                unkeyed_edits(doc, i, c, &route);
+            }
+            route.cache = cache;
             out.push(route);
         }
     }
@@ -126,6 +133,20 @@ fn route(
     route.hsts = hsts;
     route.upgrade = upgrade?;
     Some(route)
+}
+
+/// A key part the route's `request_headers` removes or sets would key the
+/// cache on a value the upstream never sees.
+fn unkeyed_edits(doc: &mut Doc<'_>, i: usize, c: &crate::cache::named::RouteCache, route: &Route) {
+    for (j, part) in c.key.iter().enumerate() {
+        let crate::cache::named::KeyPart::Header(name) = part;
+        if route.request_headers.drops(name) {
+            doc.err(
+                &format!("routes[{i}].cache.key[{j}]"),
+                "the route's request_headers remove or set this header: the upstream would not see the value the cache is keyed on",
+            );
+        }
+    }
 }
 
 /// Position of the upstream named `name`, or an error listing the known names.

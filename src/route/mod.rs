@@ -38,6 +38,10 @@ pub struct Route {
     /// `upgrade`: the lowercase protocol names (`Upgrade` tokens) this
     /// route proxies as an upgrade (`server::upgrade`); empty: none.
     pub upgrade: Box<[Box<[u8]>]>,
+    /// `cache`: the response cache this route stores into and answers
+    /// from (`server::cached`); `None` on most routes, whose requests pay
+    /// one branch for it.
+    pub cache: Option<Box<crate::cache::named::RouteCache>>,
     /// Position in `Router::routes` (match order): what per-route metrics
     /// and per-request records are indexed by. Set by `Router::new`.
     index: usize,
@@ -84,6 +88,7 @@ impl Route {
             original_path_header: None,
             hsts: None,
             upgrade: Box::default(),
+            cache: None,
             index: 0,
             allow: m.methods.allow_header().into_boxed_str(),
             host: m.host,

@@ -107,6 +107,74 @@ pub struct Pump<'a, S, D> {
     pub bufs: &'a BodyBufs,
     /// What went through, counted as it goes (also when the pump fails).
     pub moved: &'a mut Moved,
+    /// A copy of the payload to keep (a cache fill), when wanted.
+    pub tee: Option<&'a mut Tee>,
+}
+
+/// The tee's chunk parser bounds: the relay's own parser has already
+/// accepted the same bytes under its bounds, so these are only generous.
+const TEE_MAX_LINE: usize = 64 * 1024;
+const TEE_MAX_TRAILERS: usize = 64 * 1024;
+
+/// A copy of the payload a pump moves, kept up to `limit` bytes: a
+/// response being stored by the cache while it streams to its client.
+/// Past the limit the copy stops (and is dropped) but the stream goes on.
+pub struct Tee {
+    /// The payload so far (de-chunked).
+    pub body: BytesMut,
+    /// The most to keep.
+    pub limit: usize,
+    /// The payload outgrew `limit`: nothing will be stored.
+    pub over: bool,
+    /// The body reached its end (set by the relay).
+    pub finished: bool,
+    /// Its own chunk parser: the pump's serves the forwarding.
+    decoder: ChunkedDecoder,
+}
+
+impl Tee {
+    /// A copy bounded to `limit` bytes, starting with room for `hint`.
+    pub fn new(limit: usize, hint: usize) -> Tee {
+        Tee {
+            body: BytesMut::with_capacity(hint.min(limit)),
+            limit,
+            over: false,
+            finished: false,
+            decoder: crate::http::ChunkedDecoder::new(TEE_MAX_LINE, TEE_MAX_TRAILERS),
+        }
+    }
+
+    /// Keeps the payload in `bytes`, the next body bytes as framed.
+    pub fn take(&mut self, bytes: &[u8], framing: Framing) {
+        if self.over {
+            return;
+        }
+        let Tee {
+            body,
+            limit,
+            over,
+            decoder,
+            ..
+        } = self;
+        let mut keep = |part: &[u8]| {
+            if body.len() + part.len() > *limit {
+                *over = true;
+            } else if !*over {
+                body.extend_from_slice(part);
+            }
+        };
+        match framing {
+            Framing::Length(_) | Framing::UntilClose => keep(bytes),
+            Framing::Chunked | Framing::Dechunk => {
+                if decoder.feed(bytes, |r| keep(&bytes[r])).is_err() {
+                    *over = true;
+                }
+            }
+        }
+        if self.over {
+            self.body = BytesMut::new();
+        }
+    }
 }
 
 /// Bytes a pump moved.
@@ -192,7 +260,7 @@ fn is_long(framing: Framing, buf: &BytesMut, reads: usize) -> bool {
 }
 
 async fn pump_loop<S: AsyncReadRent, D: AsyncWriteRent>(
-    p: Pump<'_, S, D>,
+    mut p: Pump<'_, S, D>,
     buf: &mut BytesMut,
     mut framing: Framing,
     decoder: &mut ChunkedDecoder,
@@ -232,6 +300,9 @@ async fn pump_loop<S: AsyncReadRent, D: AsyncWriteRent>(
         let chunked = matches!(framing, Framing::Chunked | Framing::Dechunk);
         if chunked && decoder.payload_bytes() > p.max_payload {
             return Err(PumpFail::TooLarge);
+        }
+        if let Some(t) = p.tee.as_deref_mut() {
+            t.take(&buf[..k], framing);
         }
         let owned = std::mem::take(buf);
         let mut g = Gather::new(owned, BytesMut::new(), std::mem::take(iov));

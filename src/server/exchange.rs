@@ -108,6 +108,7 @@ pub(super) async fn send_request(
         max_payload: c.g.cfg.server.max_body_bytes,
         bufs: &sh.bodies,
         moved: &mut moved,
+        tee: None,
     };
     let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
     let res = body::pump(p, &mut c.buf, framing, &mut c.chunk, &mut scratch, false).await;
@@ -242,6 +243,9 @@ pub(super) async fn relay_response(
         Ok(v) => v,
         Err(_) => return Err(UpstreamError::BadResponse),
     };
+    if c.req.cache.is_some() {
+        super::cache_fill::tee_first(c, &up.buf, consumed, framing);
+    }
     if send_head(c, &mut up).await.is_err() {
         return Ok(Relayed::ClientGone);
     }
@@ -260,10 +264,23 @@ pub(super) async fn relay_response(
         max_payload: u64::MAX,
         bufs: &sh.bodies,
         moved: &mut moved,
+        tee: c
+            .req
+            .cache
+            .as_deref_mut()
+            .and_then(super::cached::Fill::tee),
     };
     let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
     let res = body::pump(p, &mut up.buf, framing, &mut c.chunk, &mut scratch, done).await;
     (c.segs, c.iov) = scratch;
+    if let Some(t) = c
+        .req
+        .cache
+        .as_deref_mut()
+        .and_then(super::cached::Fill::tee)
+    {
+        t.finished = res.is_ok();
+    }
     c.req.measures.bytes_out += moved.written;
     let keep = match res {
         Ok(()) => {

@@ -80,6 +80,7 @@ pub fn build_request(
                 identity,
                 trace,
                 upgrade,
+                cache,
                 ..
             },
         peer_ip,
@@ -229,6 +230,10 @@ pub fn build_request(
         out.add(p.headers());
     }
     out.add(identity.forwarded_headers());
+    if let Some(f) = cache {
+        // The stored response's validators, when the cache revalidates it.
+        out.add(&f.validators);
+    }
     out.add(b"\r\n");
     let start = h.head_len;
     out.segs.push((Src::Main, start..start + prefix));

@@ -7,6 +7,8 @@
 
 mod admit;
 mod body;
+mod cache_fill;
+mod cached;
 mod conn;
 mod exchange;
 mod generation;

@@ -10,7 +10,8 @@
 //!    (CORS, auth, rate and concurrency limits, validation: enum variants
 //!    of `crate::policy::Policy`, never boxed closures)
 //! 6. upstream         `proxy::forward`: attempts at targets, the response
-//!    streamed back
+//!    streamed back; on a route with `cache`, `cached::serve` first (a
+//!    stored response may answer, and a fetched one is stored)
 //! 7. outcome          what happened, returned as one `Outcome` record
 //!
 //! Must never: touch sockets directly (that is `proxy` and `respond`).
@@ -112,7 +113,10 @@ pub async fn handle(c: &mut Conn, sh: &Shard) -> Outcome {
             Err(outcome) => return outcome,
         }
     };
-    proxy::forward(c, sh, route).await
+    match &route.cache {
+        None => proxy::forward(c, sh, route).await,
+        Some(rc) => super::cached::serve(c, sh, route, rc).await,
+    }
 }
 
 /// Phase 5: a CORS preflight answered here, the route's policies, and the

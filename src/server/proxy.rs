@@ -217,7 +217,11 @@ pub async fn forward(c: &mut Conn, sh: &Shard, route: &Route) -> Outcome {
                         Err(code) => answer(c, sh, code, body, retries).await,
                     };
                 }
-                let (keep, status) = match exchange::relay_response(c, sh, route, up, spec).await {
+                let relayed = match c.req.cache.is_some() {
+                    true => super::cache_fill::relay(c, sh, route, up, spec).await,
+                    false => exchange::relay_response(c, sh, route, up, spec).await,
+                };
+                let (keep, status) = match relayed {
                     Ok(Relayed::Sent { keep }) => (keep, status),
                     Ok(Relayed::ClientGone) => (false, 0),
                     Err(e) => return answer(c, sh, ErrorCode::from(e), body, retries).await,
@@ -387,6 +391,12 @@ async fn backoff(ups: &ShardUpstreams, spec: &UpstreamSpec, n: u8, same_target: 
 /// Answers `code` to the client; the body's state decides whether the
 /// connection may be kept.
 async fn answer(c: &mut Conn, sh: &Shard, code: ErrorCode, body: Body, retries: u8) -> Outcome {
+    if c.req.cache.is_some() {
+        // A stored copy under stale-if-error stands in for the failure.
+        if let Some(o) = super::cache_fill::stand_in(c, sh, code).await {
+            return Outcome { retries, ..o };
+        }
+    }
     let close = body == Body::Unread;
     drop_request(c, body);
     let keep = respond::error(c, sh, code, close, None).await;

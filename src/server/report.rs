@@ -151,6 +151,7 @@ pub fn request_ended(c: &Conn, sh: &Shard, o: &Outcome) {
             tls: Some(c.stream.is_tls()),
             auth,
             rate_limit: c.req.refused_by.as_ref().map(|l| &*l.def.name),
+            cache: c.req.cache_log,
         });
     }
     if let Some(sink) = spans {

@@ -53,6 +53,11 @@ pub struct RequestCtx {
     pub refused_by: Option<std::sync::Arc<crate::ratelimit::Limiter>>,
     /// What the request took: timings, bytes, where it went.
     pub measures: Measures,
+    /// On a route with `cache`: what the response is for (`cached`,
+    /// `cache_fill`); `None` on every other route.
+    pub cache: Option<Box<super::cached::Fill>>,
+    /// What the cache did, for the access log's `cache` field.
+    pub cache_log: Option<&'static str>,
 }
 
 /// What one request took and where it went, for the metrics and the access
@@ -162,6 +167,8 @@ impl RequestCtx {
             refused_by: None,
             upgrade: false,
             measures: Measures::default(),
+            cache: None,
+            cache_log: None,
         }
     }
 
@@ -176,6 +183,8 @@ impl RequestCtx {
         self.refused_by = None;
         self.upgrade = false;
         self.measures = Measures::default();
+        self.cache = None;
+        self.cache_log = None;
     }
 
     /// The request id as text.

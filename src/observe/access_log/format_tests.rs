@@ -46,6 +46,7 @@ pub(super) fn full() -> AccessRecord<'static> {
         tls: Some(false),
         auth: Some("key-ops"),
         rate_limit: None,
+        cache: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn bare() -> AccessRecord<'static> {
         tls: None,
         auth: None,
         rate_limit: None,
+        cache: None,
     }
 }
 
@@ -121,14 +123,20 @@ fn json_every_field() {
         )
     );
     let mut r = full();
-    (r.error_code, r.rate_limit, r.status, r.tls) =
-        (Some("rate_limited"), Some("per-key"), 429, Some(true));
+    (r.error_code, r.rate_limit, r.status, r.tls, r.cache) = (
+        Some("rate_limited"),
+        Some("per-key"),
+        429,
+        Some(true),
+        Some("hit"),
+    );
     let m = parse(&json(&r));
     assert_eq!(m["error_code"], "rate_limited");
     assert_eq!(m["rate_limit"], "per-key");
     assert_eq!(m["status"], 429);
     assert_eq!(m["tls"], true);
-    assert_eq!(m.len(), 26, "every field of the record: {m:?}");
+    assert_eq!(m["cache"], "hit");
+    assert_eq!(m.len(), 27, "every field of the record: {m:?}");
 }
 
 #[test]

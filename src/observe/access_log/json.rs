@@ -56,6 +56,7 @@ pub fn write_json(r: &AccessRecord<'_>, out: &mut Vec<u8>) {
     }
     opt_text(out, "auth", r.auth.map(str::as_bytes));
     opt_text(out, "rate_limit", r.rate_limit.map(str::as_bytes));
+    opt_text(out, "cache", r.cache.map(str::as_bytes));
     out.extend_from_slice(b"}\n");
 }
 

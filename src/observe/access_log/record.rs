@@ -70,4 +70,7 @@ pub struct AccessRecord<'a> {
     pub auth: Option<&'a str>,
     /// The rate limit that refused the request, if one did.
     pub rate_limit: Option<&'a str>,
+    /// On a cached route, what the cache did (`hit`, `stale`, `miss`,
+    /// `vary-miss`, `revalidated`, `expired`, `bypass`; docs/caching.md).
+    pub cache: Option<&'static str>,
 }
