@@ -24,7 +24,10 @@ use super::spares::Spares;
 
 /// Bytes a pipe holds (`F_SETPIPE_SZ`; the default is 64 KiB, the most an
 /// unprivileged process may ask is `/proc/sys/fs/pipe-max-size`, 1 MiB by
-/// default). Larger means fewer splices per body.
+/// default). Larger means fewer splices per body. Past the user's
+/// `fs.pipe-user-pages-soft` (64 MiB of pipes, unprivileged users) the
+/// kernel refuses the size and gives new pipes two pages: splicing still
+/// works, in more calls.
 const PIPE_SIZE: usize = 1024 * 1024;
 
 /// A body at least this long goes through a pipe; a shorter one is cheaper
