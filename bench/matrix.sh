@@ -26,7 +26,9 @@ usage: bench/matrix.sh [options]
   --rounds N       rounds (default 3); each runs every proxy on every shape
   --duration S     seconds per measured wrk run (default 5)
   --warmup S       seconds of wrk before each measured run (default 1)
-  --only LIST      proxies, comma-separated: ringway,nginx,haproxy,envoy (default: all found)
+  --only LIST      proxies, comma-separated: ringway,nginx,haproxy,envoy,ringway-base
+                   (default: all found but ringway-base); ringway-base is the binary
+                   in $RINGWAY_BASE_BIN (e.g. a build before a change), same config
   --shapes LIST    comma-separated subset of: small,b0,b4k,b64k,b1m,upload,close,features
   --latency        afterwards run bench/compare.sh (latency at 50 % of own max, idle memory)
   --profile DIR    after the rounds, a flame graph of ringway per shape into DIR
@@ -50,7 +52,7 @@ PROXY_CPU=0 LOAD_CPU=1 CONNS=32
 # the copies this script starts are rendered with these.
 ORIGIN_PORT=${ORIGIN_PORT:-18000}
 declare -A PORT=([ringway]=${RINGWAY_PORT:-18080} [nginx]=${NGINX_PORT:-18081}
-    [haproxy]=${HAPROXY_PORT:-18082} [envoy]=${ENVOY_PORT:-18083})
+    [haproxy]=${HAPROXY_PORT:-18082} [envoy]=${ENVOY_PORT:-18083} [ringway-base]=${RINGWAY_BASE_PORT:-18084})
 # The bench-only HS256 secret; config/haproxy.cfg and config/envoy.yaml carry
 # the same string for the "features" shape.
 SECRET=ringway-bench-hs256-secret-not-for-production
@@ -105,6 +107,9 @@ else
     PROXIES=(ringway nginx)
     command -v haproxy >/dev/null && PROXIES+=(haproxy)
     [[ -x $ENVOY ]] && PROXIES+=(envoy)
+fi
+if [[ " ${PROXIES[*]} " == *" ringway-base "* ]]; then
+    [[ -x ${RINGWAY_BASE_BIN:-} ]] || die "ringway-base needs RINGWAY_BASE_BIN=/path/to/ringway"
 fi
 for tool in nginx wrk taskset curl python3; do
     command -v "$tool" >/dev/null || die "$tool not found (bench/setup.sh)"
@@ -163,9 +168,13 @@ start_origin() {
         -c "$(render "$ROOT/config/nginx-origin.conf")" -g 'daemon off;'
 }
 # ringway: the benchmark config plus the "features" route (JWT + rate limit).
-start_ringway() {
+start_ringway() { start_ringway_as ringway "$ROOT/target/release/ringway"; }
+start_ringway-base() { start_ringway_as ringway-base "$RINGWAY_BASE_BIN"; }
+# start_ringway_as NAME BIN: BIN on NAME's port.
+start_ringway_as() {
+    local name=$1 bin=$2
     {
-        cat "$(render "$ROOT/bench/ringway-bench.toml")"
+        sed -e "s/127\.0\.0\.1:${PORT[ringway]}/127.0.0.1:${PORT[$name]}/" "$(render "$ROOT/bench/ringway-bench.toml")"
         printf '\n# %s\n' "bench/matrix.sh's \"features\" shape."
         bench_jwt_auth_toml bench "env:RINGWAY_BENCH_JWT_SECRET"
         cat <<'TOML'
@@ -186,9 +195,9 @@ upstream = "origin"
 auth = ["bench"]
 rate_limit = ["bench"]
 TOML
-    } >"$WORK/ringway.toml"
-    RINGWAY_BENCH_JWT_SECRET=$SECRET start ringway "${PORT[ringway]}" \
-        taskset -c "$PROXY_CPU" "$ROOT/target/release/ringway" run --config "$WORK/ringway.toml"
+    } >"$WORK/$name.toml"
+    RINGWAY_BENCH_JWT_SECRET=$SECRET start "$name" "${PORT[$name]}" \
+        taskset -c "$PROXY_CPU" "$bin" run --config "$WORK/$name.toml"
 }
 start_nginx() {
     start nginx "${PORT[nginx]}" taskset -c "$PROXY_CPU" nginx -p "$WORK/" -e "$WORK/nginx.err" \
@@ -330,6 +339,7 @@ report() {
     echo "$START_TIME; $ROUNDS rounds × ${DURATION} s per proxy and shape (warm-up ${WARMUP} s before each), \`wrk -t1 -c$CONNS\`; every proxy one worker on core $PROXY_CPU, nginx origin and wrk on core $LOAD_CPU. Load average before: $LOAD_BEFORE."
     echo
     echo "- CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; kernel \`$(uname -r)\`"
+    [[ " ${PROXIES[*]} " == *" ringway-base "* ]] && echo "- ringway-base: \`RINGWAY_BASE_BIN=$RINGWAY_BASE_BIN\` ($("$RINGWAY_BASE_BIN" --version 2>&1 | head -1))"
     echo "- ringway \`$RINGWAY_VERSION\` git \`$GIT_AT_START\`; \`$(nginx -v 2>&1)\`; \`$(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3)\`; $([[ -x $ENVOY ]] && echo "envoy \`$("$ENVOY" --version 2>/dev/null | grep -o 'version: [^ ]*' | head -1)\`" || echo "envoy not installed")"
     echo
     ((INVALID)) && echo "**INVALID RUN**: some runs had errors (marked below); medians use valid runs only." && echo

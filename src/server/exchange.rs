@@ -11,10 +11,13 @@
 use bytes::Buf;
 
 use super::body::{self, Framing, Moved, Pump, PumpFail};
+use super::cached::Fill;
 use super::conn::Conn;
 use super::head::{build_request, build_response};
 use super::respond;
+use super::splice;
 use super::state::Shard;
+use super::stream::Stream;
 use super::wire::{self, Gather, IoFail};
 use crate::config::UpstreamSpec;
 use crate::error::ErrorCode;
@@ -256,31 +259,10 @@ pub(super) async fn relay_response(
     };
     let done = done || framing == Framing::Length(0);
     let mut moved = Moved::default();
-    let p = Pump {
-        src: &mut up.stream,
-        dst: &mut c.stream,
-        read_limit: spec.response_timeout,
-        write_limit: c.g.cfg.server.idle_timeout,
-        max_payload: u64::MAX,
-        bufs: &sh.bodies,
-        moved: &mut moved,
-        tee: c
-            .req
-            .cache
-            .as_deref_mut()
-            .and_then(super::cached::Fill::tee),
+    let res = match spliced(c, sh, &mut up, spec, framing, done, &mut moved).await {
+        Some(res) => res,
+        None => copied(c, sh, &mut up, spec, framing, done, &mut moved).await,
     };
-    let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
-    let res = body::pump(p, &mut up.buf, framing, &mut c.chunk, &mut scratch, done).await;
-    (c.segs, c.iov) = scratch;
-    if let Some(t) = c
-        .req
-        .cache
-        .as_deref_mut()
-        .and_then(super::cached::Fill::tee)
-    {
-        t.finished = res.is_ok();
-    }
     c.req.measures.bytes_out += moved.written;
     let keep = match res {
         Ok(()) => {
@@ -298,4 +280,78 @@ pub(super) async fn relay_response(
         }
     };
     Ok(Relayed::Sent { keep })
+}
+
+/// The rest of a long length-framed body between two plain sockets, moved
+/// with splice (`super::splice`); `None` when it does not apply or could not
+/// start, and the body is to be copied.
+async fn spliced(
+    c: &mut Conn,
+    sh: &Shard,
+    up: &mut UpstreamConn,
+    spec: &UpstreamSpec,
+    framing: Framing,
+    done: bool,
+    moved: &mut Moved,
+) -> Option<Result<(), PumpFail>> {
+    let Framing::Length(n) = framing else {
+        return None;
+    };
+    if done || n < splice::SPLICE_MIN || !up.buf.is_empty() {
+        return None;
+    }
+    // A body being stored must pass through user space to be kept.
+    if c.req.cache.as_deref_mut().and_then(Fill::tee).is_some() {
+        return None;
+    }
+    let (Stream::Plain(dst), Stream::Plain(src)) = (&c.stream, &up.stream) else {
+        return None;
+    };
+    let mut written = 0;
+    let res = splice::splice_body(
+        src,
+        dst,
+        &sh.pipes,
+        n,
+        spec.response_timeout,
+        c.g.cfg.server.idle_timeout,
+        &mut written,
+    )
+    .await;
+    moved.consumed += written;
+    moved.written += written;
+    match res {
+        Ok(()) => Some(Ok(())),
+        Err(None) => None,
+        Err(Some(e)) => Some(Err(e)),
+    }
+}
+
+/// The rest of the body copied through user-space buffers (`body::pump`).
+async fn copied(
+    c: &mut Conn,
+    sh: &Shard,
+    up: &mut UpstreamConn,
+    spec: &UpstreamSpec,
+    framing: Framing,
+    done: bool,
+    moved: &mut Moved,
+) -> Result<(), PumpFail> {
+    let p = Pump {
+        src: &mut up.stream,
+        dst: &mut c.stream,
+        read_limit: spec.response_timeout,
+        write_limit: c.g.cfg.server.idle_timeout,
+        max_payload: u64::MAX,
+        bufs: &sh.bodies,
+        moved,
+        tee: c.req.cache.as_deref_mut().and_then(Fill::tee),
+    };
+    let mut scratch = (std::mem::take(&mut c.segs), std::mem::take(&mut c.iov));
+    let res = body::pump(p, &mut up.buf, framing, &mut c.chunk, &mut scratch, done).await;
+    (c.segs, c.iov) = scratch;
+    if let Some(t) = c.req.cache.as_deref_mut().and_then(Fill::tee) {
+        t.finished = res.is_ok();
+    }
+    res
 }

@@ -26,6 +26,7 @@ mod ring;
 mod scratch;
 mod shard;
 mod spares;
+mod splice;
 mod state;
 pub mod stream;
 mod tunnel;

@@ -296,7 +296,7 @@ async fn sweep_pools(sh: Rc<Shard>) {
             return;
         }
         sh.gen().upstreams.refresh_all();
-        if sh.scratch.trim() + sh.bodies.trim() > 0 {
+        if sh.scratch.trim() + sh.bodies.trim() + sh.pipes.trim() > 0 {
             release_freed_memory();
         }
     }

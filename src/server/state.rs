@@ -48,6 +48,8 @@ pub struct Shard {
     pub scratch: super::scratch::ScratchPool,
     /// Large buffers lent to pumps of long bodies.
     pub bodies: super::body::BodyBufs,
+    /// Pipes lent to long response bodies moved with splice.
+    pub pipes: super::splice::Pipes,
     /// Open client connections, for closing idle ones at shutdown.
     pub conns: ConnRegistry,
     /// Set once shutdown begins: connections close after their current request.
@@ -85,6 +87,7 @@ impl Shard {
             telemetry,
             scratch,
             bodies: Default::default(),
+            pipes: Default::default(),
             conns: ConnRegistry::default(),
             shutting_down: Cell::new(false),
             open_conns,
