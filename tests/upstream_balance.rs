@@ -168,5 +168,10 @@ fn consistent_hash_keeps_most_keys_when_one_of_three_targets_leaves() {
         .filter(|&k| before[k] != "c" && before[k] != after[k])
         .count();
     eprintln!("hash: {kept} of 300 keys kept their target; {survivors_moved} keys of a or b moved");
-    assert!(kept >= 180, "only {kept} of 300 keys kept their target");
+    // The ring's property, exactly: only c's keys move. (How many c owned
+    // depends on where its ephemeral port put its points: 42 % in one run,
+    // so a fixed share of kept keys is not a property of the ring.)
+    assert_eq!(survivors_moved, 0, "keys of a surviving target moved");
+    let owned_by_c = before.iter().filter(|t| *t == "c").count();
+    assert_eq!(kept, 300 - owned_by_c, "every key not on c kept its target");
 }
